@@ -1,0 +1,113 @@
+"""The `safeterraform` command (Typer): the only module that parses its own arguments.
+
+Each command is a small function in `safeterraform.commands` returning an exit code;
+expected failures are SafeTerraformError, mapped to one line and a code here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from safeterraform import __version__
+from safeterraform.errors import SafeTerraformError
+
+app = typer.Typer(
+    name="safeterraform",
+    help="Guard production terraform: see what an apply destroys before it runs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Shell(str, enum.Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+def _run(command: Callable[[], int]) -> None:
+    """Run a command; an expected failure becomes one line on stderr and its exit code."""
+    try:
+        code = command()
+    except SafeTerraformError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(error.exit_code) from None
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"safeterraform {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """safeterraform: a terraform shim that guards production."""
+
+
+@app.command()
+def doctor(
+    chdir: Annotated[
+        Path | None, typer.Option("--chdir", help="Working directory to judge (like -chdir).")
+    ] = None,
+    shell: Annotated[
+        Shell | None, typer.Option("--shell", help="Print an alias for this shell instead.")
+    ] = None,
+) -> None:
+    """Show every input to the production verdict, the verdict and the real binary."""
+    from safeterraform.commands import doctor as command
+
+    _run(lambda: command.run(chdir, shell.value if shell else None))
+
+
+@app.command()
+def check(
+    plan: Annotated[Path, typer.Argument(help="A plan file, or the JSON of `terraform show -json`.")],
+    output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    chdir: Annotated[
+        Path | None, typer.Option("--chdir", help="Working directory terraform show runs in.")
+    ] = None,
+) -> None:
+    """Render the destructive part of a plan. Exit 0: nothing destructive, 2: destructive."""
+    from safeterraform.commands import check as command
+
+    _run(lambda: command.run(plan, output_format.value, chdir))
+
+
+@app.command()
+def log(
+    last: Annotated[int | None, typer.Option("--last", help="Only the last N records.")] = None,
+    workspace: Annotated[str | None, typer.Option("--workspace", help="Only this workspace.")] = None,
+    verdict: Annotated[str | None, typer.Option("--verdict", help="Only this verdict.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """Show the audit log."""
+    from safeterraform.commands import log as command
+
+    _run(lambda: command.run(last, workspace, verdict, as_json))
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the demo directory.")] = False,
+) -> None:
+    """Replay the incident safeterraform exists for, in a throwaway directory."""
+    from safeterraform.commands import demo as command
+
+    _run(lambda: command.run(keep))

@@ -1,0 +1,47 @@
+"""The one exception hierarchy; `exit_code` is what the process returns for it.
+
+Standard library only: the shim imports this on the pass-through path.
+"""
+
+from __future__ import annotations
+
+EXIT_REFUSED = 3
+EXIT_NOT_CONFIRMED = 4
+EXIT_NOT_FOUND = 127
+EXIT_INTERRUPTED = 130
+
+
+class SafeTerraformError(Exception):
+    """An expected failure: one line for the operator, one exit code."""
+
+    exit_code = 1
+
+
+class RealBinaryNotFound(SafeTerraformError):
+    exit_code = EXIT_NOT_FOUND
+
+
+class ConfigError(SafeTerraformError):
+    """A config file that cannot be read or parsed (names the file and line)."""
+
+    exit_code = EXIT_REFUSED
+
+
+class Refused(SafeTerraformError):
+    """Production policy refuses the command; nothing ran."""
+
+    exit_code = EXIT_REFUSED
+
+
+class NotConfirmed(SafeTerraformError):
+    exit_code = EXIT_NOT_CONFIRMED
+
+
+class Interrupted(SafeTerraformError):
+    exit_code = EXIT_INTERRUPTED
+
+
+class PlanError(SafeTerraformError):
+    """A plan file or plan JSON that cannot be read as a Terraform plan."""
+
+    exit_code = 1

