@@ -46,21 +46,18 @@ def main(argv: Sequence[str], env: Mapping[str, str], recorded_real: str | None 
     cwd = os.getcwd()
     workdir = os.path.join(cwd, invocation.chdir) if invocation.chdir else cwd
     config = policy.load(env, workdir)
-    real = realbin.find(
-        program, env, argv[0], config.real_binaries.get(program), recorded_real
-    )
+    real = realbin.find(program, env, argv[0], config.real_binaries.get(program), recorded_real)
     if invocation.error is not None or invocation.command_class in PASS_THROUGH:
         exec_real(real.path, typed, env)
+    verdict = None
     if config.error is None:
         workspace, workspace_source = policy.current_workspace(env, workdir)
-        verdict = policy.decide(
-            config, workspace, workspace_source, workdir, invocation.var_files
-        )
+        verdict = policy.decide(config, workspace, workspace_source, workdir, invocation.var_files)
         if not verdict.production:
             exec_real(real.path, typed, env)
     from safeterraform import guard  # heavy: only now that we must guard
 
-    return guard.run(invocation, config, real, env, program, workdir)
+    return guard.run(invocation, config, verdict, real, env, program, workdir)
 
 
 def entry(recorded_real: str | None = None) -> NoReturn:

@@ -45,7 +45,10 @@ class Terraform:
         """Run with output captured; a failure raises with terraform's stderr."""
         try:
             result = sh.Command(self.path)(
-                *self._argv(args), _cwd=self.cwd, _env=dict(self.env), _tty_out=False,
+                *self._argv(args),
+                _cwd=self.cwd,
+                _env=dict(self.env),
+                _tty_out=False,
                 _in="",
             )
         except sh.ErrorReturnCode as error:

@@ -1,0 +1,446 @@
+"""The guarded flow for production commands (PRODUCT.md §5, §7, §8, §10).
+
+The shim hands over here only when it must guard. Every decision is recorded in the
+audit log before anything runs; a record that cannot be written refuses the command.
+The runner (`Terraform`), the consoles and the prompt are injected so the flow can be
+driven by tests; `run` wires the real ones.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import shlex
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+
+from safeterraform import audit, blast, render
+from safeterraform import plan as planfile
+from safeterraform.argv import CommandClass, Invocation, flag_name_value, flag_values
+from safeterraform.confirm import (
+    CONFIRM_VAR,
+    Outcome,
+    Prompt,
+    QuestionaryPrompt,
+    confirm_from_env,
+    confirm_nodes,
+    confirm_plain,
+)
+from safeterraform.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_CONFIRMED,
+    EXIT_REFUSED,
+    Refused,
+    SafeTerraformError,
+)
+from safeterraform.policy import Config, Verdict
+from safeterraform.realbin import RealBinary
+from safeterraform.terraform import Terraform
+
+BREAK_GLASS_VAR = "SAFETERRAFORM_BREAK_GLASS"
+
+# Flags of `apply` (without a plan file) and `destroy`, and where they belong once the
+# shim splits the command into `plan -out` + `apply PLANFILE`.
+# https://github.com/hashicorp/terraform/blob/main/internal/command/arguments/apply.go
+PLAN_ONLY_VALUE = frozenset({"var", "var-file", "target", "replace", "exclude"})
+PLAN_ONLY_BOOL = frozenset({"destroy", "refresh-only", "refresh"})
+SHARED_VALUE = frozenset({"lock-timeout", "parallelism", "state"})
+SHARED_BOOL = frozenset({"lock", "input", "no-color", "compact-warnings", "json"})
+APPLY_ONLY_VALUE = frozenset({"backup", "state-out"})
+DROPPED = frozenset({"auto-approve"})  # only ever false here: true was refused
+
+
+def split_apply_flags(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(flags for `plan`, flags for `apply PLANFILE`) from apply/destroy's own flags."""
+    plan_flags: list[str] = []
+    apply_flags: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        parsed = flag_name_value(arg)
+        if parsed is None:
+            raise Refused(f"safeterraform: unexpected argument {arg!r}; give a plan file or flags")
+        name, value = parsed
+        takes_value = name in PLAN_ONLY_VALUE | SHARED_VALUE | APPLY_ONLY_VALUE
+        token = [arg]
+        if takes_value and value is None and index + 1 < len(args):
+            token.append(args[index + 1])
+            index += 1
+        index += 1
+        if name in DROPPED:
+            continue
+        if name in SHARED_VALUE | SHARED_BOOL:
+            plan_flags += token
+            apply_flags += token
+        elif name in APPLY_ONLY_VALUE:
+            apply_flags += token
+        else:  # plan flags, and anything unknown: terraform plan will judge it
+            plan_flags += token
+    return plan_flags, apply_flags
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for terraform runs the shim composes itself.
+
+    TF_CLI_ARGS* were already merged into the invocation the way terraform does; left
+    in place they would be applied a second time (or to the wrong subcommand).
+    """
+    return {k: v for k, v in env.items() if not k.startswith("TF_CLI_ARGS")}
+
+
+@dataclass
+class Guard:
+    """One guarded invocation and everything it talks to."""
+
+    invocation: Invocation
+    config: Config
+    verdict: Verdict | None
+    terraform: Terraform
+    env: Mapping[str, str]
+    program: str
+    workdir: str
+    out: Console
+    err: Console
+    prompt: Prompt
+    interactive: bool
+    audit_path: str
+    now: Callable[[], datetime.datetime] = field(
+        default=lambda: datetime.datetime.now(datetime.UTC)
+    )
+    break_glass_reason: str | None = None
+
+    # -- audit ---------------------------------------------------------------------
+    def record(self, verdict: str, reason: str, **fields: Any) -> None:
+        """Append one audit record; raises audit.AuditError (exit 3) if it cannot."""
+        user, host = audit.identity(self.env)
+        record = audit.make_record(
+            now=self.now(),
+            user=user,
+            host=host,
+            cwd=self.workdir,
+            workspace=self.verdict.workspace if self.verdict else "unknown",
+            argv=self.invocation.typed,
+            verdict=verdict,
+            reason=reason,
+            break_glass_reason=self.break_glass_reason,
+            program=self.program,
+            **fields,
+        )
+        audit.append(self.audit_path, record, syslog=self.config.audit_syslog)
+
+    def say(self, line: str) -> None:
+        """One plain line on stderr (never wrapped)."""
+        print(line, file=sys.stderr, flush=True)
+
+    # -- refusal and break-glass ---------------------------------------------------
+    def refuse(self, message: str, **fields: Any) -> int:
+        self.record("refused", message, exit_code=EXIT_REFUSED, **fields)
+        self.say(message)
+        return EXIT_REFUSED
+
+    def break_glass(self) -> str | None:
+        """The break-glass reason when it is set and allowed; raises when it cannot be used."""
+        if BREAK_GLASS_VAR not in self.env:
+            return None
+        reason = self.env[BREAK_GLASS_VAR].strip()
+        if not reason:
+            raise Refused(f"safeterraform: {BREAK_GLASS_VAR} is set but empty; give the reason")
+        if not self.config.allow_break_glass:
+            raise Refused(
+                f"safeterraform: break-glass is disabled by {self.config.break_glass_disabled_by}"
+            )
+        return reason
+
+    def refuse_or_break_glass(self, message: str, **fields: Any) -> bool:
+        """Refuse (raise) unless break-glass is set and allowed; True means go on, loudly."""
+        try:
+            reason = self.break_glass()
+        except Refused as error:
+            self.record("refused", f"{message} ({error})", exit_code=EXIT_REFUSED, **fields)
+            raise Refused(f"{message}\n{error}") from None
+        if reason is None:
+            self.record("refused", message, exit_code=EXIT_REFUSED, **fields)
+            raise Refused(message)
+        self.break_glass_reason = reason
+        self.record("break-glass", message, **fields)
+        self.err.print(
+            Panel(
+                f"BREAK-GLASS: {message}\nReason: {reason}\nThis is recorded in {self.audit_path}.",
+                style="bold red",
+            )
+        )
+        return True
+
+    def run_as_typed(self) -> int:
+        """Run exactly what the operator typed, environment untouched (after break-glass)."""
+        as_typed = Terraform(self.terraform.path, self.terraform.cwd, dict(self.env))
+        return as_typed.foreground(self.invocation.typed)
+
+    # -- plans -----------------------------------------------------------------------
+    def workdir_path(self, path: str) -> str:
+        return path if os.path.isabs(path) else os.path.join(self.workdir, path)
+
+    def new_plan_path(self) -> str:
+        """A new mode-0600 file in DATA_DIR/safeterraform/plans named for workspace and time."""
+        data_dir = self.env.get("TF_DATA_DIR") or ".terraform"
+        directory = os.path.join(self.workdir_path(data_dir), "safeterraform", "plans")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        workspace = self.verdict.workspace if self.verdict else "unknown"
+        stamp = self.now().strftime("%Y%m%dT%H%M%SZ")
+        path = os.path.join(directory, f"{workspace}-{stamp}-{os.getpid()}.tfplan")
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        return path
+
+    def analyze(self, plan_path: str) -> tuple[blast.Analysis, dict[str, Any]]:
+        """Read the plan as terraform will run it; unreadable means refused (fail closed)."""
+        try:
+            plan_json = self.terraform.show_json(plan_path)
+            snapshot = planfile.read_snapshot(self.workdir_path(plan_path))
+            return blast.analyze(plan_json, snapshot, self.config.node_attributes), plan_json
+        except SafeTerraformError as error:
+            raise Refused(f"{error}; nothing was applied") from None
+
+    def apply_command(self, plan_path: str) -> str:
+        shown = os.path.relpath(plan_path, self.workdir) if os.path.isabs(plan_path) else plan_path
+        chdir = f"-chdir={shlex.quote(self.invocation.chdir)} " if self.invocation.chdir else ""
+        return f"{self.program} {chdir}apply {shlex.quote(shown)}"
+
+    # -- confirmation ---------------------------------------------------------------
+    def confirm(self, analysis: blast.Analysis, sha: str) -> Outcome:
+        expected = list(analysis.affected_nodes)
+        fields = {"affected_nodes": expected, "expected_nodes": expected, "plan_sha256": sha}
+        if not self.interactive:
+            outcome = confirm_from_env(expected, self.env)
+            if outcome is None:
+                shown = " ".join(expected)
+                self.refuse_or_break_glass(
+                    f"safeterraform: refused: stdin is not a terminal and {CONFIRM_VAR} is not "
+                    f"set; affected nodes: {shown or 'none'}. State the expected blast radius: "
+                    f"{CONFIRM_VAR}={shlex.quote(shown)}",
+                    **fields,
+                )
+                return Outcome(True, ())
+            if not outcome.confirmed:
+                self.refuse_or_break_glass(
+                    f"safeterraform: refused: {outcome.reason}",
+                    typed_nodes=list(outcome.typed),
+                    **{k: v for k, v in fields.items()},
+                )
+            return outcome
+        outcome = confirm_nodes(expected, self.prompt) if expected else confirm_plain(self.prompt)
+        if outcome.interrupted:
+            self.record(
+                "interrupted",
+                "Ctrl-C at the confirmation",
+                exit_code=EXIT_INTERRUPTED,
+                typed_nodes=list(outcome.typed),
+                **fields,
+            )
+            raise _Stop(EXIT_INTERRUPTED, "safeterraform: interrupted; nothing was applied")
+        if not outcome.confirmed:
+            self.record(
+                "not-confirmed",
+                outcome.reason,
+                exit_code=EXIT_NOT_CONFIRMED,
+                typed_nodes=list(outcome.typed),
+                **fields,
+            )
+            raise _Stop(
+                EXIT_NOT_CONFIRMED,
+                f"safeterraform: not confirmed ({outcome.reason}); nothing was applied",
+            )
+        return outcome
+
+
+class _Stop(SafeTerraformError):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+# -- the flows ---------------------------------------------------------------------
+
+
+def guarded_plan(guard: Guard) -> int:
+    """plan: always to a file; then the destructive summary and the exact apply command."""
+    args = list(guard.invocation.command_args)
+    outs = flag_values(args, "out")
+    if outs:
+        plan_path = outs[-1]
+    else:
+        plan_path = guard.new_plan_path()
+        args.append(f"-out={plan_path}")
+    code = guard.terraform.foreground(["plan", *args])
+    detailed = "-detailed-exitcode" in args or "--detailed-exitcode" in args
+    if code != 0 and not (detailed and code == 2):
+        return code
+    analysis, _ = guard.analyze(plan_path)
+    render.to_console(analysis, guard.out)
+    guard.out.print(
+        f"\nTo apply exactly this plan, run:\n    {guard.apply_command(plan_path)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    guard.record(
+        "planned",
+        "plan written to a file",
+        affected_nodes=list(analysis.affected_nodes),
+        plan_sha256=sha256_of(guard.workdir_path(plan_path)),
+        exit_code=code,
+    )
+    return code
+
+
+def has_changes(plan_json: Mapping[str, Any]) -> bool:
+    if "applyable" in plan_json:
+        return bool(plan_json["applyable"])
+    changes = [
+        *plan_json.get("resource_changes", []),
+        *plan_json.get("output_changes", {}).values(),
+    ]
+    return any(c.get("change", c).get("actions") not in (["no-op"], ["read"]) for c in changes)
+
+
+def guarded_apply(guard: Guard) -> int:
+    """apply/destroy: plan to a file (or take the given one), render, confirm, apply it."""
+    invocation = guard.invocation
+    created = invocation.plan_file is None
+    if invocation.plan_file is not None:
+        plan_path = invocation.plan_file
+        apply_args = list(invocation.command_args)
+    else:
+        plan_flags, apply_flags = split_apply_flags(invocation.command_args)
+        if invocation.command == "destroy":
+            plan_flags.append("-destroy")
+        plan_path = guard.new_plan_path()
+        code = guard.terraform.foreground(["plan", *plan_flags, f"-out={plan_path}"])
+        if code != 0:
+            os.unlink(plan_path)
+            return code
+        apply_args = [*apply_flags, plan_path]
+    try:
+        return _review_and_apply(guard, plan_path, apply_args)
+    finally:
+        if created and os.path.exists(plan_path):
+            os.unlink(plan_path)
+
+
+def _review_and_apply(guard: Guard, plan_path: str, apply_args: list[str]) -> int:
+    local_plan = guard.workdir_path(plan_path)
+    sha = sha256_of(local_plan) if os.path.isfile(local_plan) else ""
+    analysis, plan_json = guard.analyze(plan_path)
+    if not has_changes(plan_json):
+        guard.out.print("No changes. Nothing to apply.")
+        guard.record("no-changes", "the plan has no changes", plan_sha256=sha, exit_code=0)
+        return 0
+    render.to_console(analysis, guard.out)
+    outcome = guard.confirm(analysis, sha)
+    nodes = list(analysis.affected_nodes)
+    guard.record(
+        "confirmed",
+        "operator confirmed" if guard.interactive else f"{CONFIRM_VAR} matched",
+        affected_nodes=nodes,
+        expected_nodes=nodes,
+        typed_nodes=list(outcome.typed),
+        plan_sha256=sha,
+    )
+    if sha256_of(local_plan) != sha:
+        return guard.refuse(
+            f"safeterraform: refused: the plan file {plan_path} changed after it was reviewed; "
+            "nothing was applied",
+            plan_sha256=sha,
+        )
+    code = guard.terraform.foreground(["apply", *apply_args])
+    guard.record(
+        "applied" if code == 0 else "failed",
+        f"terraform apply exited {code}",
+        affected_nodes=nodes,
+        plan_sha256=sha,
+        exit_code=code,
+    )
+    return code
+
+
+def guarded_other(guard: Guard) -> int:
+    """Other state-changing commands: typed confirmation of what they touch."""
+    from safeterraform import statecmd
+
+    return statecmd.run(guard)
+
+
+def guard_command(guard: Guard) -> int:
+    invocation = guard.invocation
+    words = " ".join([guard.program, *invocation.typed])
+    if guard.config.error is not None:
+        return guard.refuse(f"{guard.config.error}; guarded commands are refused until it is fixed")
+    assert guard.verdict is not None
+    where = f"this is production ({guard.verdict.reason})"
+    if invocation.auto_approve:
+        source = invocation.auto_approve_source
+        via = "" if source == "command line" else f" (injected through {source})"
+        guard.refuse_or_break_glass(
+            f"safeterraform: refused `{words}`: -auto-approve{via} is not allowed: {where}. "
+            f"Run `{guard.program} {invocation.command}` without it to review the destructive "
+            f"changes and type the node names; in a runbook set {CONFIRM_VAR}; "
+            "Terragrunt users: pass --no-auto-approve."
+        )
+        return guard.run_as_typed()
+    if invocation.command_class is CommandClass.PLAN:
+        return guarded_plan(guard)
+    if invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY):
+        return guarded_apply(guard)
+    if invocation.command_class is CommandClass.STATE_CHANGE:
+        return guarded_other(guard)
+    guard.refuse_or_break_glass(
+        f"safeterraform: refused `{words}`: safeterraform does not know what "
+        f"`{invocation.command}` changes, and {where}."
+    )
+    return guard.run_as_typed()
+
+
+def run(
+    invocation: Invocation,
+    config: Config,
+    verdict: Verdict | None,
+    real: RealBinary,
+    env: Mapping[str, str],
+    program: str,
+    workdir: str,
+) -> int:
+    """Wire the real terminal, prompt, runner and audit log, and guard."""
+    guard = Guard(
+        invocation=invocation,
+        config=config,
+        verdict=verdict,
+        terraform=Terraform(real.path, os.getcwd(), child_env(env), invocation.chdir),
+        env=env,
+        program=program,
+        workdir=workdir,
+        out=Console(),
+        err=Console(stderr=True),
+        prompt=QuestionaryPrompt(),
+        interactive=sys.stdin.isatty(),
+        audit_path=audit.default_path(env, None if config.error else config.audit_log),
+    )
+    try:
+        return guard_command(guard)
+    except SafeTerraformError as error:
+        guard.say(str(error))
+        return error.exit_code
+    except KeyboardInterrupt:
+        guard.say("safeterraform: interrupted; nothing was applied")
+        return EXIT_INTERRUPTED

@@ -1,0 +1,233 @@
+"""Production guard for state-changing commands without a plan (PRODUCT.md §5).
+
+`state rm|mv|push|replace-provider`, `taint`, `untaint`, `import`, `refresh`,
+`workspace delete`, `force-unlock`, `init -migrate-state|-force-copy`, `test`: show
+what they touch and have the operator type it: the node names of the addresses (§7)
+where there are any, otherwise the workspace name. Their own -force/-auto-approve
+flags do not skip this. `-dry-run` variants only show, so they pass through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from safeterraform.argv import bool_flag
+from safeterraform.confirm import CONFIRM_VAR, confirm_from_env, confirm_nodes
+from safeterraform.errors import EXIT_INTERRUPTED, EXIT_NOT_CONFIRMED
+from safeterraform.nodes import index_from_address, node_name
+
+if TYPE_CHECKING:
+    from safeterraform.guard import Guard
+
+# Commands whose positional arguments are resource addresses, and how many of them.
+ADDRESS_COMMANDS = {"state rm": None, "state mv": 1, "taint": 1, "untaint": 1, "import": 1}
+STATE_VALUE_FLAGS = frozenset(
+    {
+        "backup",
+        "state",
+        "state-out",
+        "lock-timeout",
+        "var",
+        "var-file",
+        "config",
+        "provider",
+        "parallelism",
+        "filter",
+        "test-directory",
+        "backend-config",
+        "plugin-dir",
+        "from-module",
+        "json-into",
+        "junit-xml",
+        "run-parallelism",
+        "target",
+        "exclude",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Touched:
+    """What a state-changing command touches and what the operator must type."""
+
+    what: str  # one line for the operator
+    addresses: tuple[str, ...]
+    expected: tuple[str, ...]  # names to type
+
+
+def instance_address(resource: Mapping[str, Any], instance: Mapping[str, Any]) -> str:
+    """The address of one instance in a v4 state file."""
+    parts = [resource["module"]] if resource.get("module") else []
+    prefix = "data." if resource.get("mode") == "data" else ""
+    parts.append(f"{prefix}{resource['type']}.{resource['name']}")
+    address = ".".join(parts)
+    key = instance.get("index_key")
+    if isinstance(key, str):
+        address += f"[{json.dumps(key)}]"
+    elif isinstance(key, int):
+        address += f"[{key}]"
+    return address
+
+
+def covers(given: str, address: str) -> bool:
+    """`given` names `address` itself, or the resource or module that contains it."""
+    return address == given or (address.startswith(given) and address[len(given)] in "[.")
+
+
+def nodes_for(
+    addresses: Iterable[str], state: Mapping[str, Any], attributes: Sequence[str]
+) -> list[str]:
+    """Node names (§7) of every state instance the addresses cover; unknown ones as given."""
+    names: list[str] = []
+    for given in addresses:
+        found = False
+        for resource in state.get("resources", []):
+            for instance in resource.get("instances", []):
+                address = instance_address(resource, instance)
+                if covers(given, address):
+                    found = True
+                    names.append(
+                        node_name(
+                            address,
+                            instance.get("attributes") or {},
+                            instance.get("index_key"),
+                            resource["name"],
+                            attributes,
+                        )
+                    )
+        if not found:
+            names.append(
+                node_name(given, {}, index_from_address(given), _name_of(given), attributes)
+            )
+    return sorted(set(names))
+
+
+def _name_of(address: str) -> str:
+    return address.split("[", 1)[0].rsplit(".", 1)[-1]
+
+
+def touched(
+    command: str,
+    args: Sequence[str],
+    workspace: str,
+    state: Mapping[str, Any] | None,
+    attributes: Sequence[str],
+) -> Touched:
+    """What `command args` touches (pure)."""
+    rest = _positionals(args)
+    if command in ADDRESS_COMMANDS:
+        count = ADDRESS_COMMANDS[command]
+        addresses = tuple(rest if count is None else rest[:count])
+        names = nodes_for(addresses, state or {}, attributes)
+        what = f"{command} {' '.join(rest)} in workspace {workspace!r}"
+        return Touched(what, addresses, tuple(names) or (workspace,))
+    if command in ("workspace delete", "env delete"):
+        target = rest[0] if rest else workspace
+        return Touched(f"delete workspace {target!r} and its state", (), (target,))
+    if command == "force-unlock":
+        lock = rest[0] if rest else "?"
+        return Touched(f"force-unlock lock {lock} of workspace {workspace!r}", (), (workspace,))
+    if command == "state push":
+        source = rest[0] if rest else "?"
+        return Touched(
+            f"replace the whole state of workspace {workspace!r} with {source}", (), (workspace,)
+        )
+    if command == "state replace-provider":
+        return Touched(
+            f"replace provider {' -> '.join(rest)} in every resource of workspace {workspace!r}",
+            (),
+            (workspace,),
+        )
+    if command == "refresh":
+        return Touched(
+            f"rewrite the whole state of workspace {workspace!r} from remote objects",
+            (),
+            (workspace,),
+        )
+    if command == "init":
+        return Touched(
+            f"migrate the state of workspace {workspace!r} to another backend", (), (workspace,)
+        )
+    return Touched(
+        f"`{command}` may create and destroy real infrastructure from workspace {workspace!r}",
+        (),
+        (workspace,),
+    )
+
+
+def _positionals(args: Sequence[str]) -> list[str]:
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            return list(args[index + 1 :])
+        if not arg.startswith("-") or arg == "-":
+            return list(args[index:])
+        name = arg.lstrip("-").split("=", 1)[0]
+        if "=" not in arg and name in STATE_VALUE_FLAGS:
+            index += 1
+        index += 1
+    return []
+
+
+def read_state(guard: Guard) -> dict[str, Any] | None:
+    """The current state (terraform state pull); None when there is none yet."""
+    text = guard.terraform.state_pull()
+    if not text.strip():
+        return None
+    data = json.loads(text)
+    return data if isinstance(data, dict) else None
+
+
+def run(guard: Guard) -> int:
+    invocation = guard.invocation
+    command, args = invocation.command, invocation.command_args
+    if command in ("state rm", "state mv") and bool_flag(args, "dry-run"):
+        return guard.run_as_typed()
+    assert guard.verdict is not None
+    workspace = guard.verdict.workspace
+    state = read_state(guard) if command in ADDRESS_COMMANDS else None
+    found = touched(command, args, workspace, state, guard.config.node_attributes)
+    expected = list(found.expected)
+    guard.out.print(f"[bold red]Production:[/bold red] this will {found.what}.", highlight=False)
+    fields: dict[str, Any] = {"affected_nodes": expected, "expected_nodes": expected}
+    if not guard.interactive:
+        outcome = confirm_from_env(expected, guard.env)
+        if outcome is None or not outcome.confirmed:
+            why = (
+                outcome.reason
+                if outcome
+                else f"stdin is not a terminal and {CONFIRM_VAR} is not set"
+            )
+            guard.refuse_or_break_glass(
+                f"safeterraform: refused `{command}`: {why}; it would {found.what}. "
+                f"To state it: {CONFIRM_VAR}={' '.join(expected)!r}",
+                **fields,
+            )
+    else:
+        outcome = confirm_nodes(expected, guard.prompt)
+        if outcome.interrupted:
+            guard.record(
+                "interrupted", "Ctrl-C at the confirmation", exit_code=EXIT_INTERRUPTED, **fields
+            )
+            guard.say("safeterraform: interrupted; nothing was changed")
+            return EXIT_INTERRUPTED
+        if not outcome.confirmed:
+            guard.record(
+                "not-confirmed",
+                outcome.reason,
+                exit_code=EXIT_NOT_CONFIRMED,
+                typed_nodes=list(outcome.typed),
+                **fields,
+            )
+            guard.say(f"safeterraform: not confirmed ({outcome.reason}); nothing was changed")
+            return EXIT_NOT_CONFIRMED
+        guard.record("confirmed", "operator confirmed", typed_nodes=list(outcome.typed), **fields)
+    code = guard.run_as_typed()
+    guard.record(
+        "applied" if code == 0 else "failed", f"{command} exited {code}", exit_code=code, **fields
+    )
+    return code
