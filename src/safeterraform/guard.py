@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import os
 import shlex
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -219,6 +220,78 @@ class Guard:
         chdir = f"-chdir={shlex.quote(self.invocation.chdir)} " if self.invocation.chdir else ""
         return f"{self.program} {chdir}apply {shlex.quote(shown)}"
 
+    # -- prevention (limits, state snapshot, hook) ---------------------------------
+    def check_limits(self, analysis: blast.Analysis) -> None:
+        """Refuse (or break-glass) a plan that hits more nodes than policy allows."""
+        affected = list(analysis.affected_nodes)
+        known = max(analysis.nodes_known, len(affected))
+        limit_nodes = self.config.max_affected_nodes
+        limit_fraction = self.config.max_affected_fraction
+        broken = []
+        if limit_nodes is not None and len(affected) > limit_nodes:
+            broken.append(f"max_affected_nodes = {limit_nodes}")
+        if limit_fraction is not None and known and len(affected) / known > limit_fraction:
+            broken.append(f"max_affected_fraction = {limit_fraction}")
+        if not broken:
+            return
+        first = analysis.changes[0].address if analysis.changes else ""
+        self.refuse_or_break_glass(
+            f"safeterraform: refused: this plan destroys or replaces {len(affected)} of {known} "
+            f"nodes ({', '.join(affected)}), over {' and '.join(broken)}. Change one node at a "
+            f"time, e.g. {self.program} apply -target={shlex.quote(first)}",
+            affected_nodes=affected,
+        )
+
+    def snapshot_state(self) -> str:
+        """Save `terraform state pull` under DATA_DIR/safeterraform/state-backups (0600).
+
+        Keeps the newest `state_backups.keep`; a failure refuses the command.
+        """
+        data_dir = self.env.get("TF_DATA_DIR") or ".terraform"
+        directory = os.path.join(self.workdir_path(data_dir), "safeterraform", "state-backups")
+        workspace = self.verdict.workspace if self.verdict else "unknown"
+        try:
+            state = self.terraform.state_pull()
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            stamp = self.now().strftime("%Y%m%dT%H%M%S.%fZ")
+            path = os.path.join(directory, f"{workspace}-{stamp}.tfstate")
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(state)
+                handle.flush()
+                os.fsync(handle.fileno())
+            backups = sorted(
+                name
+                for name in os.listdir(directory)
+                if name.startswith(f"{workspace}-") and name.endswith(".tfstate")
+            )
+            for old in backups[: max(0, len(backups) - self.config.state_backups_keep)]:
+                os.unlink(os.path.join(directory, old))
+        except (OSError, SafeTerraformError) as error:
+            raise Refused(
+                f"safeterraform: refused: cannot snapshot the state before changing it ({error}); "
+                "nothing was applied"
+            ) from None
+        return path
+
+    def run_hook(self, analysis: blast.Analysis, plan_path: str) -> None:
+        """[hooks] before_destructive_apply: non-zero exit refuses the apply."""
+        command = self.config.before_destructive_apply
+        if not command or not analysis.destructive:
+            return
+        hook_env = {
+            **self.env,
+            "SAFETERRAFORM_AFFECTED_NODES": " ".join(analysis.affected_nodes),
+            "SAFETERRAFORM_PLAN_FILE": self.workdir_path(plan_path),
+            "SAFETERRAFORM_WORKSPACE": self.verdict.workspace if self.verdict else "",
+        }
+        code = subprocess.run(["/bin/sh", "-c", command], cwd=self.workdir, env=hook_env).returncode
+        if code != 0:
+            raise Refused(
+                f"safeterraform: refused: hook before_destructive_apply exited {code} "
+                f"({command}); nothing was applied"
+            )
+
     # -- confirmation ---------------------------------------------------------------
     def confirm(self, analysis: blast.Analysis, sha: str) -> Outcome:
         expected = list(analysis.affected_nodes)
@@ -348,8 +421,10 @@ def _review_and_apply(guard: Guard, plan_path: str, apply_args: list[str]) -> in
         guard.record("no-changes", "the plan has no changes", plan_sha256=sha, exit_code=0)
         return 0
     render.to_console(analysis, guard.out)
+    guard.check_limits(analysis)
     outcome = guard.confirm(analysis, sha)
     nodes = list(analysis.affected_nodes)
+    backup = guard.snapshot_state()
     guard.record(
         "confirmed",
         "operator confirmed" if guard.interactive else f"{CONFIRM_VAR} matched",
@@ -357,7 +432,9 @@ def _review_and_apply(guard: Guard, plan_path: str, apply_args: list[str]) -> in
         expected_nodes=nodes,
         typed_nodes=list(outcome.typed),
         plan_sha256=sha,
+        state_backup=backup,
     )
+    guard.run_hook(analysis, plan_path)
     if sha256_of(local_plan) != sha:
         return guard.refuse(
             f"safeterraform: refused: the plan file {plan_path} changed after it was reviewed; "
