@@ -225,9 +225,20 @@ def run(guard: Guard) -> int:
             )
             guard.say(f"safeterraform: not confirmed ({outcome.reason}); nothing was changed")
             return EXIT_NOT_CONFIRMED
-        guard.record("confirmed", "operator confirmed", typed_nodes=list(outcome.typed), **fields)
+    backup = guard.snapshot_state()
+    guard.record(
+        "confirmed",
+        "operator confirmed" if guard.interactive else f"{CONFIRM_VAR} matched",
+        typed_nodes=list(outcome.typed) if outcome else None,
+        state_backup=backup,
+        **fields,
+    )
     code = guard.run_as_typed()
     guard.record(
-        "applied" if code == 0 else "failed", f"{command} exited {code}", exit_code=code, **fields
+        "applied" if code == 0 else "failed",
+        f"{command} exited {code}",
+        exit_code=code,
+        state_backup=backup,
+        **fields,
     )
     return code

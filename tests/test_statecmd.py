@@ -1,0 +1,147 @@
+"""Production guard for the other state-changing commands, against the real Terraform."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from safeterraform.argv import CommandClass, parse
+from safeterraform.statecmd import touched
+from tests import tfharness
+from tests.conftest import Runner
+from tests.test_guard import finish, incident, incident_template, spawn
+
+__all__ = ["incident", "incident_template"]  # fixtures shared with test_guard
+
+POWDER = 'terraform_data.reset_on_destroy["powder"]'
+CONFIG_POWDER = 'terraform_data.node_config["powder"]'
+
+# (command line, what the operator must type)
+COMMANDS = [
+    (["state", "rm", POWDER], "powder"),
+    (["state", "rm", "terraform_data.reset_on_destroy"], "phoebe poison powder"),
+    (["state", "mv", CONFIG_POWDER, 'terraform_data.node_config["powder2"]'], "powder"),
+    (["state", "push", "pushed.tfstate"], "prod"),
+    (["state", "push", "-force", "pushed.tfstate"], "prod"),
+    (["state", "replace-provider", "-auto-approve", "hashicorp/a", "hashicorp/b"], "prod"),
+    (["taint", POWDER], "powder"),
+    (["untaint", POWDER], "powder"),
+    (["import", "terraform_data.imported", "some-id"], "terraform_data.imported"),
+    (["refresh", "-input=false"], "prod"),
+    (["workspace", "delete", "staging"], "staging"),
+    (["workspace", "delete", "-force", "staging"], "staging"),
+    (["force-unlock", "-force", "0b1e9d9e-0000-0000-0000-000000000000"], "prod"),
+    (["init", "-migrate-state", "-input=false"], "prod"),
+    (["init", "-force-copy", "-input=false"], "prod"),
+    (["test"], "prod"),
+]
+
+
+def prepare(directory: Path, real: Runner) -> None:
+    """Extra objects some commands need: a state to push, a second workspace."""
+    pulled = real("state", "pull", cwd=directory)
+    (directory / "pushed.tfstate").write_text(pulled.stdout)
+    assert real("workspace", "new", "staging", cwd=directory).returncode == 0
+    assert real("workspace", "select", "prod", cwd=directory).returncode == 0
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every state file of every workspace."""
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted((directory / "terraform.tfstate.d").rglob("*.tfstate"))
+    }
+
+
+@pytest.mark.parametrize(("args", "expected"), COMMANDS, ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_every_state_changing_command_is_classified(args: list[str], expected: str) -> None:
+    assert parse(args, {}).command_class is CommandClass.STATE_CHANGE
+
+
+def test_table_of_what_each_command_touches(incident: Path, real: Runner) -> None:
+    import json
+
+    state = json.loads(real("state", "pull").stdout)
+    attributes = ("hostname", "node", "name", "tags.Name")
+    for args, expected in COMMANDS:
+        invocation = parse(args, {})
+        found = touched(invocation.command, invocation.command_args, "prod", state, attributes)
+        assert " ".join(found.expected) == expected, args
+
+
+@pytest.mark.parametrize(("args", "expected"), COMMANDS, ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_refused_without_a_terminal_and_runs_with_the_stated_names(
+    args: list[str], expected: str, incident: Path, shim: Runner, real: Runner,
+    env: dict[str, str], tmp_path: Path,
+) -> None:
+    prepare(incident, real)
+    twin = tmp_path / "twin"
+    shutil.copytree(incident, twin, symlinks=True)
+    before = snapshot(incident)
+
+    refused = shim(*args)
+    assert refused.returncode == 3, refused.stderr
+    assert "SAFETERRAFORM_CONFIRM_NODES" in refused.stderr
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "somebody-else"
+    assert shim(*args).returncode == 3
+    assert snapshot(incident) == before
+
+    env["SAFETERRAFORM_CONFIRM_NODES"] = expected
+    ran = shim(*args)
+    twin_result = real(*args, cwd=twin)
+    assert ran.returncode == twin_result.returncode, ran.stderr
+    backups = list((incident / ".terraform" / "safeterraform" / "state-backups").iterdir())
+    assert len(backups) == 1
+
+
+def test_wrong_typed_names_change_nothing_and_right_ones_run(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    before = tfharness.state_bytes(incident)
+    child = spawn(shim_bin, ["state", "rm", POWDER], incident, env)
+    child.expect("state rm")
+    for answer in ("poison", "powder poison", "POWDER"):
+        child.expect("Type the names")
+        child.sendline(answer)
+    assert finish(child) == 4
+    assert tfharness.state_bytes(incident) == before
+
+    child = spawn(shim_bin, ["state", "rm", POWDER], incident, env)
+    child.expect("Type the names")
+    child.sendline("powder")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert POWDER.encode() not in tfharness.state_bytes(incident)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["state", "rm", "-dry-run", POWDER],
+        ["state", "mv", "-dry-run", POWDER, 'terraform_data.reset_on_destroy["x"]'],
+        ["state", "rm", "-help"],
+        ["taint", "-h"],
+    ],
+)
+def test_dry_run_and_help_pass_through(args: list[str], incident: Path, shim: Runner) -> None:
+    before = tfharness.state_bytes(incident)
+    result = shim(*args)
+    assert result.returncode == 0, result.stderr
+    assert tfharness.state_bytes(incident) == before
+
+
+@pytest.mark.parametrize(("args", "expected"), COMMANDS[:3] + COMMANDS[6:8], ids=str)
+def test_outside_production_state_commands_pass_through(
+    args: list[str], expected: str, incident: Path, shim: Runner, real: Runner
+) -> None:
+    assert real("workspace", "select", "default").returncode == 0
+    # copy prod's state into default so the addresses exist
+    default_state = incident / "terraform.tfstate"
+    default_state.write_bytes(tfharness.state_bytes(incident))
+    result = shim(*args)
+    assert result.returncode == 0, result.stderr
+    assert "SAFETERRAFORM_CONFIRM_NODES" not in result.stderr
