@@ -27,10 +27,10 @@ def shim_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Not under tmp_path: its name carries the test's name, and a test named
+    # "..._production_..." would make its own directory production.
+    return tmp_path_factory.mktemp("home")
 
 
 @pytest.fixture()
@@ -42,17 +42,17 @@ def env(home: Path, shim_bin: Path, terraform_bin: Path) -> dict[str, str]:
 
 
 @pytest.fixture()
-def workdir(tmp_path: Path) -> Path:
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("work")
 
 
 @pytest.fixture()
 def real(terraform_bin: Path, env: dict[str, str], workdir: Path) -> Runner:
     """Run the real terraform directly (for setting up state)."""
 
-    def run(*args: str, cwd: Path | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, cwd: Path | None = None, **kwargs: object
+    ) -> subprocess.CompletedProcess[str]:
         return tfharness.run(terraform_bin, list(args), cwd or workdir, env, **kwargs)  # type: ignore[arg-type]
 
     return run
@@ -62,7 +62,9 @@ def real(terraform_bin: Path, env: dict[str, str], workdir: Path) -> Runner:
 def shim(shim_bin: Path, env: dict[str, str], workdir: Path) -> Runner:
     """Run the shim as an operator would (`terraform ...` with the shim first on PATH)."""
 
-    def run(*args: str, cwd: Path | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, cwd: Path | None = None, **kwargs: object
+    ) -> subprocess.CompletedProcess[str]:
         return tfharness.run(shim_bin, list(args), cwd or workdir, env, **kwargs)  # type: ignore[arg-type]
 
     return run

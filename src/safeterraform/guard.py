@@ -489,6 +489,49 @@ def guard_command(guard: Guard) -> int:
     return guard.run_as_typed()
 
 
+def build(
+    invocation: Invocation,
+    config: Config,
+    verdict: Verdict | None,
+    real: RealBinary,
+    env: Mapping[str, str],
+    program: str,
+    workdir: str,
+    *,
+    prompt: Prompt | None = None,
+    interactive: bool | None = None,
+    out: Console | None = None,
+    cwd: str | None = None,
+) -> Guard:
+    """A Guard wired to the real terminal, prompt, runner and audit log unless told otherwise."""
+    return Guard(
+        invocation=invocation,
+        config=config,
+        verdict=verdict,
+        terraform=Terraform(real.path, cwd or os.getcwd(), child_env(env), invocation.chdir),
+        env=env,
+        program=program,
+        workdir=workdir,
+        out=out or Console(),
+        err=Console(stderr=True),
+        prompt=prompt or QuestionaryPrompt(),
+        interactive=sys.stdin.isatty() if interactive is None else interactive,
+        audit_path=audit.default_path(env, None if config.error else config.audit_log),
+    )
+
+
+def execute(guard: Guard) -> int:
+    """Guard one command; expected failures become one line and their exit code."""
+    try:
+        return guard_command(guard)
+    except SafeTerraformError as error:
+        guard.say(str(error))
+        return error.exit_code
+    except KeyboardInterrupt:
+        guard.say("safeterraform: interrupted; nothing was applied")
+        return EXIT_INTERRUPTED
+
+
 def run(
     invocation: Invocation,
     config: Config,
@@ -498,26 +541,5 @@ def run(
     program: str,
     workdir: str,
 ) -> int:
-    """Wire the real terminal, prompt, runner and audit log, and guard."""
-    guard = Guard(
-        invocation=invocation,
-        config=config,
-        verdict=verdict,
-        terraform=Terraform(real.path, os.getcwd(), child_env(env), invocation.chdir),
-        env=env,
-        program=program,
-        workdir=workdir,
-        out=Console(),
-        err=Console(stderr=True),
-        prompt=QuestionaryPrompt(),
-        interactive=sys.stdin.isatty(),
-        audit_path=audit.default_path(env, None if config.error else config.audit_log),
-    )
-    try:
-        return guard_command(guard)
-    except SafeTerraformError as error:
-        guard.say(str(error))
-        return error.exit_code
-    except KeyboardInterrupt:
-        guard.say("safeterraform: interrupted; nothing was applied")
-        return EXIT_INTERRUPTED
+    """The shim's entry into the guard."""
+    return execute(build(invocation, config, verdict, real, env, program, workdir))
