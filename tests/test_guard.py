@@ -137,7 +137,7 @@ def test_incident_wrong_names_three_times_applies_nothing(
 ) -> None:
     before = tfharness.state_bytes(incident)
     child = spawn(shim_bin, ["apply"], incident, env)
-    for answer in ("powder poison", "powder poison phoebe pearl", "Powder poison phoebe"):
+    for answer in ("pearl", "phoebe powder", "yes"):
         child.expect("Type the names")
         child.sendline(answer)
     assert finish(child) == 4
@@ -329,3 +329,33 @@ def test_sigterm_to_the_shim_is_passed_on_once(
     assert code != 0
     assert not (workdir / ".terraform.tfstate.lock.info").exists()
     assert real("plan", "-input=false", "-lock-timeout=1s").returncode == 0
+
+
+def test_empty_confirm_nodes_applies_a_plan_with_nothing_destructive(
+    incident: Path, shim: Runner, env: dict[str, str]
+) -> None:
+    (incident / "main.tf").write_text(
+        tfharness.incident_config(tfharness.INCIDENT_NODES)
+        + '\nresource "terraform_data" "pearl" {\n  input = { hostname = "pearl" }\n}\n'
+    )
+    env["SAFETERRAFORM_CONFIRM_NODES"] = ""
+    result = shim("apply", "-input=false")
+    assert result.returncode == 0, result.stderr
+    assert "Apply complete! Resources: 1 added, 0 changed, 0 destroyed" in result.stdout
+
+
+def test_destroy_asks_for_every_node_it_destroys(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    (incident / "main.tf").write_text(tfharness.incident_config(tfharness.INCIDENT_NODES))
+    child = spawn(shim_bin, ["destroy"], incident, env)
+    child.expect("Type the names of the 3 affected node")
+    for ip in ("192.0.2.65", "192.0.2.66", "192.0.2.67"):
+        assert f"{RESET} {ip}" in child.before
+    child.sendline("powder poison")
+    child.expect("missing phoebe")
+    child.expect("Type the names")
+    child.sendline("powder poison phoebe")
+    child.expect("6 destroyed")
+    assert finish(child) == 0
+    assert len(reset_log(incident)) == 3
