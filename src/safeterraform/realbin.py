@@ -19,8 +19,13 @@ SHIM_MARKER = b"safeterraform-shim"
 
 @dataclass(frozen=True)
 class RealBinary:
-    path: str
-    source: str  # "env SAFETERRAFORM_REAL_TERRAFORM", "config /etc/...", "PATH", ...
+    path: str  # what is exec'ed (a version manager's shim or symlink stays itself)
+    source: str  # "$SAFETERRAFORM_REAL_TERRAFORM", "real_terraform in /etc/...", "PATH", ...
+
+    @property
+    def target(self) -> str:
+        """The file finally run, e.g. the version a tfswitch symlink points at."""
+        return os.path.realpath(self.path)
 
 
 def env_var_for(program: str) -> str:
