@@ -1,0 +1,403 @@
+"""install.sh end to end: a real venv, the real shim, the real Terraform, uninstall."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import tfharness
+
+REPO = Path(__file__).resolve().parent.parent
+INSTALL = REPO / "install.sh"
+SIMPLE_CONFIG = 'resource "terraform_data" "x" {\n  input = "hello"\n}\n'
+SYSTEM_DIRS = ("/usr/bin", "/bin")  # coreutils, find, awk for install.sh itself
+
+
+def pip_settings() -> dict[str, str]:
+    """This machine's pip configuration and cache, carried into a temp HOME."""
+    settings = {k: v for k, v in os.environ.items() if k.startswith("PIP_")}
+    home = Path.home()
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache")
+    if "PIP_CONFIG_FILE" not in settings:
+        for candidate in (config_home / "pip" / "pip.conf", home / ".pip" / "pip.conf"):
+            if candidate.is_file():
+                settings["PIP_CONFIG_FILE"] = str(candidate)
+                break
+    settings.setdefault("PIP_CACHE_DIR", str(cache_home / "pip"))
+    return settings
+
+
+def install_env(home: Path, path: list[Path | str]) -> dict[str, str]:
+    env = tfharness.clean_env(home)
+    env.update(pip_settings())
+    env["PYTHON"] = sys.executable
+    env["PATH"] = os.pathsep.join([*map(str, path), *SYSTEM_DIRS])
+    return env
+
+
+def install(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(INSTALL), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
+
+
+def tree(*roots: Path) -> dict[str, tuple[int, int, str]]:
+    """Every file and link under roots: (mtime_ns, size, link target). Ignores bytecode."""
+    found: dict[str, tuple[int, int, str]] = {}
+    for root in roots:
+        for directory, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for name in [*filenames, *(d for d in dirnames if Path(directory, d).is_symlink())]:
+                path = Path(directory, name)
+                info = path.lstat()
+                target = os.readlink(path) if path.is_symlink() else ""
+                found[str(path)] = (info.st_mtime_ns, info.st_size, target)
+    return found
+
+
+def everything_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@dataclass(frozen=True)
+class Installed:
+    venv: Path
+    bin_dir: Path
+    home: Path
+    result: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="session")
+def user_install(tmp_path_factory: pytest.TempPathFactory, terraform_bin: Path) -> Installed:
+    """One real install (venv, pip from this source, launcher), shared by the tests."""
+    base = tmp_path_factory.mktemp("user-install")
+    home = base / "home"
+    home.mkdir()
+    venv, bin_dir = base / "venv", base / "bin"
+    env = install_env(home, [terraform_bin.parent])  # bin dir deliberately not on PATH
+    result = install(
+        env, "--venv", str(venv), "--bin-dir", str(bin_dir), "--real-terraform", str(terraform_bin)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Installed(venv, bin_dir, home, result)
+
+
+def same(a: subprocess.CompletedProcess[str], b: subprocess.CompletedProcess[str]) -> None:
+    assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
+
+
+def test_install_writes_shim_link_and_summary(user_install: Installed, terraform_bin: Path) -> None:
+    launcher = (user_install.bin_dir / "terraform").read_text()
+    assert "safeterraform-shim" in launcher
+    assert launcher.startswith(f"#!{user_install.venv}/bin/python -IS\n")
+    assert f"recorded_real={str(terraform_bin)!r}" in launcher
+    link = user_install.bin_dir / "safeterraform"
+    assert os.readlink(link) == str(user_install.venv / "bin" / "safeterraform")
+    out = user_install.result.stdout
+    assert "safeterraform installed:" in out
+    assert f"real:      {terraform_bin} [given with --real-terraform]" in out
+    assert f"{user_install.bin_dir} is not on PATH" in user_install.result.stderr
+
+
+def test_package_is_installed_from_source_not_editable(user_install: Installed) -> None:
+    probe = subprocess.run(
+        [
+            str(user_install.venv / "bin" / "python"),
+            "-c",
+            "import safeterraform, safeterraform.shim; print(safeterraform.shim.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installed = Path(probe.stdout.strip())
+    assert installed.is_relative_to(user_install.venv)
+    assert installed.read_bytes() == (REPO / "src" / "safeterraform" / "shim.py").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["version"],
+        ["-chdir=project", "init", "-input=false"],
+        ["-chdir=project", "plan", "-input=false", "-detailed-exitcode"],
+        ["-chdir=project", "plan", "-no-such-flag"],
+    ],
+    ids=["version", "chdir-init", "plan-exit-2", "plan-bad-flag"],
+)
+def test_installed_shim_behaves_like_real_terraform(
+    args: list[str], user_install: Installed, terraform_bin: Path, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.tf").write_text(SIMPLE_CONFIG)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = tfharness.clean_env(home)
+    env["PATH"] = os.pathsep.join(
+        [str(user_install.bin_dir), str(terraform_bin.parent), *SYSTEM_DIRS]
+    )
+    shim = user_install.bin_dir / "terraform"
+    if "init" not in args and args != ["version"]:
+        assert (
+            tfharness.run(
+                terraform_bin, ["-chdir=project", "init", "-input=false"], tmp_path, env
+            ).returncode
+            == 0
+        )
+    through_shim = tfharness.run(shim, args, tmp_path, env)
+    same(through_shim, tfharness.run(terraform_bin, args, tmp_path, env))
+    if args[-1] == "-detailed-exitcode":
+        assert through_shim.returncode == 2
+
+
+def test_second_install_is_a_no_op(user_install: Installed, terraform_bin: Path) -> None:
+    before = tree(user_install.venv, user_install.bin_dir)
+    env = install_env(user_install.home, [terraform_bin.parent])
+    again = install(
+        env,
+        "--venv",
+        str(user_install.venv),
+        "--bin-dir",
+        str(user_install.bin_dir),
+        "--real-terraform",
+        str(terraform_bin),
+    )
+    assert again.returncode == 0, again.stderr
+    assert "already installed and up to date" in again.stdout
+    assert tree(user_install.venv, user_install.bin_dir) == before
+
+
+def test_path_order_warnings(user_install: Installed, terraform_bin: Path) -> None:
+    args = (
+        "--venv",
+        str(user_install.venv),
+        "--bin-dir",
+        str(user_install.bin_dir),
+        "--real-terraform",
+        str(terraform_bin),
+    )
+    first = install(
+        install_env(user_install.home, [user_install.bin_dir, terraform_bin.parent]), *args
+    )
+    assert first.returncode == 0, first.stderr
+    assert "WARNING" not in first.stderr
+    behind = install(
+        install_env(user_install.home, [terraform_bin.parent, user_install.bin_dir]), *args
+    )
+    assert behind.returncode == 0, behind.stderr
+    assert f"WARNING: {terraform_bin} comes before {user_install.bin_dir} on PATH" in behind.stderr
+
+
+def test_finds_real_terraform_on_path_skipping_shims(
+    user_install: Installed, terraform_bin: Path, tmp_path: Path
+) -> None:
+    other_shim_dir = tmp_path / "other-venv-bin"
+    other_shim_dir.mkdir()
+    other_shim = other_shim_dir / "terraform"
+    other_shim.write_text("#!/bin/sh\n# safeterraform-shim: another install\nexit 99\n")
+    other_shim.chmod(0o755)
+    env = install_env(
+        user_install.home, [other_shim_dir, user_install.bin_dir, terraform_bin.parent]
+    )
+    result = install(env, "--venv", str(user_install.venv), "--bin-dir", str(user_install.bin_dir))
+    assert result.returncode == 0, result.stderr
+    assert f"real:      {terraform_bin} [found on PATH]" in result.stdout
+    launcher = (user_install.bin_dir / "terraform").read_text()
+    assert f"recorded_real={str(terraform_bin)!r}" in launcher
+
+
+def test_refuses_to_overwrite_a_real_terraform(tmp_path: Path, terraform_bin: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    real_one = bin_dir / "terraform"
+    real_one.write_bytes(terraform_bin.read_bytes())
+    real_one.chmod(0o755)
+    venv = tmp_path / "venv"
+    env = install_env(tmp_path, [])
+    result = install(
+        env, "--venv", str(venv), "--bin-dir", str(bin_dir), "--real-terraform", str(terraform_bin)
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert f"{real_one} exists and is not the safeterraform shim" in result.stderr
+    assert real_one.read_bytes() == terraform_bin.read_bytes()
+    assert not venv.exists()
+
+
+def test_refuses_a_shim_as_the_real_terraform(user_install: Installed, tmp_path: Path) -> None:
+    env = install_env(tmp_path, [])
+    shim = user_install.bin_dir / "terraform"
+    result = install(
+        env,
+        "--venv",
+        str(tmp_path / "venv"),
+        "--bin-dir",
+        str(tmp_path / "bin"),
+        "--real-terraform",
+        str(shim),
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"install.sh: --real-terraform {shim} is a safeterraform shim, "
+        "not the real terraform\n"
+    )
+    assert not (tmp_path / "venv").exists()
+
+
+def test_uninstall_removes_exactly_what_install_wrote(tmp_path: Path, terraform_bin: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "keep.txt").write_text("mine")
+    # Defaults under HOME: ~/.local/share/safeterraform/venv and ~/.local/bin.
+    env = install_env(home, [home / ".local" / "bin", terraform_bin.parent])
+    before = everything_under(tmp_path)
+    installed = install(env, "--real-terraform", str(terraform_bin))
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    shim = home / ".local" / "bin" / "terraform"
+    version = tfharness.run(shim, ["version"], tmp_path, env)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("Terraform v")
+    removed = install(env, "--uninstall")
+    assert removed.returncode == 0, removed.stderr
+    assert everything_under(tmp_path) == before
+    again = install(env, "--uninstall")
+    assert again.returncode == 1
+    assert "nothing to uninstall" in again.stderr
+
+
+@dataclass(frozen=True)
+class SystemRoot:
+    root: Path
+    env: dict[str, str]
+    bin_dir: Path
+    etc: Path
+    prefix: Path
+
+
+def system_root(tmp_path: Path, path: list[Path | str]) -> SystemRoot:
+    root = tmp_path / "root"
+    root.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    prefix, bin_dir, etc = root / "opt" / "safeterraform", root / "usr" / "bin", root / "etc" / "st"
+    env = install_env(home, path)
+    env.update(
+        SAFETERRAFORM_PREFIX=str(prefix),
+        SAFETERRAFORM_SYSTEM_BIN=str(bin_dir),
+        SAFETERRAFORM_ETC=str(etc),
+    )
+    return SystemRoot(root, env, bin_dir, etc, prefix)
+
+
+def test_system_install_run_reinstall_uninstall(tmp_path: Path, terraform_bin: Path) -> None:
+    # tfswitch keeps versions in a directory and points a `terraform` symlink at one.
+    tfswitch = tmp_path / "tfswitch"
+    (tfswitch / "bin").mkdir(parents=True)
+    (tfswitch / "bin" / "terraform").symlink_to(terraform_bin)
+    system = system_root(tmp_path, [tfswitch / "bin"])
+    (system.root / "usr").mkdir()  # exists before: must survive uninstall
+    before = everything_under(system.root)
+
+    first = install(system.env, "--system")
+    assert first.returncode == 0, first.stdout + first.stderr
+    config_file = system.etc / "config.toml"
+    config = tomllib.loads(config_file.read_text())
+    assert config["production"] == {"always": True, "allow_break_glass": False}
+    shim = system.bin_dir / "terraform"
+    launcher = shim.read_text()
+    assert launcher.startswith(f"#!{system.prefix}/venv/bin/python -IS\n")
+    assert f"recorded_real={str(terraform_bin.resolve())!r}" in launcher
+
+    # The shim on the bastion: read-only commands pass, -auto-approve is refused.
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "main.tf").write_text(SIMPLE_CONFIG)
+    run_env = tfharness.clean_env(tmp_path / "home")
+    run_env["PATH"] = os.pathsep.join([str(system.bin_dir), *SYSTEM_DIRS])
+    run_env["SAFETERRAFORM_SYSTEM_CONFIG"] = str(config_file)
+    same(
+        tfharness.run(shim, ["version"], work, run_env),
+        tfharness.run(terraform_bin, ["version"], work, run_env),
+    )
+    assert tfharness.run(shim, ["init", "-input=false"], work, run_env).returncode == 0
+    refused = tfharness.run(shim, ["apply", "-auto-approve", "-input=false"], work, run_env)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert not (work / "terraform.tfstate").exists()
+
+    snapshot = tree(system.root)
+    second = install(system.env, "--system")
+    assert second.returncode == 0, second.stderr
+    assert "already installed and up to date" in second.stdout
+    assert tree(system.root) == snapshot
+
+    removed = install(system.env, "--uninstall", "--system")
+    assert removed.returncode == 0, removed.stderr
+    assert everything_under(system.root) == before
+
+
+def test_system_install_keeps_an_existing_config(tmp_path: Path, terraform_bin: Path) -> None:
+    system = system_root(tmp_path, [terraform_bin.parent])
+    system.etc.mkdir(parents=True)
+    existing = '[production]\nworkspaces = ["live"]\n'
+    (system.etc / "config.toml").write_text(existing)
+    before = everything_under(system.root)
+
+    result = install(system.env, "--system")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"kept existing {system.etc}/config.toml" in result.stdout
+    assert (system.etc / "config.toml").read_text() == existing
+
+    removed = install(system.env, "--uninstall", "--system")
+    assert removed.returncode == 0, removed.stderr
+    assert (system.etc / "config.toml").read_text() == existing
+    assert everything_under(system.root) == before
+
+
+def shebang_interpreter(path: Path) -> str:
+    """`bash` for `#!/bin/bash` and `#!/usr/bin/env bash`; empty when there is none."""
+    with path.open("rb") as handle:
+        first = handle.readline(200).decode(errors="replace")
+    words = first[2:].split() if first.startswith("#!") else []
+    if words and os.path.basename(words[0]) == "env" and len(words) > 1:
+        words = words[1:]
+    return os.path.basename(words[0]) if words else ""
+
+
+def shell_scripts() -> list[Path]:
+    """Every shell script in the repository (by suffix or shebang)."""
+    skip = {".git", ".venv", "__pycache__", "build", "dist", "node_modules"}
+    found = []
+    for directory, dirnames, filenames in os.walk(REPO):
+        dirnames[:] = [
+            d for d in dirnames if d not in skip and not d.endswith(("_cache", ".egg-info"))
+        ]
+        for name in filenames:
+            path = Path(directory, name)
+            if name.endswith(".sh") or shebang_interpreter(path) in ("sh", "bash"):
+                found.append(path)
+    return sorted(found)
+
+
+def test_shell_scripts_are_shellcheck_clean() -> None:
+    scripts = shell_scripts()
+    assert INSTALL in scripts
+    shellcheck = Path(sysconfig.get_path("scripts")) / "shellcheck"
+    result = subprocess.run(
+        [str(shellcheck), "--severity=style", *map(str, scripts)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
