@@ -1,15 +1,18 @@
 """Find the real terraform (or tofu) binary behind the shim (PRODUCT.md §3).
 
-Standard library only: this runs on every pass-through.
+Runs on every pass-through, so it imports nothing beyond `os` at run time (no
+dataclasses, no typing): see bench/bench_passthrough.py.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 from safeterraform.errors import RealBinaryNotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # Written into every launcher install.sh creates, so a copy of the shim found
 # anywhere on PATH (another venv, another bin dir, a symlink) is never mistaken
@@ -17,10 +20,26 @@ from safeterraform.errors import RealBinaryNotFound
 SHIM_MARKER = b"safeterraform-shim"
 
 
-@dataclass(frozen=True)
 class RealBinary:
-    path: str  # what is exec'ed (a version manager's shim or symlink stays itself)
-    source: str  # "$SAFETERRAFORM_REAL_TERRAFORM", "real_terraform in /etc/...", "PATH", ...
+    """The binary the shim runs, and where it was found."""
+
+    __slots__ = ("path", "source")
+
+    def __init__(self, path: str, source: str) -> None:
+        self.path = path  # what is exec'ed (a version manager's shim or symlink stays itself)
+        self.source = source  # "$SAFETERRAFORM_REAL_TERRAFORM", "PATH", ...
+
+    def __repr__(self) -> str:
+        return f"RealBinary({self.path!r}, {self.source!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RealBinary) and (self.path, self.source) == (
+            other.path,
+            other.source,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.source))
 
     @property
     def target(self) -> str:

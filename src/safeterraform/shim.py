@@ -7,14 +7,16 @@ questionary, sh and the HCL parser are imported by `guard`, never here.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from collections.abc import Mapping, Sequence
-from typing import NoReturn
 
 from safeterraform import argv as cmdline
 from safeterraform import policy, realbin
 from safeterraform.errors import SafeTerraformError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy still sees this
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import NoReturn
 
 PROGRAMS = ("terraform", "tofu")
 PASS_THROUGH = frozenset(
@@ -31,9 +33,11 @@ def exec_real(path: str, args: Sequence[str], env: Mapping[str, str]) -> NoRetur
     """Replace this process with the real binary: same argv, env, fds and exit code."""
     # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive exec, so put
     # back the defaults terraform would have had without the shim.
+    import _signal  # type: ignore[import-not-found]  # `signal` imports enum: too slow here
+
     for name in ("SIGPIPE", "SIGXFSZ"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        if hasattr(_signal, name):
+            _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(path, [path, *args], dict(env))

