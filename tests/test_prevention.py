@@ -151,7 +151,8 @@ def test_failing_hook_leaves_the_state_unchanged(
     incident: Path, shim: Runner, env: dict[str, str]
 ) -> None:
     (incident / ".safeterraform.toml").write_text(
-        '[hooks]\nbefore_destructive_apply = "echo $SAFETERRAFORM_AFFECTED_NODES > hook.out; exit 7"\n'
+        "[hooks]\n"
+        'before_destructive_apply = "echo $SAFETERRAFORM_AFFECTED_NODES > hook.out; exit 7"\n'
     )
     env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
     before = tfharness.state_bytes(incident)

@@ -67,7 +67,9 @@ def test_exit_code_passes_through(shim: Runner, workdir: Path) -> None:
     assert "Error" in result.stderr
 
 
-def test_no_real_binary_is_127_with_one_line(shim_bin: Path, env: dict[str, str], workdir: Path) -> None:
+def test_no_real_binary_is_127_with_one_line(
+    shim_bin: Path, env: dict[str, str], workdir: Path
+) -> None:
     env["PATH"] = f"{shim_bin.parent}:/usr/bin:/bin"
     result = tfharness.run(shim_bin, ["version"], workdir, env)
     assert result.returncode == 127
@@ -131,7 +133,12 @@ def test_no_recursion_when_only_shims_on_path(
     linked.mkdir()
     (linked / "terraform").symlink_to(shim_bin)
     _layout(env, linked, shim_bin.parent, linked)
-    result = tfharness.run(shim_bin, ["version"], workdir, env, )
+    result = tfharness.run(
+        shim_bin,
+        ["version"],
+        workdir,
+        env,
+    )
     assert result.returncode == 127
 
 
@@ -170,8 +177,11 @@ def test_exec_leaves_no_python_parent(shim: Runner, env: dict[str, str], workdir
     fake.chmod(0o755)
     env["SAFETERRAFORM_REAL_TERRAFORM"] = str(fake)
     process = subprocess.run(
-        [env["PATH"].split(":")[0] + "/terraform", "version"], env=env, capture_output=True,
-        text=True, check=True,
+        [env["PATH"].split(":")[0] + "/terraform", "version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    parent, me = process.stdout.split()
+    parent, _ = process.stdout.split()
     assert int(parent) == os.getpid()

@@ -40,6 +40,10 @@ COMMANDS = [
 ]
 
 
+def ids(value: object) -> str:
+    return " ".join(value) if isinstance(value, list) else str(value)
+
+
 def prepare(directory: Path, real: Runner) -> None:
     """Extra objects some commands need: a state to push, a second workspace."""
     pulled = real("state", "pull", cwd=directory)
@@ -143,7 +147,7 @@ def test_dry_run_and_help_pass_through(args: list[str], incident: Path, shim: Ru
     assert tfharness.state_bytes(incident) == before
 
 
-@pytest.mark.parametrize(("args", "expected"), COMMANDS, ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+@pytest.mark.parametrize(("args", "expected"), COMMANDS, ids=ids)
 def test_outside_production_state_commands_pass_through(
     args: list[str], expected: str, incident: Path, shim: Runner, real: Runner, tmp_path: Path
 ) -> None:

@@ -24,13 +24,13 @@ app = typer.Typer(
 )
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
 
 
-class Shell(str, enum.Enum):
+class Shell(enum.StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"
@@ -78,7 +78,9 @@ def doctor(
 
 @app.command()
 def check(
-    plan: Annotated[Path, typer.Argument(help="A plan file, or the JSON of `terraform show -json`.")],
+    plan: Annotated[
+        Path, typer.Argument(help="A plan file, or the JSON of `terraform show -json`.")
+    ],
     output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     chdir: Annotated[
         Path | None, typer.Option("--chdir", help="Working directory terraform show runs in.")
@@ -93,7 +95,9 @@ def check(
 @app.command()
 def log(
     last: Annotated[int | None, typer.Option("--last", help="Only the last N records.")] = None,
-    workspace: Annotated[str | None, typer.Option("--workspace", help="Only this workspace.")] = None,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", help="Only this workspace.")
+    ] = None,
     verdict: Annotated[str | None, typer.Option("--verdict", help="Only this verdict.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
