@@ -13,7 +13,7 @@ Standard library only: the shim imports this on the pass-through path.
 from __future__ import annotations
 
 import enum
-import shlex
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -83,13 +83,29 @@ STATE_CHANGE_COMMANDS = frozenset(
         "test",
     }
 )
-NESTED_COMMANDS = frozenset(c for c in READ_ONLY_COMMANDS | STATE_CHANGE_COMMANDS if " " in c)
+# Every key of Terraform 1.15's Commands map (commands.go); hashicorp/cli matches the
+# subcommand against these by longest prefix.
+ALL_COMMANDS = (
+    READ_ONLY_COMMANDS
+    | STATE_CHANGE_COMMANDS
+    | {
+        "plan",
+        "apply",
+        "destroy",
+        "push",
+        "rpcapi",
+        "stacks",
+    }
+)
+NESTED_COMMANDS = frozenset(c for c in ALL_COMMANDS if " " in c)
+# Commands that only group nested ones: followed by a word that is none of theirs
+# (an experimental `state migrate`, a newer terraform's command) they are unknown.
+GROUP_COMMANDS = frozenset(c.split(" ", 1)[0] for c in NESTED_COMMANDS) - {"providers"}
 HELP_FLAGS = frozenset({"-h", "-help", "--help"})
 VERSION_FLAGS = frozenset({"-v", "-version", "--version"})
 # Go's strconv.ParseBool, which the flag package uses for boolean flags.
 GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
-AUTO_APPROVE_COMMANDS = frozenset({"apply", "destroy"})
 
 
 class CommandLineError(ValueError):
@@ -134,37 +150,124 @@ def extract_chdir(args: Sequence[str]) -> tuple[str | None, list[str]]:
 
 
 def find_subcommand(args: Sequence[str]) -> tuple[str, int]:
-    """The subcommand hashicorp/cli would run and the index of its last word (-1: none)."""
+    """The subcommand hashicorp/cli would run and the index of its last word (-1: none).
+
+    As cli.go processArgs: the first non-empty arg not starting with `-` (before `--`);
+    an arg with a space there means no subcommand at all. With nested commands, the
+    following plain words are joined and the longest command name that is a prefix of
+    them wins if the regexp `name( |$)` finds it anywhere in the joined words.
+    https://github.com/hashicorp/cli/blob/main/cli.go (processArgs)
+    """
     for index, arg in enumerate(args):
         if arg == "--":
             break
         if arg == "" or arg.startswith("-"):
             continue
-        words = [arg]
-        for following in args[index + 1 :]:
-            if following == "" or following.startswith("-") or " " in following:
-                break
-            words.append(following)
-        for length in range(len(words), 1, -1):
-            candidate = " ".join(words[:length])
-            if candidate in NESTED_COMMANDS:
-                return candidate, index + length - 1
+        if " " in arg:
+            return "", -1
+        end = index
+        while end < len(args) and args[end] and " " not in args[end] and args[end][0] != "-":
+            end += 1
+        search_key = " ".join(args[index:end])
+        prefixes = [name for name in ALL_COMMANDS if search_key.startswith(name)]
+        if prefixes:
+            longest = max(prefixes, key=len)
+            if re.search(re.escape(longest) + r"( |\Z)", search_key):
+                return longest, index + longest.count(" ")
         return arg, index
     return "", -1
+
+
+class _Words:
+    """The state of a go-shellwords scan: quotes open, the word so far, the words done."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self.word = ""
+        self.started = False  # a word is in progress (possibly empty, as in "")
+        self.single = self.double = self.backquote = self.dollar = False
+
+    def quoted(self) -> bool:
+        return self.single or self.double or self.backquote or self.dollar
+
+    def end_word(self) -> None:
+        if self.started:
+            self.words.append(self.word)
+        self.word, self.started = "", False
+
+
+def split_words(value: str) -> list[str]:
+    """Split TF_CLI_ARGS as terraform does: go-shellwords without env or backtick expansion.
+
+    Not POSIX (shlex): a backslash escapes any character outside single quotes, also
+    inside double quotes; an unquoted `;`, `&`, `|`, `<` or `>` ends the line and the
+    rest is ignored (`-auto-approve;` is `-auto-approve`); an unquoted `(` without `$`
+    and an unclosed quote are errors. https://github.com/mattn/go-shellwords (v1.0.12,
+    Parser.Parse), called from terraform's main.go mergeEnvArgs.
+    """
+    state = _Words()
+    escaped = False
+    for char in value:
+        if escaped:
+            state.word += char
+            state.started, escaped = True, False
+            continue
+        if char == "\\" and not state.single:
+            escaped = True
+            continue
+        if char == "\\":
+            state.word += char
+            continue
+        if char in " \t\r\n":
+            if state.quoted():
+                state.word += char
+            else:
+                state.end_word()
+            continue
+        if char == '"' and not state.single and not state.dollar:
+            state.started = state.started or state.double
+            state.double = not state.double
+            continue
+        if char == "'" and not state.double and not state.dollar:
+            state.started = state.started or state.single
+            state.single = not state.single
+            continue
+        if char == "`" and not (state.single or state.double or state.dollar):
+            state.backquote = not state.backquote
+        elif char == ")" and not (state.single or state.double or state.backquote):
+            state.dollar = not state.dollar
+        elif char == "(" and not (state.single or state.double or state.backquote):
+            if state.dollar or not state.word.endswith("$"):
+                raise CommandLineError("invalid command line string")
+            state.dollar = True
+        elif char in ";&|<>" and not state.quoted():
+            # A redirection such as `2>` drops the file-descriptor word.
+            if char == ">" and state.word[:1].isdigit():
+                state.word, state.started = "", False
+            break
+        state.word += char
+        state.started = True
+    else:
+        if escaped or state.quoted():
+            raise CommandLineError("invalid command line string")
+    state.end_word()
+    return state.words
 
 
 def merge_env_args(
     args: list[str], env_value: str | None, command: str, var_name: str
 ) -> tuple[list[str], list[str]]:
-    """Insert shell-split env args right after the subcommand's last word (or in front)."""
+    """Insert the env var's words right after the first arg equal to the subcommand's
+    last word, or in front when there is none (as main.go mergeEnvArgs does)."""
     if not env_value:
         return args, []
     try:
-        extra = shlex.split(env_value)
-    except ValueError as error:
+        extra = split_words(env_value)
+    except CommandLineError as error:
         raise CommandLineError(f"Error parsing extra CLI args from {var_name}: {error}") from None
     search = command.rsplit(" ", 1)[-1]
-    insert_at = args.index(search) + 1 if search and search in args else 0
+    # Go compares every arg with `search`, also an empty one when there is no subcommand.
+    insert_at = args.index(search) + 1 if search in args else 0
     return [*args[:insert_at], *extra, *args[insert_at:]], extra
 
 
@@ -180,20 +283,49 @@ def flag_name_value(arg: str) -> tuple[str, str | None] | None:
 
 
 def auto_approve_value(args: Sequence[str]) -> bool:
-    """Whether -auto-approve ends up true; the last occurrence wins, as in Go's flag.
+    """Whether -auto-approve ends up true, the last occurrence winning as in Go's flag.
 
-    A value Go cannot parse is taken as approval (fail closed): terraform would
-    reject the line anyway.
+    Two readings, and approval if either approves (fail closed): Go's own (the
+    `-no-color`/`-compact-warnings` words removed first as arguments.ParseView does, a
+    value flag's next word is its value even when it is `--`, so `-backup --
+    -auto-approve` approves) and a plain scan of every `-auto-approve` word up to `--`.
+    A value Go cannot parse counts as approval: terraform rejects the line anyway.
     """
+    return _go_flag_approval(args) or _scanned_approval(args)
+
+
+def _approval(value: str | None) -> bool:
+    return value is None or value in GO_TRUE or value not in GO_FALSE
+
+
+def _scanned_approval(args: Sequence[str]) -> bool:
     approved = False
     for arg in args:
         if arg == "--":
             break
         parsed = flag_name_value(arg)
-        if parsed is None or parsed[0] != "auto-approve":
-            continue
-        value = parsed[1]
-        approved = value is None or value in GO_TRUE or value not in GO_FALSE
+        if parsed is not None and parsed[0] == "auto-approve":
+            approved = _approval(parsed[1])
+    return approved
+
+
+def _go_flag_approval(args: Sequence[str]) -> bool:
+    approved = False
+    words = [arg for arg in args if arg not in VIEW_FLAGS]
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word == "--":
+            break
+        parsed = flag_name_value(word)
+        if parsed is None:
+            continue  # Go stops here; words after the PLAN argument are an error
+        name, value = parsed
+        if name == "auto-approve":
+            approved = _approval(value)
+        elif value is None and name in APPLY_VALUE_FLAGS:
+            index += 1
     return approved
 
 
@@ -227,35 +359,39 @@ def bool_flag(args: Sequence[str], name: str) -> bool:
     return value
 
 
-# Flags of plan/apply that take a separate value when written without `=`.
-VALUE_FLAGS = frozenset(
+# Flags of apply/destroy (Terraform 1.15 arguments.ParseApply and extendedFlagSet)
+# that take the next word as their value when written without `=`.
+APPLY_VALUE_FLAGS = frozenset(
     {
         "var",
         "var-file",
         "target",
         "replace",
-        "exclude",
-        "out",
+        "invoke",
         "state",
         "state-out",
         "backup",
         "lock-timeout",
         "parallelism",
-        "generate-config-out",
     }
 )
+# plan adds -out and -generate-config-out (arguments.ParsePlan).
+VALUE_FLAGS = APPLY_VALUE_FLAGS | {"out", "generate-config-out"}
+# Removed from any position before flag parsing (arguments.ParseView).
+VIEW_FLAGS = frozenset({"-no-color", "-compact-warnings"})
 
 
 def positionals(args: Sequence[str]) -> list[str]:
     """Arguments after the flags, as Go's flag package stops at the first non-flag."""
+    words = [arg for arg in args if arg not in VIEW_FLAGS]
     index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--":
-            return list(args[index + 1 :])
-        parsed = flag_name_value(arg)
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            return words[index + 1 :]
+        parsed = flag_name_value(word)
         if parsed is None:
-            return list(args[index:])
+            return words[index:]
         if parsed[1] is None and parsed[0] in VALUE_FLAGS:
             index += 1
         index += 1
@@ -275,6 +411,8 @@ def classify(command: str, command_args: Sequence[str]) -> CommandClass:
         bool_flag(command_args, "migrate-state") or bool_flag(command_args, "force-copy")
     ):
         return CommandClass.STATE_CHANGE
+    if command in GROUP_COMMANDS and positionals(command_args)[:1]:
+        return CommandClass.UNKNOWN
     if command in READ_ONLY_COMMANDS:
         return CommandClass.READ_ONLY
     if command in STATE_CHANGE_COMMANDS:
@@ -316,14 +454,18 @@ def parse(typed: Sequence[str], env: Mapping[str, str]) -> Invocation:
     command_args = tuple(args[last_word + 1 :]) if last_word >= 0 else ()
     before_dashes = args[: args.index("--")] if "--" in args else args
     is_help = any(arg in HELP_FLAGS for arg in before_dashes)
-    if command == "version":
-        command_class = CommandClass.VERSION
-    elif is_help or command in ("", "help"):
+    # cli.go Run: help for the command wins over running it, `version` included.
+    if is_help or command in ("", "help"):
         command_class = CommandClass.HELP
+    elif command == "version":
+        command_class = CommandClass.VERSION
     else:
         command_class = classify(command, command_args)
 
-    approved = command in AUTO_APPROVE_COMMANDS and auto_approve_value(command_args)
+    # Help and version lines never reach apply's flag parsing: nothing is approved.
+    approved = command_class in (CommandClass.APPLY, CommandClass.DESTROY) and (
+        auto_approve_value(command_args)
+    )
     source = None
     if approved:
         if auto_approve_value(command_extra):

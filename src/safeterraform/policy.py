@@ -89,13 +89,26 @@ def config_paths(env: Mapping[str, str], workdir: str) -> list[tuple[str, str]]:
 def _read(path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            raw = handle.read()
     except FileNotFoundError:
         return None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"safeterraform: cannot parse config {path}: {error}") from None
     except OSError as error:
         raise ConfigError(f"safeterraform: cannot read config {path}: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"safeterraform: cannot parse config {path}: not UTF-8 (at line {line})"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        # tomllib names the line, except for an error at the very end of the file.
+        message = str(error).replace(
+            "(at end of document)", f"(at line {text.count(chr(10)) + 1}, end of file)"
+        )
+        raise ConfigError(f"safeterraform: cannot parse config {path}: {message}") from None
 
 
 def _strings(path: str, table: Mapping[str, Any], key: str) -> list[str]:
@@ -149,12 +162,14 @@ def _merge(env: Mapping[str, str], workdir: str) -> Config:
         audit = data.get("audit", {})
         limits = data.get("limits", {})
         hooks = data.get("hooks", {})
+        state_backups = data.get("state_backups", {})
         for name, table in (
             ("production", production),
             ("nodes", nodes),
             ("audit", audit),
             ("limits", limits),
             ("hooks", hooks),
+            ("state_backups", state_backups),
         ):
             if not isinstance(table, dict):
                 raise ConfigError(f"safeterraform: config {path}: [{name}] must be a table")
@@ -183,7 +198,7 @@ def _merge(env: Mapping[str, str], workdir: str) -> Config:
         fraction = _typed(path, limits, "max_affected_fraction", (int, float))
         if fraction is not None:
             max_fraction = fraction if max_fraction is None else min(max_fraction, fraction)
-        keep = _typed(path, data.get("state_backups", {}), "keep", int) or keep
+        keep = _typed(path, state_backups, "keep", int) or keep
         hook = hook or _typed(path, hooks, "before_destructive_apply", str)
     if "workspaces" not in system_replaces:
         workspaces.insert(0, Pattern("<prod|production|prd token>", BUILTIN))
@@ -224,8 +239,8 @@ def current_workspace(env: Mapping[str, str], workdir: str) -> tuple[str, str]:
     data_dir = env.get("TF_DATA_DIR") or ".terraform"
     environment_file = os.path.join(workdir, data_dir, "environment")
     try:
-        with open(environment_file, encoding="utf-8") as handle:
-            name = handle.read().strip()
+        with open(environment_file, "rb") as handle:
+            name = handle.read().strip().decode("utf-8", "surrogateescape")
     except OSError:
         return "default", "no environment file, terraform's default"
     if name:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from safeterraform import policy, realbin
 from safeterraform.errors import RealBinaryNotFound
 from safeterraform.realbin import is_shim
 
 ALIASES = {
-    "bash": "alias terraform='{shim}'",
-    "zsh": "alias terraform='{shim}'",
-    "fish": "alias terraform '{shim}'",
+    "bash": "alias terraform={shim}",
+    "zsh": "alias terraform={shim}",
+    "fish": "alias terraform {shim}",
 }
 
 
@@ -26,58 +29,86 @@ def shim_on_path(env: dict[str, str]) -> str | None:
     return found if found is not None and is_shim(found, None) else None
 
 
+def shim_for_alias(env: dict[str, str]) -> str:
+    """The shim to alias: the one on PATH, else this venv's `safeterraform-shim`."""
+    installed = Path(sys.executable).parent / "safeterraform-shim"
+    found = (
+        shim_on_path(env)
+        or shutil.which("safeterraform-shim", path=env.get("PATH", ""))
+        or (str(installed) if installed.is_file() else None)
+    )
+    return found or "safeterraform-shim"
+
+
+def file_status(path: str, read: tuple[tuple[str, str], ...], error: str | None) -> str:
+    if any(path == seen for _, seen in read):
+        return "read"
+    if os.path.exists(path):
+        return "not read: config error" if error else "present, not a file"
+    return "absent"
+
+
+def add(table: Table, label: str, value: str, style: str = "") -> None:
+    """One row; paths, globs and messages are plain text, never console markup."""
+    table.add_row(Text(label, style=style), Text(value, style=style))
+
+
 def run(chdir: Path | None, shell: str | None, console: Console | None = None) -> int:
     console = console or Console()
     env = dict(os.environ)
     workdir = str((chdir or Path.cwd()).resolve())
     if shell is not None:
-        shim = shim_on_path(env) or "safeterraform-shim"
-        console.print(ALIASES[shell].format(shim=shim), highlight=False, soft_wrap=True)
+        alias = ALIASES[shell].format(shim=shlex.quote(shim_for_alias(env)))
+        console.print(alias, highlight=False, soft_wrap=True, markup=False)
         return 0
     config = policy.load(env, workdir)
-    table = Table(title="safeterraform doctor", show_lines=False)
+    table = Table(title="safeterraform doctor")
     table.add_column("input")
     table.add_column("value", overflow="fold")
     problems = 0
-    for layer, path in policy.config_paths(env, workdir):
-        read = any(path == seen for _, seen in config.files)
-        table.add_row(f"config ({layer})", f"{path} ({'read' if read else 'absent'})")
+    layers = policy.config_paths(env, workdir)
+    for layer, path in layers:
+        add(table, f"config ({layer})", f"{path} ({file_status(path, config.files, config.error)})")
+    if not any(layer == "repository" for layer, _ in layers):
+        add(table, "config (repository)", f"none: no {policy.REPOSITORY_CONFIG} from {workdir} up")
     if config.error:
         problems += 1
-        table.add_row("[red]config error[/red]", config.error)
+        add(table, "config error", config.error, "red")
     shim = shim_on_path(env)
-    table.add_row("shim first on PATH", shim or "[red]no: `terraform` is not the shim[/red]")
     if shim is None:
         problems += 1
+        add(table, "shim first on PATH", "no: `terraform` on PATH is not the shim", "red")
+    else:
+        add(table, "shim first on PATH", shim)
     try:
-        real = realbin.find(
-            "terraform", env, shim, config.real_binaries.get("terraform"), None
-        )
-        table.add_row("real terraform", f"{real.path} (from {real.source})")
+        real = realbin.find("terraform", env, shim, config.real_binaries.get("terraform"), None)
+        add(table, "real terraform", f"{real.path} (from {real.source})")
     except RealBinaryNotFound as error:
         problems += 1
-        table.add_row("[red]real terraform[/red]", str(error))
+        add(table, "real terraform", str(error), "red")
     workspace, source = policy.current_workspace(env, workdir)
-    table.add_row("working directory", workdir)
-    table.add_row("workspace", f"{workspace} (from {source})")
-    for pattern in config.workspaces:
-        table.add_row("production workspace pattern", f"{pattern.glob} ({pattern.source})")
-    for pattern in config.paths:
-        table.add_row("production path pattern", f"{pattern.glob} ({pattern.source})")
-    for pattern in config.var_files:
-        table.add_row("production var-file pattern", f"{pattern.glob} ({pattern.source})")
-    table.add_row("always", f"true ({config.always})" if config.always else "false")
-    table.add_row(
+    add(table, "working directory", workdir)
+    add(table, "workspace", f"{workspace} (from {source})")
+    for kind, patterns in (
+        ("workspace", config.workspaces),
+        ("path", config.paths),
+        ("var-file", config.var_files),
+    ):
+        for pattern in patterns:
+            add(table, f"production {kind} pattern", f"{pattern.glob} ({pattern.source})")
+    add(table, "always", f"true ({config.always})" if config.always else "false")
+    add(
+        table,
         "break-glass",
-        "allowed"
-        if config.allow_break_glass
-        else f"disabled by {config.break_glass_disabled_by}",
+        "allowed" if config.allow_break_glass else f"disabled by {config.break_glass_disabled_by}",
     )
     if config.error is None:
         verdict = policy.decide(config, workspace, source, workdir)
-        label = "[bold red]PRODUCTION[/bold red]" if verdict.production else "not production"
-        table.add_row("verdict", f"{label}: {verdict.reason}")
+        if verdict.production:
+            add(table, "verdict", f"PRODUCTION: {verdict.reason}", "bold red")
+        else:
+            add(table, "verdict", f"not production: {verdict.reason}")
     else:
-        table.add_row("verdict", "[bold red]unknown: guarded commands are refused[/bold red]")
+        add(table, "verdict", "unknown: guarded commands are refused", "bold red")
     console.print(table)
     return 1 if problems else 0
