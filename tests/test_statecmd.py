@@ -64,7 +64,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     ("args", "expected"), COMMANDS, ids=lambda v: " ".join(v) if isinstance(v, list) else v
 )
 def test_every_state_changing_command_is_classified(args: list[str], expected: str) -> None:
-    assert parse(args, {}).command_class is CommandClass.STATE_CHANGE
+    assert parse(args, {}).command_class == CommandClass.STATE_CHANGE
 
 
 def test_table_of_what_each_command_touches(incident: Path, real: Runner) -> None:

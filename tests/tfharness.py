@@ -64,7 +64,12 @@ def run(
     tf: Path | str, args: list[str], cwd: Path, env: dict[str, str], input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(tf), *args], cwd=cwd, env=env, capture_output=True, text=True, input=input,
+        [str(tf), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        input=input,
         timeout=300,
     )
 
@@ -110,8 +115,11 @@ def make_incident(
     """init, workspace prod, apply the initial config, then make the one-line change."""
     config = workdir / "main.tf"
     config.write_text(incident_config(nodes or INCIDENT_NODES))
-    for args in (["init", "-input=false"], ["workspace", "new", "prod"],
-                 ["apply", "-auto-approve", "-input=false"]):
+    for args in (
+        ["init", "-input=false"],
+        ["workspace", "new", "prod"],
+        ["apply", "-auto-approve", "-input=false"],
+    ):
         result = run(tf, args, workdir, env)
         if result.returncode != 0:
             raise RuntimeError(f"terraform {' '.join(args)} failed: {result.stderr}")

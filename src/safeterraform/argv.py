@@ -7,18 +7,20 @@ word (both keyed on the subcommand found *before* any merge), then rewrite to `v
 when -v/-version/--version appears anywhere. -h/-help/--help anywhere before `--` is help.
 https://github.com/hashicorp/terraform/blob/main/main.go (mergeEnvArgs, extractChdirOption)
 
-Standard library only: the shim imports this on the pass-through path.
+The shim imports this on every call, so it imports nothing at run time: no enum,
+dataclasses, re or typing (together about 30 ms of start-up; bench/bench_passthrough.py).
 """
 
 from __future__ import annotations
 
-import enum
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 
-class CommandClass(enum.Enum):
+class CommandClass:
+    """The classes of PRODUCT.md §5, as plain strings."""
+
     HELP = "help"
     VERSION = "version"
     READ_ONLY = "read-only"
@@ -112,22 +114,64 @@ class CommandLineError(ValueError):
     """A command line terraform itself would reject before running anything."""
 
 
-@dataclass(frozen=True)
 class Invocation:
-    """One terraform command line, as terraform will understand it."""
+    """One terraform command line, as terraform will understand it (read-only)."""
 
-    typed: tuple[str, ...]  # the arguments as typed, after the program name
-    args: tuple[str, ...]  # after -chdir extraction, env merge and the version rewrite
-    chdir: str | None
-    command: str  # "apply", "state rm", "" when there is none
-    command_args: tuple[str, ...]
-    command_class: CommandClass
-    auto_approve: bool  # an auto-approve flag that terraform would take as true
-    auto_approve_source: str | None  # "command line", "TF_CLI_ARGS", "TF_CLI_ARGS_apply"
-    destroy: bool  # destroy, or apply/plan -destroy
-    plan_file: str | None  # apply's positional PLAN argument
-    var_files: tuple[str, ...] = field(default=())
-    error: str | None = None  # terraform would refuse this line (e.g. `-chdir DIR`)
+    __slots__ = (
+        "args",
+        "auto_approve",
+        "auto_approve_source",
+        "chdir",
+        "command",
+        "command_args",
+        "command_class",
+        "destroy",
+        "error",
+        "plan_file",
+        "typed",
+        "var_files",
+    )
+
+    def __init__(
+        self,
+        typed: tuple[str, ...],  # the arguments as typed, after the program name
+        args: tuple[str, ...],  # after -chdir extraction, env merge and the version rewrite
+        chdir: str | None,
+        command: str,  # "apply", "state rm", "" when there is none
+        command_args: tuple[str, ...],
+        command_class: str,  # a CommandClass value
+        auto_approve: bool,  # an auto-approve flag that terraform would take as true
+        auto_approve_source: str | None,  # "command line", "TF_CLI_ARGS", "TF_CLI_ARGS_apply"
+        destroy: bool,  # destroy, or apply/plan -destroy
+        plan_file: str | None,  # apply's positional PLAN argument
+        var_files: tuple[str, ...] = (),
+        error: str | None = None,  # terraform would refuse this line (e.g. `-chdir DIR`)
+    ) -> None:
+        self.typed = typed
+        self.args = args
+        self.chdir = chdir
+        self.command = command
+        self.command_args = command_args
+        self.command_class = command_class
+        self.auto_approve = auto_approve
+        self.auto_approve_source = auto_approve_source
+        self.destroy = destroy
+        self.plan_file = plan_file
+        self.var_files = var_files
+        self.error = error
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Invocation) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Invocation({fields})"
 
 
 def extract_chdir(args: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -172,7 +216,8 @@ def find_subcommand(args: Sequence[str]) -> tuple[str, int]:
         prefixes = [name for name in ALL_COMMANDS if search_key.startswith(name)]
         if prefixes:
             longest = max(prefixes, key=len)
-            if re.search(re.escape(longest) + r"( |\Z)", search_key):
+            # hashicorp/cli re-verifies with the regexp `longest( |$)`, searched anywhere
+            if f"{longest} " in f"{search_key} ":
                 return longest, index + longest.count(" ")
         return arg, index
     return "", -1
@@ -398,7 +443,7 @@ def positionals(args: Sequence[str]) -> list[str]:
     return []
 
 
-def classify(command: str, command_args: Sequence[str]) -> CommandClass:
+def classify(command: str, command_args: Sequence[str]) -> str:
     if command == "":
         return CommandClass.HELP
     if command == "plan":
@@ -487,7 +532,7 @@ def parse(typed: Sequence[str], env: Mapping[str, str]) -> Invocation:
         command_class=command_class,
         auto_approve=approved,
         auto_approve_source=source,
-        destroy=command_class is CommandClass.DESTROY,
+        destroy=command_class == CommandClass.DESTROY,
         plan_file=plan_file,
         var_files=tuple(flag_values(command_args, "var-file")),
     )

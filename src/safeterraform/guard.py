@@ -476,11 +476,11 @@ def guard_command(guard: Guard) -> int:
             "Terragrunt users: pass --no-auto-approve."
         )
         return guard.run_as_typed()
-    if invocation.command_class is CommandClass.PLAN:
+    if invocation.command_class == CommandClass.PLAN:
         return guarded_plan(guard)
     if invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY):
         return guarded_apply(guard)
-    if invocation.command_class is CommandClass.STATE_CHANGE:
+    if invocation.command_class == CommandClass.STATE_CHANGE:
         return guarded_other(guard)
     guard.refuse_or_break_glass(
         f"safeterraform: refused `{words}`: safeterraform does not know what "

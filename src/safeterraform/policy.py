@@ -4,21 +4,20 @@ Layers: system (/etc/safeterraform/config.toml, authoritative), user
 ($XDG_CONFIG_HOME/safeterraform/config.toml) and repository (nearest
 .safeterraform.toml walking up from the working directory). Later layers may add
 production patterns but never remove them, never turn `always` off and never
-re-enable break-glass. Standard library only: the shim imports this on every
-non-read-only call.
+re-enable break-glass. The shim imports this on every call, so nothing but `os` is
+imported at run time unless a config file exists (tomllib) or has globs (fnmatch).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
-import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from safeterraform.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 SYSTEM_CONFIG = "/etc/safeterraform/config.toml"
 REPOSITORY_CONFIG = ".safeterraform.toml"
@@ -28,44 +27,105 @@ DEFAULT_STATE_BACKUPS_KEEP = 10
 BUILTIN = "built-in default"
 
 
-@dataclass(frozen=True)
-class Pattern:
-    glob: str
-    source: str  # the file it came from, or "built-in default"
+class _Value:
+    """A small value record (dataclasses would cost ~30 ms of start-up on this path)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
 
 
-@dataclass(frozen=True)
-class Config:
+class Pattern(_Value):
+    __slots__ = ("glob", "source")
+
+    def __init__(self, glob: str, source: str) -> None:
+        self.glob = glob
+        self.source = source  # the file it came from, or "built-in default"
+
+
+class Config(_Value):
     """Every layer merged under the authority rules; `files` are the ones read."""
 
-    files: tuple[tuple[str, str], ...] = ()  # (layer, path)
-    workspaces: tuple[Pattern, ...] = ()
-    paths: tuple[Pattern, ...] = ()
-    var_files: tuple[Pattern, ...] = ()
-    always: str | None = None  # the file that set always = true
-    break_glass_disabled_by: str | None = None
-    node_attributes: tuple[str, ...] = DEFAULT_NODE_ATTRIBUTES
-    real_binaries: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    audit_log: str | None = None
-    audit_syslog: bool = False
-    max_affected_nodes: int | None = None
-    max_affected_fraction: float | None = None
-    state_backups_keep: int = DEFAULT_STATE_BACKUPS_KEEP
-    before_destructive_apply: str | None = None
-    error: str | None = None  # a file that could not be read or parsed; fail closed
+    __slots__ = (
+        "always",
+        "audit_log",
+        "audit_syslog",
+        "before_destructive_apply",
+        "break_glass_disabled_by",
+        "error",
+        "files",
+        "max_affected_fraction",
+        "max_affected_nodes",
+        "node_attributes",
+        "paths",
+        "real_binaries",
+        "state_backups_keep",
+        "var_files",
+        "workspaces",
+    )
+
+    def __init__(
+        self,
+        *,
+        files: tuple[tuple[str, str], ...] = (),  # (layer, path)
+        workspaces: tuple[Pattern, ...] = (),
+        paths: tuple[Pattern, ...] = (),
+        var_files: tuple[Pattern, ...] = (),
+        always: str | None = None,  # the file that set always = true
+        break_glass_disabled_by: str | None = None,
+        node_attributes: tuple[str, ...] = DEFAULT_NODE_ATTRIBUTES,
+        real_binaries: Mapping[str, tuple[str, str]] | None = None,
+        audit_log: str | None = None,
+        audit_syslog: bool = False,
+        max_affected_nodes: int | None = None,
+        max_affected_fraction: float | None = None,
+        state_backups_keep: int = DEFAULT_STATE_BACKUPS_KEEP,
+        before_destructive_apply: str | None = None,
+        error: str | None = None,  # a file that could not be read or parsed; fail closed
+    ) -> None:
+        self.files = files
+        self.workspaces = workspaces
+        self.paths = paths
+        self.var_files = var_files
+        self.always = always
+        self.break_glass_disabled_by = break_glass_disabled_by
+        self.node_attributes = node_attributes
+        self.real_binaries: Mapping[str, tuple[str, str]] = real_binaries or {}
+        self.audit_log = audit_log
+        self.audit_syslog = audit_syslog
+        self.max_affected_nodes = max_affected_nodes
+        self.max_affected_fraction = max_affected_fraction
+        self.state_backups_keep = state_backups_keep
+        self.before_destructive_apply = before_destructive_apply
+        self.error = error
 
     @property
     def allow_break_glass(self) -> bool:
         return self.break_glass_disabled_by is None
 
 
-@dataclass(frozen=True)
-class Verdict:
-    production: bool
-    reason: str
-    workspace: str
-    workspace_source: str
-    workdir: str
+class Verdict(_Value):
+    __slots__ = ("production", "reason", "workdir", "workspace", "workspace_source")
+
+    def __init__(
+        self, production: bool, reason: str, workspace: str, workspace_source: str, workdir: str
+    ) -> None:
+        self.production = production
+        self.reason = reason
+        self.workspace = workspace
+        self.workspace_source = workspace_source
+        self.workdir = workdir
 
 
 def config_paths(env: Mapping[str, str], workdir: str) -> list[tuple[str, str]]:
@@ -101,6 +161,8 @@ def _read(path: str) -> dict[str, Any] | None:
         raise ConfigError(
             f"safeterraform: cannot parse config {path}: not UTF-8 (at line {line})"
         ) from None
+    import tomllib  # only when a config file exists: it costs a few ms at start-up
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -128,12 +190,67 @@ def _typed(path: str, table: Mapping[str, Any], key: str, kind: type | tuple[typ
     return value
 
 
+def configured_real(env: Mapping[str, str], workdir: str, program: str) -> tuple[str, str] | None:
+    """`real_<program>` and its file, parsing only files that mention it (pass-through path).
+
+    Same precedence as `load` (the first layer that sets it, system first). A broken
+    file is skipped here: read-only commands pass through a broken config.
+    """
+    key = f"real_{program}"
+    for _, path in config_paths(env, workdir):
+        try:
+            with open(path, "rb") as handle:
+                if key.encode() not in handle.read():
+                    continue
+            data = _read(path)
+        except (OSError, ConfigError):
+            continue
+        value = data.get(key) if data else None
+        if isinstance(value, str) and value:
+            return value, path
+    return None
+
+
 def load(env: Mapping[str, str], workdir: str) -> Config:
     """Read and merge the layers; a broken file yields Config(error=...), never raises."""
     try:
         return _merge(env, workdir)
     except ConfigError as error:
         return Config(error=str(error))
+
+
+# A misspelt key (`alway = true`) must not silently turn protection off: unknown keys
+# are a config error, so guarded commands fail closed.
+KNOWN_KEYS = {
+    "": frozenset(
+        {
+            "production",
+            "nodes",
+            "audit",
+            "limits",
+            "hooks",
+            "state_backups",
+            "real_terraform",
+            "real_tofu",
+            "audit_log",
+        }
+    ),
+    "production": frozenset({"workspaces", "paths", "var_files", "always", "allow_break_glass"}),
+    "nodes": frozenset({"attributes"}),
+    "audit": frozenset({"path", "syslog"}),
+    "limits": frozenset({"max_affected_nodes", "max_affected_fraction"}),
+    "hooks": frozenset({"before_destructive_apply"}),
+    "state_backups": frozenset({"keep"}),
+}
+
+
+def _known_keys(path: str, table: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"safeterraform: config {path}: unknown key {where}`{unknown[0]}` "
+            f"(known: {', '.join(sorted(known))})"
+        )
 
 
 def _merge(env: Mapping[str, str], workdir: str) -> Config:
@@ -173,6 +290,8 @@ def _merge(env: Mapping[str, str], workdir: str) -> Config:
         ):
             if not isinstance(table, dict):
                 raise ConfigError(f"safeterraform: config {path}: [{name}] must be a table")
+            _known_keys(path, table, KNOWN_KEYS[name], f"[{name}] ")
+        _known_keys(path, data, KNOWN_KEYS[""], "")
         # Only the authoritative system layer may replace the built-in patterns.
         for key, target in (("workspaces", workspaces), ("paths", paths), ("var_files", var_files)):
             target.extend(Pattern(glob, path) for glob in _strings(path, production, key))
@@ -222,9 +341,17 @@ def _merge(env: Mapping[str, str], workdir: str) -> Config:
     )
 
 
+def _fnmatch(name: str, glob: str) -> bool:
+    import fnmatch  # only configured globs need it (it imports re)
+
+    return fnmatch.fnmatchcase(name, glob)
+
+
 def has_production_token(name: str) -> bool:
     """`prod`, `eu-prod`, `prod_eu`, `production`, `prd`; not `product` or `prodigy`."""
-    return any(token.lower() in PRODUCTION_TOKENS for token in re.split(r"[-_.\s]+", name))
+    for separator in "-_.":
+        name = name.replace(separator, " ")
+    return any(token.lower() in PRODUCTION_TOKENS for token in name.split())
 
 
 def current_workspace(env: Mapping[str, str], workdir: str) -> tuple[str, str]:
@@ -266,7 +393,7 @@ def decide(
         if pattern.source == BUILTIN:
             if has_production_token(workspace):
                 return verdict(True, f"workspace {workspace!r} has a production token ({BUILTIN})")
-        elif fnmatch.fnmatchcase(workspace, pattern.glob):
+        elif _fnmatch(workspace, pattern.glob):
             return verdict(
                 True, f"workspace {workspace!r} matches {pattern.glob!r} in {pattern.source}"
             )
@@ -278,12 +405,12 @@ def decide(
                     return verdict(
                         True, f"working directory component {component!r} is production ({BUILTIN})"
                     )
-        elif fnmatch.fnmatchcase(absolute, pattern.glob):
+        elif _fnmatch(absolute, pattern.glob):
             return verdict(True, f"working directory matches {pattern.glob!r} in {pattern.source}")
     for var_file in var_files:
         base = os.path.basename(var_file)
         for pattern in config.var_files:
-            if fnmatch.fnmatchcase(base, pattern.glob):
+            if _fnmatch(base, pattern.glob):
                 return verdict(
                     True, f"-var-file {base!r} matches {pattern.glob!r} in {pattern.source}"
                 )

@@ -49,10 +49,12 @@ def main(argv: Sequence[str], env: Mapping[str, str], recorded_real: str | None 
     invocation = cmdline.parse(typed, env)
     cwd = os.getcwd()
     workdir = os.path.join(cwd, invocation.chdir) if invocation.chdir else cwd
+    if invocation.error is not None or invocation.command_class in PASS_THROUGH:
+        configured = policy.configured_real(env, workdir, program)
+        real = realbin.find(program, env, argv[0], configured, recorded_real)
+        exec_real(real.path, typed, env)
     config = policy.load(env, workdir)
     real = realbin.find(program, env, argv[0], config.real_binaries.get(program), recorded_real)
-    if invocation.error is not None or invocation.command_class in PASS_THROUGH:
-        exec_real(real.path, typed, env)
     verdict = None
     if config.error is None:
         workspace, workspace_source = policy.current_workspace(env, workdir)
