@@ -1,0 +1,74 @@
+"""`safeterraform check PLANFILE|PLAN.json`: the destructive part of a plan (PRODUCT.md §6).
+
+Exit 0: nothing destructive; 2: destructive changes; 1: the plan cannot be read (§9).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from safeterraform import blast, plan, policy, realbin, render
+from safeterraform.errors import SafeTerraformError
+from safeterraform.terraform import Terraform
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXIT_DESTRUCTIVE = 2
+
+
+def locate(plan_path: Path, workdir: Path) -> Path:
+    """The plan as given (relative to the current directory), else relative to --chdir."""
+    if plan_path.is_absolute() or plan_path.exists():
+        return plan_path.absolute()
+    return (workdir / plan_path).absolute()
+
+
+def analyze(plan_path: Path, workdir: Path, env: dict[str, str]) -> blast.Analysis:
+    """Read a plan file (through the real terraform) or plan JSON, and analyse it."""
+    config = policy.load(env, str(workdir))
+    if config.error:
+        raise SafeTerraformError(config.error)
+    if not plan_path.is_file():
+        raise SafeTerraformError(f"safeterraform: no such plan file: {plan_path}")
+    if plan.is_plan_file(plan_path):
+        snapshot = plan.read_snapshot(plan_path)  # a corrupt zip fails here, before terraform
+        try:
+            real = realbin.find("terraform", env, None, config.real_binaries.get("terraform"), None)
+        except SafeTerraformError as error:
+            raise SafeTerraformError(str(error)) from None  # check's errors all exit 1 (§9)
+        # The HCL parser loads while terraform works: it is most of our start-up time.
+        warming = threading.Thread(target=blast.warm_up, daemon=True)
+        warming.start()
+        plan_json = Terraform(real.path, str(workdir), env).show_json(str(plan_path))
+        warming.join()
+    else:
+        plan_json = plan.load_json(plan_path)
+        snapshot = {}
+    return blast.analyze(plan_json, snapshot, config.node_attributes)
+
+
+def run(
+    plan_path: Path, output_format: str, chdir: Path | None, console: Console | None = None
+) -> int:
+    env = dict(os.environ)
+    workdir = (chdir or Path.cwd()).absolute()
+    if not workdir.is_dir():
+        raise SafeTerraformError(f"safeterraform: --chdir {chdir} is not a directory")
+    analysis = analyze(locate(plan_path, workdir), workdir, env)
+    if output_format == "json":
+        sys.stdout.write(render.to_json(analysis))
+    elif output_format == "markdown":
+        sys.stdout.write(render.to_markdown(analysis))
+    else:
+        if console is None:
+            from rich.console import Console
+
+            console = Console(highlight=False)
+        render.to_console(analysis, console)
+    sys.stdout.flush()
+    return EXIT_DESTRUCTIVE if analysis.destructive else 0

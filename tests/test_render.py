@@ -1,0 +1,166 @@
+"""render.py: golden text/markdown/JSON over the real-plan fixtures, the JSON schema, colour."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from safeterraform import blast, render
+from tests.plan_scenarios import SCENARIOS
+
+HERE = Path(__file__).parent
+FIXTURES = HERE / "fixtures" / "plans"
+GOLDEN = HERE / "golden"
+ATTRIBUTES = ("hostname", "input.hostname")  # as scripts/make_plan_fixtures.py
+
+
+def analysis_of(name: str) -> blast.Analysis:
+    data = json.loads((FIXTURES / f"{name}.json").read_text())
+    return blast.analyze(data["plan"], data["snapshot"], ATTRIBUTES)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.parametrize("suffix", ["txt", "md", "json"])
+def test_golden(name: str, suffix: str) -> None:
+    writer = {"txt": render.to_text, "md": render.to_markdown, "json": render.to_json}[suffix]
+    expected = (GOLDEN / f"{name}.{suffix}").read_text()
+    assert writer(analysis_of(name)) == expected, (
+        f"tests/golden/{name}.{suffix} differs; if the change is intended, run "
+        "scripts/make_plan_fixtures.py --goldens and review the diff"
+    )
+
+
+def validate(value: Any, schema: dict[str, Any], where: str = "$") -> None:
+    """The subset of JSON Schema that render.JSON_SCHEMA uses; raises on the first error."""
+    types = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "boolean": bool,
+        "null": type(None),
+    }
+    if "const" in schema:
+        assert value == schema["const"], f"{where}: {value!r} != {schema['const']!r}"
+    if "enum" in schema:
+        assert value in schema["enum"], f"{where}: {value!r} not in enum"
+    if "type" in schema:
+        wanted = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        ok = any(
+            isinstance(value, types[kind]) and not (kind == "integer" and isinstance(value, bool))
+            for kind in wanted
+        )
+        assert ok, f"{where}: {value!r} is not {wanted}"
+    if "minimum" in schema:
+        assert value >= schema["minimum"], f"{where}: below minimum"
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            assert key in value, f"{where}: missing {key}"
+        properties = schema.get("properties", {})
+        if schema.get("additionalProperties") is False:
+            extra = set(value) - set(properties)
+            assert not extra, f"{where}: unexpected {extra}"
+        for key, item in value.items():
+            if key in properties:
+                validate(item, properties[key], f"{where}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for number, item in enumerate(value):
+            validate(item, schema["items"], f"{where}[{number}]")
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_json_validates_against_the_documented_schema(name: str) -> None:
+    document = json.loads(render.to_json(analysis_of(name)))
+    validate(document, render.JSON_SCHEMA)
+    assert document["schema_version"] == render.SCHEMA_VERSION
+
+
+def test_the_validator_rejects_what_the_schema_forbids() -> None:
+    document = json.loads(render.to_json(analysis_of("incident")))
+    for broken in (
+        {**document, "extra": 1},
+        {**document, "nodes_known": -1},
+        {**document, "schema_version": 2},
+        {**document, "changes": [{**document["changes"][0], "action": "explode"}]},
+        {key: value for key, value in document.items() if key != "affected_nodes"},
+    ):
+        with pytest.raises(AssertionError):
+            validate(broken, render.JSON_SCHEMA)
+
+
+def test_provisioners_come_first_then_changes_then_counts() -> None:
+    text = render.to_text(analysis_of("incident"))
+    first_command = text.index("talosctl reset --nodes")
+    first_change = text.index("replace (destroy, then create)")
+    assert first_command < first_change < text.index("3 of 3 nodes affected")
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    analysis = analysis_of("incident")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    buffer = io.StringIO()
+    render.to_console(analysis, Console(file=buffer, force_terminal=True, color_system="standard"))
+    coloured = buffer.getvalue()
+    command_line = next(line for line in coloured.splitlines() if "talosctl" in line)
+    assert "\x1b[1;31m" in command_line  # bold red
+    monkeypatch.setenv("NO_COLOR", "1")
+    buffer = io.StringIO()
+    render.to_console(analysis, Console(file=buffer, force_terminal=True, color_system="standard"))
+    assert "\x1b[3" not in buffer.getvalue()  # no colour (bold may stay)
+    monkeypatch.delenv("NO_COLOR")
+    buffer = io.StringIO()
+    render.to_console(analysis, Console(file=buffer))  # not a terminal
+    assert "\x1b[" not in buffer.getvalue()
+    assert buffer.getvalue() == render.to_text(analysis)
+
+
+def test_plan_text_is_never_read_as_markup() -> None:
+    hostile = blast.Analysis(
+        terraform_version="1.15.5",
+        changes=(
+            blast.DestructiveChange(
+                address='x.y["[bold]k[/bold]"]',
+                node="[red]n[/red]",
+                action="destroy",
+                actions=("delete",),
+                action_reason=None,
+                reason=None,
+                replace_paths=(),
+                previous_address=None,
+                deposed=None,
+                create_before_destroy=False,
+            ),
+        ),
+        destroy_provisioners=(
+            blast.DestroyProvisioner(
+                address='x.y["[bold]k[/bold]"]',
+                node="[red]n[/red]",
+                type="local-exec",
+                command="echo ``` [link=x]a[/link] :smile:",
+                unresolved=(),
+                source="m-/main.tf",
+                removed_block=False,
+            ),
+        ),
+        affected_nodes=("[red]n[/red]",),
+        nodes_known=1,
+        creates=0,
+        updates=0,
+        imports=0,
+    )
+    text = render.to_text(hostile)
+    assert "[red]n[/red]" in text and '["[bold]k[/bold]"]' in text
+    assert "echo ``` [link=x]a[/link] :smile:" in text
+    markdown = render.to_markdown(hostile)
+    assert "````sh" in markdown  # a fence longer than any backtick run in the command
+
+
+def test_no_change_words() -> None:
+    analysis = analysis_of("no_change")
+    assert render.headline(analysis).startswith("Nothing destructive")
+    assert "destructive plan" not in render.to_markdown(analysis)
