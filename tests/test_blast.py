@@ -334,3 +334,54 @@ def test_listed_provisioners_are_exactly_what_terraform_runs(
             pattern = pattern.replace(re.escape(reference), ".*")
         assert re.fullmatch(pattern, command), (item.command, command)
     assert sum(len(item.unresolved) for _, item in listed) <= 1
+
+
+PROVISIONER_SHAPES = [
+    'provisioner "local-exec" {\n  when    = destroy\n  command = "echo ${self.id}"\n}',
+    'provisioner "local-exec" {\n  when = destroy # why\n  // note\n  command = "a \\"b\\" c"\n}',
+    'provisioner "local-exec" {\n  when = destroy\n  command = <<-EOT\n    echo ${self.id}\n  EOT\n}',
+    'provisioner "local-exec" {\n  when = destroy\n  command = "x ${join(",", ["a"])}"\n}',
+    'provisioner "local-exec" {\n  when = destroy\n  on_failure = continue\n  command = "y"\n}',
+]
+NEEDS_THE_PARSER = [
+    'provisioner "local-exec" {\n  when = destroy\n  command = join(" ", ["a", "b"])\n}',
+    'provisioner "local-exec" {\n  when = destroy\n  environment = { A = "1" }\n  command = "z"\n}',
+    'provisioner "remote-exec" {\n  when = destroy\n  inline = ["a"]\n  connection {\n  }\n}',
+    'provisioner "local-exec" {\n  when = destroy\n  command = "a" + "b"\n}',
+]
+
+
+def _settings_both_ways(text: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    (block,) = blast._blocks(text)
+    fast = blast.simple_settings(block.text, block.body_start, block.body_end)
+    ((_, parsed),) = blast._parse_hcl(text)["provisioner"][0].items()
+    return fast, {k: v for k, v in parsed.items() if not k.startswith("__")}
+
+
+@pytest.mark.parametrize("text", PROVISIONER_SHAPES)
+def test_fast_provisioner_reading_agrees_with_hcl2(text: str) -> None:
+    fast, parsed = _settings_both_ways(text)
+    assert fast == parsed
+
+
+@pytest.mark.parametrize("text", NEEDS_THE_PARSER)
+def test_fast_provisioner_reading_defers_to_hcl2(text: str) -> None:
+    fast, _ = _settings_both_ways(text)
+    assert fast is None
+
+
+def test_fast_reading_agrees_with_hcl2_on_every_fixture() -> None:
+    seen = 0
+    for path in sorted(FIXTURES.glob("*.json")):
+        snapshot = json.loads(path.read_text())["snapshot"]
+        for name, text in snapshot.items():
+            if not name.endswith(".tf"):
+                continue
+            for block in blast._blocks(text):
+                for inner in blast._blocks(block.text, block.body_start, block.body_end):
+                    if inner.type != "provisioner":
+                        continue
+                    fast, parsed = _settings_both_ways(inner.text)
+                    assert fast in (None, parsed), (path.name, inner.text)
+                    seen += fast is not None
+    assert seen >= 5

@@ -97,7 +97,10 @@ class Analysis:
 
 
 def analyze(
-    plan_json: dict[str, Any], snapshot: Mapping[str, str], node_attributes: Sequence[str]
+    plan_json: dict[str, Any],
+    snapshot: Mapping[str, str],
+    node_attributes: Sequence[str],
+    config: ConfigIndex | None = None,
 ) -> Analysis:
     """Analyse `terraform show -json` output against the plan's configuration snapshot.
 
@@ -107,7 +110,7 @@ def analyze(
     see; unrelated resources elsewhere in the state do not dilute it.
     """
     plan = parse(plan_json)
-    config = _Config(snapshot)
+    config = config or ConfigIndex(snapshot)
     changes: list[DestructiveChange] = []
     provisioners: list[DestroyProvisioner] = []
     touched: set[str] = set()
@@ -393,6 +396,57 @@ def _blocks(text: str, start: int = 0, end: int | None = None) -> Iterator[_Bloc
             position = at + 1 if skipped is None else skipped
 
 
+_ATTRIBUTE = re.compile(r"[ \t]*([A-Za-z_][\w-]*)[ \t]*=(?!=)[ \t]*")
+_BARE_WORD = re.compile(r"[A-Za-z_][\w-]*")
+_REST_OF_LINE = re.compile(r"[ \t]*(?:(?:#|//)[^\n]*)?(?:\n|\Z)")
+
+
+def simple_settings(block_text: str, body_start: int, body_end: int) -> dict[str, Any] | None:
+    """A provisioner body whose arguments are all strings, heredocs or bare words, read
+    without the HCL parser and rendered as hcl2 renders them; None when anything else
+    (a function call, a nested block, a list) needs the real parser.
+
+    Loading hcl2's grammar costs ~0.1 s; nearly every destroy-time provisioner is
+    `when = destroy` plus a quoted `command`.
+    """
+    settings: dict[str, Any] = {}
+    position = body_start
+    while position < body_end:
+        char = block_text[position]
+        if char in " \t\r\n":
+            position += 1
+            continue
+        skipped = _skip_comment_or_heredoc(block_text, position)
+        if skipped is not None and not block_text.startswith("<<", position):
+            position = skipped
+            continue
+        match = _ATTRIBUTE.match(block_text, position, body_end)
+        if match is None:
+            return None  # a nested block or something unusual
+        value_start = match.end()
+        if block_text.startswith('"', value_start):
+            value_end = _end_of_string(block_text, value_start + 1)
+            value = block_text[value_start:value_end]
+        elif block_text.startswith("<<", value_start):
+            heredoc_end = _skip_comment_or_heredoc(block_text, value_start)
+            if heredoc_end is None:
+                return None
+            value_end = heredoc_end
+            value = f'"{block_text[value_start:value_end].rstrip()}"'
+        else:
+            word = _BARE_WORD.match(block_text, value_start, body_end)
+            if word is None:
+                return None
+            value_end = word.end()
+            value = word.group()
+        rest = _REST_OF_LINE.match(block_text, value_end, body_end)
+        if rest is None:
+            return None  # `a = "x" + y`, a call, an index...
+        settings[match.group(1)] = value
+        position = rest.end()
+    return settings
+
+
 def warm_up() -> None:
     """Load the HCL parser ahead of need, e.g. in a thread while terraform show runs."""
     from hcl2.parser import parser
@@ -436,7 +490,7 @@ class _ModuleConfig:
     removed: dict[str, list[_Provisioner]]  # `from` (relative to the module) -> provisioners
 
 
-class _Config:
+class ConfigIndex:
     """Destroy-time provisioners per module of the snapshot, read on first use."""
 
     def __init__(self, snapshot: Mapping[str, str]) -> None:
@@ -444,6 +498,13 @@ class _Config:
         self.warnings: list[str] = []
         self._dirs: dict[str, str] | None = None
         self._modules: dict[str, _ModuleConfig | None] = {}
+
+    def preload(self) -> ConfigIndex:
+        """Read every module now, e.g. in a thread while `terraform show -json` runs."""
+        self._module("")
+        for key in list(self._dirs or {}):
+            self._module(key)
+        return self
 
     def _module(self, key: str) -> _ModuleConfig | None:
         if key not in self._modules:
@@ -476,6 +537,11 @@ class _Config:
         found = []
         for inner in _blocks(block.text, block.body_start, block.body_end):
             if inner.type != "provisioner" or "destroy" not in inner.text:
+                continue
+            fast = simple_settings(inner.text, inner.body_start, inner.body_end)
+            if fast is not None and len(inner.labels) == 1:
+                if _unquote(str(fast.get("when", ""))) == "destroy":
+                    found.append(_Provisioner(inner.labels[0], fast, path, removed))
                 continue
             try:
                 parsed = _parse_hcl(inner.text)

@@ -21,8 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 
-from safeterraform import audit, blast, render
-from safeterraform import plan as planfile
+from safeterraform import audit, blast, render, review
 from safeterraform.argv import CommandClass, Invocation, flag_name_value, flag_values
 from safeterraform.confirm import (
     CONFIRM_VAR,
@@ -209,9 +208,9 @@ class Guard:
     def analyze(self, plan_path: str) -> tuple[blast.Analysis, dict[str, Any]]:
         """Read the plan as terraform will run it; unreadable means refused (fail closed)."""
         try:
-            plan_json = self.terraform.show_json(plan_path)
-            snapshot = planfile.read_snapshot(self.workdir_path(plan_path))
-            return blast.analyze(plan_json, snapshot, self.config.node_attributes), plan_json
+            return review.analyze_plan_file(
+                self.terraform, plan_path, self.workdir_path(plan_path), self.config.node_attributes
+            )
         except SafeTerraformError as error:
             raise Refused(f"{error}; nothing was applied") from None
 

@@ -328,7 +328,22 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
 
 
 def to_json(analysis: Analysis) -> str:
-    return json.dumps(as_dict(analysis), indent=2) + "\n"
+    """The documented schema, one list item per line.
+
+    json.dumps with `indent` falls back to the pure-Python encoder (0.2 s for 2,000
+    changes); each item through the C encoder keeps the output readable and fast.
+    """
+    lines = ["{"]
+    data = as_dict(analysis)
+    for position, (key, value) in enumerate(data.items()):
+        comma = "," if position < len(data) - 1 else ""
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {json.dumps(item)}" for item in value)
+            lines.append(f"  {json.dumps(key)}: [\n{items}\n  ]{comma}")
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def _longest_backtick_run(text: str) -> int:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safeterraform import blast, plan, policy, realbin, render
+from safeterraform import blast, plan, policy, realbin, render, review
 from safeterraform.errors import SafeTerraformError
 from safeterraform.terraform import Terraform
 
@@ -35,21 +34,18 @@ def analyze(plan_path: Path, workdir: Path, env: dict[str, str]) -> blast.Analys
         raise SafeTerraformError(config.error)
     if not plan_path.is_file():
         raise SafeTerraformError(f"safeterraform: no such plan file: {plan_path}")
-    if plan.is_plan_file(plan_path):
-        snapshot = plan.read_snapshot(plan_path)  # a corrupt zip fails here, before terraform
-        try:
-            real = realbin.find("terraform", env, None, config.real_binaries.get("terraform"), None)
-        except SafeTerraformError as error:
-            raise SafeTerraformError(str(error)) from None  # check's errors all exit 1 (§9)
-        # The HCL parser loads while terraform works: it is most of our start-up time.
-        warming = threading.Thread(target=blast.warm_up, daemon=True)
-        warming.start()
-        plan_json = Terraform(real.path, str(workdir), env).show_json(str(plan_path))
-        warming.join()
-    else:
-        plan_json = plan.load_json(plan_path)
-        snapshot = {}
-    return blast.analyze(plan_json, snapshot, config.node_attributes)
+    if not plan.is_plan_file(plan_path):
+        return blast.analyze(plan.load_json(plan_path), {}, config.node_attributes)
+    plan.read_snapshot(plan_path)  # a corrupt zip fails here, before looking for terraform
+    try:
+        real = realbin.find("terraform", env, None, config.real_binaries.get("terraform"), None)
+    except SafeTerraformError as error:
+        raise SafeTerraformError(str(error)) from None  # check's errors all exit 1 (§9)
+    terraform = Terraform(real.path, str(workdir), env)
+    analysis, _ = review.analyze_plan_file(
+        terraform, str(plan_path), str(plan_path), config.node_attributes
+    )
+    return analysis
 
 
 def run(
