@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from safeterraform.argv import bool_flag
+from safeterraform.blast import node_name
 from safeterraform.confirm import CONFIRM_VAR, confirm_from_env, confirm_nodes
 from safeterraform.errors import EXIT_INTERRUPTED, EXIT_NOT_CONFIRMED
-from safeterraform.nodes import index_from_address, node_name
+from safeterraform.plan import parse_module_address
 
 if TYPE_CHECKING:
     from safeterraform.guard import Guard
@@ -91,18 +92,30 @@ def nodes_for(
                     found = True
                     names.append(
                         node_name(
-                            address,
                             instance.get("attributes") or {},
                             instance.get("index_key"),
                             resource["name"],
+                            parse_module_address(resource.get("module", "")),
+                            address,
                             attributes,
                         )
                     )
         if not found:
-            names.append(
-                node_name(given, {}, index_from_address(given), _name_of(given), attributes)
-            )
+            # Not in the state (yet): name it from the address alone.
+            names.append(node_name({}, _index_of(given), _name_of(given), (), given, attributes))
     return sorted(set(names))
+
+
+def _index_of(address: str) -> str | int | None:
+    """The instance key at the end of an address: `x.y["a"]` -> "a", `x.y[0]` -> 0."""
+    if not address.endswith("]") or "[" not in address:
+        return None
+    raw = address[address.rindex("[") + 1 : -1]
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def _name_of(address: str) -> str:
