@@ -11,8 +11,6 @@ The shim imports this on every call, so it imports nothing at run time: no enum,
 dataclasses, re or typing (together about 30 ms of start-up; bench/bench_passthrough.py).
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -174,7 +172,7 @@ class Invocation:
         return f"Invocation({fields})"
 
 
-def extract_chdir(args: Sequence[str]) -> tuple[str | None, list[str]]:
+def extract_chdir(args: "Sequence[str]") -> tuple[str | None, list[str]]:
     """-chdir=DIR among the flags before the first non-flag; the last one wins."""
     value: str | None = None
     position = -1
@@ -193,7 +191,7 @@ def extract_chdir(args: Sequence[str]) -> tuple[str | None, list[str]]:
     return value, [*args[:position], *args[position + 1 :]]
 
 
-def find_subcommand(args: Sequence[str]) -> tuple[str, int]:
+def find_subcommand(args: "Sequence[str]") -> tuple[str, int]:
     """The subcommand hashicorp/cli would run and the index of its last word (-1: none).
 
     As cli.go processArgs: the first non-empty arg not starting with `-` (before `--`);
@@ -327,7 +325,7 @@ def flag_name_value(arg: str) -> tuple[str, str | None] | None:
     return name, (value if sep else None)
 
 
-def auto_approve_value(args: Sequence[str]) -> bool:
+def auto_approve_value(args: "Sequence[str]") -> bool:
     """Whether -auto-approve ends up true, the last occurrence winning as in Go's flag.
 
     Two readings, and approval if either approves (fail closed): Go's own (the
@@ -343,7 +341,7 @@ def _approval(value: str | None) -> bool:
     return value is None or value in GO_TRUE or value not in GO_FALSE
 
 
-def _scanned_approval(args: Sequence[str]) -> bool:
+def _scanned_approval(args: "Sequence[str]") -> bool:
     approved = False
     for arg in args:
         if arg == "--":
@@ -354,7 +352,7 @@ def _scanned_approval(args: Sequence[str]) -> bool:
     return approved
 
 
-def _go_flag_approval(args: Sequence[str]) -> bool:
+def _go_flag_approval(args: "Sequence[str]") -> bool:
     approved = False
     words = [arg for arg in args if arg not in VIEW_FLAGS]
     index = 0
@@ -374,7 +372,7 @@ def _go_flag_approval(args: Sequence[str]) -> bool:
     return approved
 
 
-def flag_values(args: Sequence[str], name: str) -> list[str]:
+def flag_values(args: "Sequence[str]", name: str) -> list[str]:
     """Every value of a string flag (`-name=v` or `-name v`), in order."""
     values: list[str] = []
     iterator = iter(range(len(args)))
@@ -393,7 +391,7 @@ def flag_values(args: Sequence[str], name: str) -> list[str]:
     return values
 
 
-def bool_flag(args: Sequence[str], name: str) -> bool:
+def bool_flag(args: "Sequence[str]", name: str) -> bool:
     value = False
     for arg in args:
         if arg == "--":
@@ -426,7 +424,7 @@ VALUE_FLAGS = APPLY_VALUE_FLAGS | {"out", "generate-config-out"}
 VIEW_FLAGS = frozenset({"-no-color", "-compact-warnings"})
 
 
-def positionals(args: Sequence[str]) -> list[str]:
+def positionals(args: "Sequence[str]") -> list[str]:
     """Arguments after the flags, as Go's flag package stops at the first non-flag."""
     words = [arg for arg in args if arg not in VIEW_FLAGS]
     index = 0
@@ -443,7 +441,7 @@ def positionals(args: Sequence[str]) -> list[str]:
     return []
 
 
-def classify(command: str, command_args: Sequence[str]) -> str:
+def classify(command: str, command_args: "Sequence[str]") -> str:
     if command == "":
         return CommandClass.HELP
     if command == "plan":
@@ -465,7 +463,7 @@ def classify(command: str, command_args: Sequence[str]) -> str:
     return CommandClass.UNKNOWN
 
 
-def parse(typed: Sequence[str], env: Mapping[str, str]) -> Invocation:
+def parse(typed: "Sequence[str]", env: "Mapping[str, str]") -> Invocation:
     """Read a command line the way terraform will; never raises (see `error`)."""
     typed = tuple(typed)
     try:

@@ -3,8 +3,6 @@
 Standard library only: the shim imports this on the pass-through path.
 """
 
-from __future__ import annotations
-
 EXIT_REFUSED = 3
 EXIT_NOT_CONFIRMED = 4
 EXIT_NOT_FOUND = 127

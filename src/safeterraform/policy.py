@@ -8,8 +8,6 @@ re-enable break-glass. The shim imports this on every call, so nothing but `os` 
 imported at run time unless a config file exists (tomllib) or has globs (fnmatch).
 """
 
-from __future__ import annotations
-
 import os
 
 from safeterraform.errors import ConfigError
@@ -85,7 +83,7 @@ class Config(_Value):
         always: str | None = None,  # the file that set always = true
         break_glass_disabled_by: str | None = None,
         node_attributes: tuple[str, ...] = DEFAULT_NODE_ATTRIBUTES,
-        real_binaries: Mapping[str, tuple[str, str]] | None = None,
+        real_binaries: "Mapping[str, tuple[str, str]] | None" = None,
         audit_log: str | None = None,
         audit_syslog: bool = False,
         max_affected_nodes: int | None = None,
@@ -128,7 +126,7 @@ class Verdict(_Value):
         self.workdir = workdir
 
 
-def config_paths(env: Mapping[str, str], workdir: str) -> list[tuple[str, str]]:
+def config_paths(env: "Mapping[str, str]", workdir: str) -> list[tuple[str, str]]:
     """(layer, path) of every config file that applies, whether or not it exists."""
     system = env.get("SAFETERRAFORM_SYSTEM_CONFIG", SYSTEM_CONFIG)
     xdg = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "~"), ".config")
@@ -146,7 +144,7 @@ def config_paths(env: Mapping[str, str], workdir: str) -> list[tuple[str, str]]:
     return layers
 
 
-def _read(path: str) -> dict[str, Any] | None:
+def _read(path: str) -> "dict[str, Any] | None":
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -173,14 +171,14 @@ def _read(path: str) -> dict[str, Any] | None:
         raise ConfigError(f"safeterraform: cannot parse config {path}: {message}") from None
 
 
-def _strings(path: str, table: Mapping[str, Any], key: str) -> list[str]:
+def _strings(path: str, table: "Mapping[str, Any]", key: str) -> list[str]:
     value = table.get(key, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ConfigError(f"safeterraform: config {path}: `{key}` must be a list of strings")
     return value
 
 
-def _typed(path: str, table: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+def _typed(path: str, table: "Mapping[str, Any]", key: str, kind: type | tuple[type, ...]) -> "Any":
     """The value of `key` if it has the right TOML type (a bool is not an int here)."""
     value = table.get(key)
     if value is None:
@@ -190,7 +188,7 @@ def _typed(path: str, table: Mapping[str, Any], key: str, kind: type | tuple[typ
     return value
 
 
-def configured_real(env: Mapping[str, str], workdir: str, program: str) -> tuple[str, str] | None:
+def configured_real(env: "Mapping[str, str]", workdir: str, program: str) -> tuple[str, str] | None:
     """`real_<program>` and its file, parsing only files that mention it (pass-through path).
 
     Same precedence as `load` (the first layer that sets it, system first). A broken
@@ -211,7 +209,7 @@ def configured_real(env: Mapping[str, str], workdir: str, program: str) -> tuple
     return None
 
 
-def load(env: Mapping[str, str], workdir: str) -> Config:
+def load(env: "Mapping[str, str]", workdir: str) -> Config:
     """Read and merge the layers; a broken file yields Config(error=...), never raises."""
     try:
         return _merge(env, workdir)
@@ -244,7 +242,7 @@ KNOWN_KEYS = {
 }
 
 
-def _known_keys(path: str, table: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+def _known_keys(path: str, table: "Mapping[str, Any]", known: frozenset[str], where: str) -> None:
     unknown = sorted(set(table) - known)
     if unknown:
         raise ConfigError(
@@ -253,7 +251,7 @@ def _known_keys(path: str, table: Mapping[str, Any], known: frozenset[str], wher
         )
 
 
-def _merge(env: Mapping[str, str], workdir: str) -> Config:
+def _merge(env: "Mapping[str, str]", workdir: str) -> Config:
     files: list[tuple[str, str]] = []
     workspaces: list[Pattern] = []
     paths: list[Pattern] = []
@@ -354,7 +352,7 @@ def has_production_token(name: str) -> bool:
     return any(token.lower() in PRODUCTION_TOKENS for token in name.split())
 
 
-def current_workspace(env: Mapping[str, str], workdir: str) -> tuple[str, str]:
+def current_workspace(env: "Mapping[str, str]", workdir: str) -> tuple[str, str]:
     """The workspace as terraform computes it, and where it came from.
 
     TF_WORKSPACE, else DATA_DIR/environment (TF_DATA_DIR or .terraform, relative to
@@ -380,7 +378,7 @@ def decide(
     workspace: str,
     workspace_source: str,
     workdir: str,
-    var_files: Sequence[str] = (),
+    var_files: "Sequence[str]" = (),
 ) -> Verdict:
     """Production or not, and the first rule that said so."""
 

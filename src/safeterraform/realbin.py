@@ -4,8 +4,6 @@ Runs on every pass-through, so it imports nothing beyond `os` at run time (no
 dataclasses, no typing): see bench/bench_passthrough.py.
 """
 
-from __future__ import annotations
-
 import os
 
 from safeterraform.errors import RealBinaryNotFound
@@ -69,7 +67,7 @@ def _executable(path: str) -> bool:
 
 def find(
     program: str,
-    env: Mapping[str, str],
+    env: "Mapping[str, str]",
     shim_path: str | None,
     configured: tuple[str, str] | None = None,
     recorded: str | None = None,

@@ -1,10 +1,11 @@
 """The `terraform` (or `tofu`) entry: decide fast, then exec the real binary or guard.
 
 Standard library only until it knows it must guard (STYLE.md rule 2): typer, rich,
-questionary, sh and the HCL parser are imported by `guard`, never here.
+questionary, sh and the HCL parser are imported by `guard`, never here. The modules on
+this path (shim, argv, policy, realbin, errors) import neither typing, dataclasses,
+enum nor even __future__ at run time, and quote annotations that name typing-only
+imports: bench/bench_passthrough.py measures the difference.
 """
-
-from __future__ import annotations
 
 import os
 import sys
@@ -29,7 +30,7 @@ def program_name(argv0: str) -> str:
     return name if name in PROGRAMS else "terraform"
 
 
-def exec_real(path: str, args: Sequence[str], env: Mapping[str, str]) -> NoReturn:
+def exec_real(path: str, args: "Sequence[str]", env: "Mapping[str, str]") -> "NoReturn":
     """Replace this process with the real binary: same argv, env, fds and exit code."""
     # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive exec, so put
     # back the defaults terraform would have had without the shim.
@@ -43,7 +44,7 @@ def exec_real(path: str, args: Sequence[str], env: Mapping[str, str]) -> NoRetur
     os.execve(path, [path, *args], dict(env))
 
 
-def main(argv: Sequence[str], env: Mapping[str, str], recorded_real: str | None = None) -> int:
+def main(argv: "Sequence[str]", env: "Mapping[str, str]", recorded_real: str | None = None) -> int:
     program = program_name(argv[0])
     typed = list(argv[1:])
     invocation = cmdline.parse(typed, env)
@@ -66,7 +67,7 @@ def main(argv: Sequence[str], env: Mapping[str, str], recorded_real: str | None 
     return guard.run(invocation, config, verdict, real, env, program, workdir)
 
 
-def entry(recorded_real: str | None = None) -> NoReturn:
+def entry(recorded_real: str | None = None) -> "NoReturn":
     """Console entry used by the launcher install.sh writes."""
     try:
         code = main(sys.argv, os.environ, recorded_real)
