@@ -185,6 +185,12 @@ class Guard:
         )
         return True
 
+    def confirmation_reason(self) -> str:
+        """How the go-ahead was given, for the audit record."""
+        if self.break_glass_reason is not None:
+            return "break-glass instead of a confirmation"
+        return "operator confirmed" if self.interactive else f"{CONFIRM_VAR} matched"
+
     def run_as_typed(self) -> int:
         """Run exactly what the operator typed, environment untouched (after break-glass)."""
         as_typed = Terraform(self.terraform.path, self.terraform.cwd, dict(self.env))
@@ -426,7 +432,7 @@ def _review_and_apply(guard: Guard, plan_path: str, apply_args: list[str]) -> in
     backup = guard.snapshot_state()
     guard.record(
         "confirmed",
-        "operator confirmed" if guard.interactive else f"{CONFIRM_VAR} matched",
+        guard.confirmation_reason(),
         affected_nodes=nodes,
         expected_nodes=nodes,
         typed_nodes=list(outcome.typed),

@@ -241,7 +241,7 @@ def run(guard: Guard) -> int:
     backup = guard.snapshot_state()
     guard.record(
         "confirmed",
-        "operator confirmed" if guard.interactive else f"{CONFIRM_VAR} matched",
+        guard.confirmation_reason(),
         typed_nodes=list(outcome.typed) if outcome else None,
         state_backup=backup,
         **fields,
