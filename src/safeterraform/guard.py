@@ -298,26 +298,28 @@ class Guard:
             )
 
     # -- confirmation ---------------------------------------------------------------
-    def confirm(self, analysis: blast.Analysis, sha: str) -> Outcome:
-        expected = list(analysis.affected_nodes)
-        fields = {"affected_nodes": expected, "expected_nodes": expected, "plan_sha256": sha}
+    def confirm(self, expected: Sequence[str], what: str, **fields: Any) -> Outcome:
+        """The go-ahead for `what` (one phrase): typed names at a terminal (yes/no when
+        nothing is named), else SAFETERRAFORM_CONFIRM_NODES; refusals and stops are
+        recorded and raised."""
+        expected = list(expected)
+        fields = {"affected_nodes": expected, "expected_nodes": expected, **fields}
+        shown = " ".join(expected)
         if not self.interactive:
             outcome = confirm_from_env(expected, self.env)
-            if outcome is None:
-                shown = " ".join(expected)
+            if outcome is None or not outcome.confirmed:
+                why = (
+                    outcome.reason
+                    if outcome is not None
+                    else f"stdin is not a terminal and {CONFIRM_VAR} is not set"
+                )
                 self.refuse_or_break_glass(
-                    f"safeterraform: refused: stdin is not a terminal and {CONFIRM_VAR} is not "
-                    f"set; affected nodes: {shown or 'none'}. State the expected blast radius: "
-                    f"{CONFIRM_VAR}={shlex.quote(shown)}",
+                    f"safeterraform: refused: {why}; {what}: {shown or 'nothing destructive'}. "
+                    f"State the expected blast radius: {CONFIRM_VAR}={shlex.quote(shown)}",
+                    typed_nodes=list(outcome.typed) if outcome is not None else None,
                     **fields,
                 )
                 return Outcome(True, ())
-            if not outcome.confirmed:
-                self.refuse_or_break_glass(
-                    f"safeterraform: refused: {outcome.reason}",
-                    typed_nodes=list(outcome.typed),
-                    **{k: v for k, v in fields.items()},
-                )
             return outcome
         outcome = confirm_nodes(expected, self.prompt) if expected else confirm_plain(self.prompt)
         if outcome.interrupted:
@@ -328,7 +330,7 @@ class Guard:
                 typed_nodes=list(outcome.typed),
                 **fields,
             )
-            raise _Stop(EXIT_INTERRUPTED, "safeterraform: interrupted; nothing was applied")
+            raise _Stop(EXIT_INTERRUPTED, "safeterraform: interrupted; nothing was changed")
         if not outcome.confirmed:
             self.record(
                 "not-confirmed",
@@ -339,7 +341,7 @@ class Guard:
             )
             raise _Stop(
                 EXIT_NOT_CONFIRMED,
-                f"safeterraform: not confirmed ({outcome.reason}); nothing was applied",
+                f"safeterraform: not confirmed ({outcome.reason}); nothing was changed",
             )
         return outcome
 
@@ -427,7 +429,7 @@ def _review_and_apply(guard: Guard, plan_path: str, apply_args: list[str]) -> in
         return 0
     render.to_console(analysis, guard.out)
     guard.check_limits(analysis)
-    outcome = guard.confirm(analysis, sha)
+    outcome = guard.confirm(analysis.affected_nodes, "affected nodes", plan_sha256=sha)
     nodes = list(analysis.affected_nodes)
     backup = guard.snapshot_state()
     guard.record(

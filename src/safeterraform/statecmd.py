@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from safeterraform.argv import bool_flag
 from safeterraform.blast import node_name
-from safeterraform.confirm import CONFIRM_VAR, confirm_from_env, confirm_nodes
-from safeterraform.errors import EXIT_INTERRUPTED, EXIT_NOT_CONFIRMED
 from safeterraform.plan import parse_module_address
 
 if TYPE_CHECKING:
@@ -205,44 +205,16 @@ def run(guard: Guard) -> int:
     state = read_state(guard) if command in ADDRESS_COMMANDS else None
     found = touched(command, args, workspace, state, guard.config.node_attributes)
     expected = list(found.expected)
-    guard.out.print(f"[bold red]Production:[/bold red] this will {found.what}.", highlight=False)
+    guard.out.print(
+        f"[bold red]Production:[/bold red] this will {escape(found.what)}.", highlight=False
+    )
     fields: dict[str, Any] = {"affected_nodes": expected, "expected_nodes": expected}
-    if not guard.interactive:
-        outcome = confirm_from_env(expected, guard.env)
-        if outcome is None or not outcome.confirmed:
-            why = (
-                outcome.reason
-                if outcome
-                else f"stdin is not a terminal and {CONFIRM_VAR} is not set"
-            )
-            guard.refuse_or_break_glass(
-                f"safeterraform: refused `{command}`: {why}; it would {found.what}. "
-                f"To state it: {CONFIRM_VAR}={' '.join(expected)!r}",
-                **fields,
-            )
-    else:
-        outcome = confirm_nodes(expected, guard.prompt)
-        if outcome.interrupted:
-            guard.record(
-                "interrupted", "Ctrl-C at the confirmation", exit_code=EXIT_INTERRUPTED, **fields
-            )
-            guard.say("safeterraform: interrupted; nothing was changed")
-            return EXIT_INTERRUPTED
-        if not outcome.confirmed:
-            guard.record(
-                "not-confirmed",
-                outcome.reason,
-                exit_code=EXIT_NOT_CONFIRMED,
-                typed_nodes=list(outcome.typed),
-                **fields,
-            )
-            guard.say(f"safeterraform: not confirmed ({outcome.reason}); nothing was changed")
-            return EXIT_NOT_CONFIRMED
+    outcome = guard.confirm(expected, f"`{command}` would {found.what}")
     backup = guard.snapshot_state()
     guard.record(
         "confirmed",
         guard.confirmation_reason(),
-        typed_nodes=list(outcome.typed) if outcome else None,
+        typed_nodes=list(outcome.typed),
         state_backup=backup,
         **fields,
     )
