@@ -339,7 +339,8 @@ def test_listed_provisioners_are_exactly_what_terraform_runs(
 PROVISIONER_SHAPES = [
     'provisioner "local-exec" {\n  when    = destroy\n  command = "echo ${self.id}"\n}',
     'provisioner "local-exec" {\n  when = destroy # why\n  // note\n  command = "a \\"b\\" c"\n}',
-    'provisioner "local-exec" {\n  when = destroy\n  command = <<-EOT\n    echo ${self.id}\n  EOT\n}',
+    'provisioner "local-exec" {\n  when = destroy\n'
+    "  command = <<-EOT\n    echo ${self.id}\n  EOT\n}",
     'provisioner "local-exec" {\n  when = destroy\n  command = "x ${join(",", ["a"])}"\n}',
     'provisioner "local-exec" {\n  when = destroy\n  on_failure = continue\n  command = "y"\n}',
 ]
