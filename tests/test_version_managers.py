@@ -79,3 +79,24 @@ def test_a_version_manager_pointing_back_at_the_shim_is_skipped(
     env["PATH"] = f"{link_dir}:{shim_bin.parent}:{terraform_bin.parent}:/usr/bin:/bin"
     result = tfharness.run(link_dir / "terraform", ["version"], workdir, env)
     assert result.returncode == 0 and result.stdout.startswith("Terraform v1.15")
+
+
+def test_doctor_shows_the_tfswitch_target(
+    shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    version = tmp_path / ".terraform.versions" / "terraform_1.15.5"
+    version.parent.mkdir()
+    version.symlink_to(terraform_bin)
+    link_dir = tmp_path / "bin"
+    link_dir.mkdir()
+    (link_dir / "terraform").symlink_to(version)
+    env["PATH"] = f"{shim_bin.parent}:{link_dir}:/usr/bin:/bin"
+    env["COLUMNS"] = "300"
+    doctor = Path(sys.executable).with_name("safeterraform")
+    result = subprocess.run(
+        [str(doctor), "doctor"], cwd=workdir, env=env, capture_output=True, text=True
+    )
+    assert f"{link_dir / 'terraform'} -> {terraform_bin.resolve()}" in result.stdout

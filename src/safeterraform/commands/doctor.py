@@ -82,7 +82,8 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
         add(table, "shim first on PATH", shim)
     try:
         real = realbin.find("terraform", env, shim, config.real_binaries.get("terraform"), None)
-        add(table, "real terraform", f"{real.path} (from {real.source})")
+        target = "" if real.target == real.path else f" -> {real.target}"
+        add(table, "real terraform", f"{real.path}{target} (from {real.source})")
     except RealBinaryNotFound as error:
         problems += 1
         add(table, "real terraform", str(error), "red")
