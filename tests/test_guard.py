@@ -359,3 +359,35 @@ def test_destroy_asks_for_every_node_it_destroys(
     child.expect("6 destroyed")
     assert finish(child) == 0
     assert len(reset_log(incident)) == 3
+
+
+def test_lock_held_in_the_hidden_plan_is_terraforms_error(
+    workdir: Path, real: Runner, shim: Runner, terraform_bin: Path, env: dict[str, str]
+) -> None:
+    """Another apply holds the state lock: terraform's message and code, nothing applied."""
+    import subprocess
+
+    (workdir / "main.tf").write_text(SLOW_CONFIG)
+    assert real("init", "-input=false").returncode == 0
+    assert real("workspace", "new", "prod").returncode == 0
+    holder = subprocess.Popen(
+        [str(terraform_bin), "apply", "-auto-approve", "-input=false"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (workdir / "started.txt").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        (workdir / "main.tf").write_text(SLOW_CONFIG.replace('input = "x"', 'input = "y"'))
+        env["SAFETERRAFORM_CONFIRM_NODES"] = ""
+        result = shim("apply", "-input=false", "-lock-timeout=1s")
+        assert result.returncode == 1
+        assert "Error acquiring the state lock" in result.stderr
+        assert not list((workdir / ".terraform" / "safeterraform" / "plans").iterdir())
+    finally:
+        holder.wait(timeout=60)
+    assert (workdir / "finished.txt").read_text() == "finished\n"  # only the holder applied
