@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from tests import tfharness  # noqa: E402
 
 CHECK = Path(sys.executable).with_name("safeterraform")
 MIB = 1024 * 1024
-ROUNDS = 3
+ROUNDS = 9
 
 BLOCK = """
 resource "terraform_data" "node_{n}" {{
@@ -111,16 +112,30 @@ def terraform(tf: Path, args: list[str], workdir: Path, env: dict[str, str]) -> 
     return result.stdout
 
 
-def best_of(argv: list[str], workdir: Path, env: dict[str, str], ok: set[int]) -> float:
-    """Fastest wall time of ROUNDS runs (output captured, as a reader would)."""
-    times = []
+def timed(argv: list[str], workdir: Path, env: dict[str, str], ok: set[int]) -> float:
+    """Wall time of one run (output captured, as a reader would)."""
+    started = time.perf_counter()
+    result = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode not in ok:
+        raise SystemExit(f"{argv[0]} failed ({result.returncode}): {result.stderr[-500:]!r}")
+    return elapsed
+
+
+def interleaved(
+    runs: dict[str, tuple[list[str], set[int]]], workdir: Path, env: dict[str, str]
+) -> dict[str, list[float]]:
+    """ROUNDS rounds of every command in turn, so a busy moment hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(ROUNDS):
-        started = time.perf_counter()
-        result = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, check=False)
-        times.append(time.perf_counter() - started)
-        if result.returncode not in ok:
-            raise SystemExit(f"{argv[0]} failed ({result.returncode}): {result.stderr[-500:]!r}")
-    return min(times)
+        for name, (argv, ok) in runs.items():
+            times[name].append(timed(argv, workdir, env, ok))
+    return times
+
+
+def median_gap(slower: list[float], faster: list[float]) -> float:
+    """Median of the per-round differences: robust to the machine's drift."""
+    return statistics.median(a - b for a, b in zip(slower, faster, strict=True))
 
 
 def analysis_child(shown: Path, plan_file: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -217,14 +232,22 @@ def main() -> None:
         f"show -json output {shown_path.stat().st_size / MIB:.1f} MiB"
     )
 
-    show = best_of([str(tf), "show", "-json", plan_file.name], workdir, env, {0})
-    check = best_of([str(CHECK), "check", plan_file.name, "--format", "json"], workdir, env, {2})
-    own = check - show
-    child = analysis_child(shown_path, plan_file, env)
-    startup = best_of(
-        [sys.executable, "-c", "import safeterraform.commands.check"], workdir, env, {0}
+    times = interleaved(
+        {
+            "show": ([str(tf), "show", "-json", plan_file.name], {0}),
+            "check": ([str(CHECK), "check", plan_file.name, "--format", "json"], {2}),
+            "direct": ([sys.executable, "-c", DIRECT, plan_file.name], {2}),
+            "startup": ([sys.executable, "-c", "import safeterraform.commands.check"], {0}),
+        },
+        workdir,
+        env,
     )
-    direct = best_of([sys.executable, "-c", DIRECT, plan_file.name], workdir, env, {2})
+    show = statistics.median(times["show"])
+    check = statistics.median(times["check"])
+    own = median_gap(times["check"], times["show"])
+    direct_own = median_gap(times["direct"], times["show"])
+    startup = statistics.median(times["startup"])
+    child = analysis_child(shown_path, plan_file, env)
 
     shown = json.loads(shown_path.read_text())
     from safeterraform import plan
@@ -236,14 +259,17 @@ def main() -> None:
 
     ratio = own / show
     print()
-    print(f"== {n} replaced resources, each with a destroy-time provisioner (best of {ROUNDS})")
+    print(
+        f"== {n} replaced resources, each with a destroy-time provisioner "
+        f"(medians of {ROUNDS} interleaved rounds)"
+    )
     print(f"terraform show -json        {show:7.3f} s")
     print(f"safeterraform check (total) {check:7.3f} s  (runs show -json itself)")
     print(
         f"tool's own time             {own:7.3f} s  = {ratio:.0%} of show -json "
         f"(target <= 25%: {'met' if ratio <= 0.25 else 'NOT met'})"
     )
-    print(f"  without the Typer CLI layer: {direct - show:.3f} s = {(direct - show) / show:.0%}")
+    print(f"  without the Typer CLI layer: {direct_own:.3f} s = {direct_own / show:.0%}")
     print(
         f"  of which Python start + imports {startup:.3f} s; in-process: json.loads "
         f"{child['json_load']:.3f} s, analyze {child['analyze']:.3f} s, render "
