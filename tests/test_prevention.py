@@ -244,3 +244,26 @@ def test_fifty_concurrent_guarded_invocations_leave_fifty_lines(
     assert len(lines) == 50
     records = [json.loads(line) for line in lines]
     assert sorted(r["verdict"] for r in records) == ["break-glass"] * 25 + ["refused"] * 25
+
+
+def test_a_refusal_that_cannot_be_recorded_still_says_why(incident: Path, shim: Runner) -> None:
+    (incident / ".safeterraform.toml").write_text('audit_log = "/dev/full"\n')
+    before = tfharness.state_bytes(incident)
+    result = shim("apply", "-auto-approve")
+    assert result.returncode == 3
+    assert "cannot write audit log /dev/full" in result.stderr
+    assert "-auto-approve" in result.stderr and "production" in result.stderr
+    assert tfharness.state_bytes(incident) == before
+
+
+def test_break_glass_cannot_run_without_its_record(
+    incident: Path, shim: Runner, env: dict[str, str]
+) -> None:
+    (incident / ".safeterraform.toml").write_text('audit_log = "/dev/full"\n')
+    env["SAFETERRAFORM_BREAK_GLASS"] = "INC-1"
+    before = tfharness.state_bytes(incident)
+    result = shim("apply", "-auto-approve", "-input=false")
+    assert result.returncode == 3
+    assert "cannot write audit log /dev/full" in result.stderr
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []

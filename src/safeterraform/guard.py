@@ -147,8 +147,15 @@ class Guard:
         print(line, file=sys.stderr, flush=True)
 
     # -- refusal and break-glass ---------------------------------------------------
+    def record_refusal(self, message: str, **fields: Any) -> None:
+        """Record a refusal; if even that cannot be written, say so: it is refused anyway."""
+        try:
+            self.record("refused", message, exit_code=EXIT_REFUSED, **fields)
+        except audit.AuditError as error:
+            self.say(str(error))
+
     def refuse(self, message: str, **fields: Any) -> int:
-        self.record("refused", message, exit_code=EXIT_REFUSED, **fields)
+        self.record_refusal(message, **fields)
         self.say(message)
         return EXIT_REFUSED
 
@@ -170,10 +177,11 @@ class Guard:
         try:
             reason = self.break_glass()
         except Refused as error:
-            self.record("refused", f"{message} ({error})", exit_code=EXIT_REFUSED, **fields)
-            raise Refused(f"{message}\n{error}") from None
+            message = f"{message} ({str(error).removeprefix('safeterraform: ')})"
+            self.record_refusal(message, **fields)
+            raise Refused(message) from None
         if reason is None:
-            self.record("refused", message, exit_code=EXIT_REFUSED, **fields)
+            self.record_refusal(message, **fields)
             raise Refused(message)
         self.break_glass_reason = reason
         self.record("break-glass", message, **fields)
