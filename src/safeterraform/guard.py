@@ -420,6 +420,11 @@ def guarded_apply(guard: Guard) -> int:
             os.unlink(plan_path)
             return code
         apply_args = [*apply_flags, plan_path]
+        guard.out.print(
+            "\n[bold]safeterraform:[/bold] production: that plan file is reviewed below and "
+            "applied by this command once you confirm; there is nothing else to run.",
+            highlight=False,
+        )
     try:
         return _review_and_apply(guard, plan_path, apply_args)
     finally:
