@@ -16,6 +16,17 @@ def _script(path: Path, body: str) -> Path:
     return path
 
 
+def _tfswitch(tmp_path: Path, terraform_bin: Path) -> Path:
+    """tfswitch's layout: ~/bin/terraform, a symlink into ~/.terraform.versions."""
+    version = tmp_path / ".terraform.versions" / "terraform_1.15.5"
+    version.parent.mkdir()
+    version.symlink_to(terraform_bin)
+    link_dir = tmp_path / "bin"
+    link_dir.mkdir()
+    (link_dir / "terraform").symlink_to(version)
+    return link_dir
+
+
 def test_tfenv_shim_is_the_real_binary(
     shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
 ) -> None:
@@ -55,13 +66,7 @@ def test_tenv_proxy_is_the_real_binary(
 def test_tfswitch_symlink_resolves_to_its_target(
     shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
 ) -> None:
-    # tfswitch writes ~/bin/terraform as a symlink into ~/.terraform.versions
-    version = tmp_path / ".terraform.versions" / "terraform_1.15.5"
-    version.parent.mkdir()
-    version.symlink_to(terraform_bin)
-    link_dir = tmp_path / "bin"
-    link_dir.mkdir()
-    (link_dir / "terraform").symlink_to(version)
+    link_dir = _tfswitch(tmp_path, terraform_bin)
     env["PATH"] = f"{shim_bin.parent}:{link_dir}:/usr/bin:/bin"
     found = realbin.find("terraform", env, str(shim_bin))
     assert found.target == str(terraform_bin.resolve())
@@ -87,12 +92,7 @@ def test_doctor_shows_the_tfswitch_target(
     import subprocess
     import sys
 
-    version = tmp_path / ".terraform.versions" / "terraform_1.15.5"
-    version.parent.mkdir()
-    version.symlink_to(terraform_bin)
-    link_dir = tmp_path / "bin"
-    link_dir.mkdir()
-    (link_dir / "terraform").symlink_to(version)
+    link_dir = _tfswitch(tmp_path, terraform_bin)
     env["PATH"] = f"{shim_bin.parent}:{link_dir}:/usr/bin:/bin"
     env["COLUMNS"] = "300"
     doctor = Path(sys.executable).with_name("safeterraform")

@@ -3,7 +3,7 @@
 The shim hands over here only when it must guard. Every decision is recorded in the
 audit log before anything runs; a record that cannot be written refuses the command.
 The runner (`Terraform`), the consoles and the prompt are injected so the flow can be
-driven by tests; `run` wires the real ones.
+driven by tests; `build` wires the real ones and `execute` runs the flow.
 """
 
 from __future__ import annotations
@@ -550,16 +550,3 @@ def execute(guard: Guard) -> int:
     except KeyboardInterrupt:
         guard.say("safeterraform: interrupted; nothing was applied")
         return EXIT_INTERRUPTED
-
-
-def run(
-    invocation: Invocation,
-    config: Config,
-    verdict: Verdict | None,
-    real: RealBinary,
-    env: Mapping[str, str],
-    program: str,
-    workdir: str,
-) -> int:
-    """The shim's entry into the guard."""
-    return execute(build(invocation, config, verdict, real, env, program, workdir))

@@ -64,7 +64,7 @@ def main(argv: "Sequence[str]", env: "Mapping[str, str]", recorded_real: str | N
             exec_real(real.path, typed, env)
     from safeterraform import guard  # heavy: only now that we must guard
 
-    return guard.run(invocation, config, verdict, real, env, program, workdir)
+    return guard.execute(guard.build(invocation, config, verdict, real, env, program, workdir))
 
 
 def entry(recorded_real: str | None = None) -> "NoReturn":
