@@ -245,8 +245,12 @@ fi
 # The launcher: render into the bin dir's filesystem, replace only when it differs.
 make_dir "$bin_dir"
 stage="$(mktemp -d -- "$bin_dir/.safeterraform.XXXXXX")"
-launcher_args=(--bin-dir "$stage" --name terraform)
+launcher_args=(--bin-dir "$stage" --name terraform --record)
 [[ -n "$real" ]] && launcher_args+=(--real "$real")
+# The system layer's location is baked into the launcher: no environment variable moves it.
+if ((system)) && [[ "$etc_dir" != /etc/safeterraform ]]; then
+    launcher_args+=(--system-config "$etc_dir/config.toml")
+fi
 if ! "$venv/bin/python" -m safeterraform.launcher "${launcher_args[@]}" >/dev/null; then
     rm -rf -- "$stage"
     die "could not write the terraform launcher into $bin_dir"

@@ -113,8 +113,6 @@ def environment(work: Path, real: Path, shim: Path, pin_real: bool) -> dict[str,
     env = tfharness.clean_env(work / "home")
     env.update(
         TF_IN_AUTOMATION="1",
-        # This host's own /etc config (a bastion says "always") must not decide here.
-        SAFETERRAFORM_SYSTEM_CONFIG=str(work / "no-system-config.toml"),
         PATH=os.pathsep.join([str(shim.parent), str(real.parent), env.get("PATH", "")]),
     )
     if pin_real:

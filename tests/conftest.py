@@ -20,10 +20,19 @@ def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tfharness.build_terraform(tmp_path_factory.mktemp("real-terraform"))
 
 
-@pytest.fixture(scope="session")
-def shim_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture()
+def system_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this test's shim reads its system layer (absent until a test writes it): the
+    launcher records it as install.sh would; no environment variable can move it."""
+    return tmp_path_factory.mktemp("etc-safeterraform") / "config.toml"
+
+
+@pytest.fixture()
+def shim_bin(tmp_path_factory: pytest.TempPathFactory, system_config: Path) -> Path:
     """The `terraform` launcher exactly as install.sh writes it, in its own bin dir."""
-    return launcher.write(tmp_path_factory.mktemp("shim-bin"), "terraform", None)
+    return launcher.write(
+        tmp_path_factory.mktemp("shim-bin"), "terraform", None, system_config=str(system_config)
+    )
 
 
 @pytest.fixture()

@@ -98,7 +98,7 @@ def test_default_path() -> None:
 
 def test_append_writes_one_sorted_line_mode_0600_in_new_0700_dir(tmp_path: Path) -> None:
     path = tmp_path / "state" / "safeterraform" / "audit.jsonl"
-    first = sample(argv=["apply", "-var", "motd=line one\nline two"])
+    first = sample(argv=["apply", "-no-color", "line one\nline two"])
     second = sample(verdict="applied", exit_code=0, break_glass_reason="pager says so")
     audit.append(str(path), first)
     audit.append(str(path), second)
@@ -107,11 +107,11 @@ def test_append_writes_one_sorted_line_mode_0600_in_new_0700_dir(tmp_path: Path)
     assert len(lines) == 3
     decoded = json.loads(lines[0])
     assert list(decoded) == sorted(decoded)
-    assert decoded["argv"] == ["apply", "-var", "motd=line one\nline two"]
+    assert decoded["argv"] == ["apply", "-no-color", "line one\nline two"]
     assert set(decoded) == {
         "time", "user", "host", "cwd", "workspace", "argv", "verdict", "reason",
         "affected_nodes", "typed_nodes", "expected_nodes", "plan_sha256",
-        "break_glass_reason", "exit_code", "state_backup", "program",
+        "break_glass_reason", "exit_code", "state_backup", "program", "approved_by",
     }  # fmt: skip
     assert json.loads(lines[1])["break_glass_reason"] == "pager says so"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -17,9 +17,9 @@ SAFETERRAFORM = Path(sys.executable).parent / "safeterraform"
 
 @pytest.fixture()
 def doctor_env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """The shim first on PATH, a system config of our own, a table wide enough to read."""
+    """The shim first on PATH (its launcher records the system config), a wide table."""
     assert not any(has_production_token(part) for part in tmp_path.parts)
-    return {**env, "SAFETERRAFORM_SYSTEM_CONFIG": str(tmp_path / "system.toml"), "COLUMNS": "400"}
+    return {**env, "COLUMNS": "400"}
 
 
 def doctor(
@@ -46,12 +46,17 @@ def rows(output: str) -> dict[str, list[str]]:
 
 
 def test_inputs_and_verdict_outside_production(
-    doctor_env: dict[str, str], workdir: Path, shim_bin: Path, terraform_bin: Path, home: Path
+    doctor_env: dict[str, str],
+    workdir: Path,
+    shim_bin: Path,
+    terraform_bin: Path,
+    home: Path,
+    system_config: Path,
 ) -> None:
     result = doctor(doctor_env, "--chdir", str(workdir))
     assert result.returncode == 0, result.stdout + result.stderr
     table = rows(result.stdout)
-    assert table["config (system)"] == [f"{doctor_env['SAFETERRAFORM_SYSTEM_CONFIG']} (absent)"]
+    assert table["config (system)"] == [f"{system_config} (absent)"]
     user = home / ".config" / "safeterraform" / "config.toml"
     assert table["config (user)"] == [f"{user} (absent)"]
     assert table["config (repository)"][0].startswith("none: no .safeterraform.toml")
@@ -80,9 +85,9 @@ def test_live_workspace_made_by_real_terraform(
 
 
 def test_config_files_and_the_matched_pattern(
-    doctor_env: dict[str, str], workdir: Path, tmp_path: Path
+    doctor_env: dict[str, str], workdir: Path, tmp_path: Path, system_config: Path
 ) -> None:
-    system = Path(doctor_env["SAFETERRAFORM_SYSTEM_CONFIG"])
+    system = system_config
     system.write_text("[production]\nallow_break_glass = false\n")
     repo = workdir / ".safeterraform.toml"
     repo.write_text('[production]\nworkspaces = ["live-*"]\nvar_files = ["*.secret.tfvars"]\n')
@@ -101,8 +106,10 @@ def test_config_files_and_the_matched_pattern(
     assert table["verdict"] == [f"PRODUCTION: workspace 'live-eu' matches 'live-*' in {repo}"]
 
 
-def test_always_on_a_bastion(doctor_env: dict[str, str], workdir: Path) -> None:
-    system = Path(doctor_env["SAFETERRAFORM_SYSTEM_CONFIG"])
+def test_always_on_a_bastion(
+    doctor_env: dict[str, str], workdir: Path, system_config: Path
+) -> None:
+    system = system_config
     system.write_text("[production]\nalways = true\n")
     table = rows(doctor(doctor_env, "--chdir", str(workdir)).stdout)
     assert table["always"] == [f"true ({system})"]

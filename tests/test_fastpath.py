@@ -92,17 +92,18 @@ def test_pass_through_imports_nothing_heavy(
     home.mkdir()
     env = tfharness.clean_env(home)
     env["SAFETERRAFORM_REAL_TERRAFORM"] = str(fake_real)
-    env["SAFETERRAFORM_SYSTEM_CONFIG"] = str(tmp_path / "no-system-config.toml")
     if case == "production":
         cwd = production_dir(tmp_path)
         # Make sure the case is what it claims: this directory is production.
-        config = policy.load(env, str(cwd))
-        workspace, source = policy.current_workspace(env, str(cwd))
-        assert policy.decide(config, workspace, source, str(cwd), []).production
+        system = str(tmp_path / "no-system-config.toml")
+        config = policy.load(env, str(cwd), system)
+        assert policy.judge(config, env, str(cwd)).production
     else:
         cwd = tmp_path / "empty"
         cwd.mkdir()
-    shim = launcher.write(tmp_path / "bin", "terraform", None)
+    shim = launcher.write(
+        tmp_path / "bin", "terraform", None, system_config=str(tmp_path / "no-system-config.toml")
+    )
 
     executed, modules = probe(shim, args, cwd, env)
 

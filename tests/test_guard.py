@@ -58,6 +58,12 @@ def finish(child: pexpect.spawn) -> int:
     return int(child.exitstatus)
 
 
+def leftover_plans(directory: Path) -> list[Path]:
+    """Plan files the shim left under the data dir (its plans dir goes once empty)."""
+    plans = directory / ".terraform" / "safeterraform" / "plans"
+    return sorted(plans.iterdir()) if plans.exists() else []
+
+
 def reset_log(directory: Path) -> list[str]:
     path = directory / "reset.log"
     return path.read_text().splitlines() if path.exists() else []
@@ -129,7 +135,7 @@ def test_incident_typed_names_apply_the_plan(
     child.expect("Apply complete!")
     assert finish(child) == 0
     assert sorted(reset_log(incident)) == [f"{RESET} 192.0.2.6{n}" for n in (5, 6, 7)]
-    assert not list((incident / ".terraform" / "safeterraform" / "plans").iterdir())
+    assert leftover_plans(incident) == []
 
 
 def test_incident_wrong_names_three_times_applies_nothing(
@@ -167,7 +173,8 @@ def test_non_interactive_refused_without_confirm_nodes(incident: Path, shim: Run
     before = tfharness.state_bytes(incident)
     result = shim("apply", "-input=false")
     assert result.returncode == 3
-    assert "SAFETERRAFORM_CONFIRM_NODES=" in result.stderr
+    # The refusal lists the nodes but never a ready-made assignment an agent could copy.
+    assert "SAFETERRAFORM_CONFIRM_NODES=" not in result.stderr
     for node in ("powder", "poison", "phoebe"):
         assert node in result.stderr
     assert tfharness.state_bytes(incident) == before
@@ -219,16 +226,24 @@ def test_plan_with_out_still_prints_the_summary(incident: Path, shim: Runner) ->
     assert "terraform apply mine.tfplan" in result.stdout
 
 
-def test_nothing_destructive_asks_plain_yes_no(
+def test_nothing_destructive_asks_for_yes_as_terraform_does(
     incident: Path, shim_bin: Path, env: dict[str, str], real: Runner
 ) -> None:
+    """Mutation: accept any answer starting with y (a single keypress) -> fails."""
     (incident / "main.tf").write_text(
         tfharness.incident_config({**tfharness.INCIDENT_NODES})
         + '\nresource "terraform_data" "pearl" {\n  input = { hostname = "pearl" }\n}\n'
     )
+    before = tfharness.state_bytes(incident)
     child = spawn(shim_bin, ["apply"], incident, env)
-    child.expect(r"Apply these changes\?")
+    child.expect(r"Type `yes` to apply these changes")
     child.sendline("y")
+    assert finish(child) == 4
+    assert tfharness.state_bytes(incident) == before
+
+    child = spawn(shim_bin, ["apply"], incident, env)
+    child.expect(r"Type `yes` to apply these changes")
+    child.sendline("yes")
     child.expect("Apply complete!")
     assert finish(child) == 0
     assert reset_log(incident) == []
@@ -298,12 +313,14 @@ def _slow_apply(workdir: Path, real: Runner, shim_bin: Path, env: dict[str, str]
     assert real("workspace", "new", "prod").returncode == 0
     env["SAFETERRAFORM_CONFIRM_NODES"] = ""
     child = spawn(shim_bin, ["apply"], workdir, env)
-    child.expect(r"Apply these changes\?")
-    child.sendline("y")
+    child.expect(r"Type `yes` to apply these changes")
+    child.sendline("yes")
     deadline = time.monotonic() + 60
     while not (workdir / "started.txt").exists():
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    # While it applies, the workspace's lock is where the no-stale-lock checks look.
+    assert (workdir / "terraform.tfstate.d" / "prod" / ".terraform.tfstate.lock.info").exists()
     return child
 
 
@@ -316,7 +333,9 @@ def test_ctrl_c_during_apply_reaches_terraform_once(
     output = child.before or ""
     assert code != 0
     assert "Two interrupts received" not in output
-    assert not (workdir / ".terraform.tfstate.lock.info").exists()
+    # The local backend locks a workspace next to its state file.
+    lock = workdir / "terraform.tfstate.d" / "prod" / ".terraform.tfstate.lock.info"
+    assert lock.parent.is_dir() and not lock.exists()
     assert real("plan", "-input=false", "-lock-timeout=1s").returncode == 0  # no stale lock
 
 
@@ -327,7 +346,9 @@ def test_sigterm_to_the_shim_is_passed_on_once(
     os.kill(child.pid, signal.SIGTERM)
     code = finish(child)
     assert code != 0
-    assert not (workdir / ".terraform.tfstate.lock.info").exists()
+    # The local backend locks a workspace next to its state file.
+    lock = workdir / "terraform.tfstate.d" / "prod" / ".terraform.tfstate.lock.info"
+    assert lock.parent.is_dir() and not lock.exists()
     assert real("plan", "-input=false", "-lock-timeout=1s").returncode == 0
 
 
@@ -387,7 +408,7 @@ def test_lock_held_in_the_hidden_plan_is_terraforms_error(
         result = shim("apply", "-input=false", "-lock-timeout=1s")
         assert result.returncode == 1
         assert "Error acquiring the state lock" in result.stderr
-        assert not list((workdir / ".terraform" / "safeterraform" / "plans").iterdir())
+        assert leftover_plans(workdir) == []
     finally:
         holder.wait(timeout=60)
     assert (workdir / "finished.txt").read_text() == "finished\n"  # only the holder applied

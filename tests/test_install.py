@@ -329,7 +329,7 @@ def test_system_install_run_reinstall_uninstall(tmp_path: Path, terraform_bin: P
     (work / "main.tf").write_text(SIMPLE_CONFIG)
     run_env = tfharness.clean_env(tmp_path / "home")
     run_env["PATH"] = os.pathsep.join([str(system.bin_dir), *SYSTEM_DIRS])
-    run_env["SAFETERRAFORM_SYSTEM_CONFIG"] = str(config_file)
+    assert f"system_config={str(config_file)!r}" in launcher
     same(
         tfharness.run(shim, ["version"], work, run_env),
         tfharness.run(terraform_bin, ["version"], work, run_env),

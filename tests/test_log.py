@@ -21,7 +21,6 @@ START = datetime(2025, 1, 31, 9, 0, 0, tzinfo=UTC)
 @pytest.fixture()
 def log_env(home: Path, tmp_path: Path) -> dict[str, str]:
     environment = tfharness.clean_env(home)
-    environment["SAFETERRAFORM_SYSTEM_CONFIG"] = str(tmp_path / "no-system-config.toml")
     environment["COLUMNS"] = "250"
     return environment
 
@@ -180,11 +179,11 @@ def test_json_lines_are_the_records(
 def test_markup_in_a_record_is_shown_literally(
     log_env: dict[str, str], tmp_path: Path, log_path: Path
 ) -> None:
-    write(log_path, {"argv": ["apply", "-var=x=[bold]y[/bold]"], "user": "[red]eve"})
+    write(log_path, {"argv": ["apply", "-target=x[bold]y[/bold]"], "user": "[red]eve"})
     result = safeterraform_log(log_env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "[red]eve" in result.stdout
-    assert "-var=x=[bold]y[/bold]" in result.stdout
+    assert "-target=x[bold]y[/bold]" in result.stdout
 
 
 def test_odd_but_valid_json_records_do_not_crash(
@@ -198,17 +197,31 @@ def test_odd_but_valid_json_records_do_not_crash(
     assert "terraform apply" in result.stdout
 
 
-def test_audit_log_from_repository_config(
+def test_audit_log_from_the_user_config(
     log_env: dict[str, str], tmp_path: Path, home: Path
 ) -> None:
     repo = tmp_path / "repo"
     (repo / "envs" / "prod").mkdir(parents=True)
-    (repo / ".safeterraform.toml").write_text('audit_log = "~/elsewhere/audit.jsonl"\n')
+    user = home / ".config" / "safeterraform" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('audit_log = "~/elsewhere/audit.jsonl"\n')
     write(home / "elsewhere" / "audit.jsonl", {"user": "moved-log-user"})
     result = safeterraform_log(log_env, repo / "envs" / "prod")
     assert result.returncode == 0, result.stderr
     assert "moved-log-user" in result.stdout
     assert str(home / "elsewhere" / "audit.jsonl") in result.stdout
+
+
+def test_a_repository_cannot_move_the_audit_log(
+    log_env: dict[str, str], tmp_path: Path, home: Path
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".safeterraform.toml").write_text('audit_log = "./trail.jsonl"\n')
+    write(repo / "trail.jsonl", {"user": "planted-by-the-repo"})
+    result = safeterraform_log(log_env, repo)
+    assert "planted-by-the-repo" not in result.stdout
+    assert "cannot be set in a repository file" in result.stderr
 
 
 def test_negative_last_is_an_error(log_env: dict[str, str], tmp_path: Path, log_path: Path) -> None:

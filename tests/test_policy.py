@@ -1,5 +1,5 @@
 """Config layers, their authority, workspace resolution and the production verdict,
-with real files in temp dirs (the system layer through SAFETERRAFORM_SYSTEM_CONFIG)."""
+with real files in temp dirs (the system layer at the path a launcher would record)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ class Layers:
         self.workdir = self.repo / "stacks" / "app"
         self.workdir.mkdir(parents=True)
         self.env = {
-            "SAFETERRAFORM_SYSTEM_CONFIG": str(self.system),
             "HOME": str(root / "home"),
             "XDG_CONFIG_HOME": str(root / "home" / ".config"),
         }
@@ -43,12 +42,13 @@ class Layers:
         return self.write(self.repo / ".safeterraform.toml", text)
 
     def load(self) -> Config:
-        return policy.load(self.env, str(self.workdir))
+        return policy.load(self.env, str(self.workdir), str(self.system))
 
     def verdict(self, workspace: str, var_files: tuple[str, ...] = ()) -> policy.Verdict:
         config = self.load()
         assert config.error is None, config.error
-        return policy.decide(config, workspace, "test", str(self.workdir), var_files)
+        env = {**self.env, "TF_WORKSPACE": workspace}
+        return policy.judge(config, env, str(self.workdir), var_files=var_files)
 
 
 @pytest.fixture()
@@ -100,7 +100,7 @@ def test_builtin_workspace_tokens(layers: Layers, name: str, production: bool) -
     ],
 )
 def test_builtin_path_components(layers: Layers, workdir: str, production: bool) -> None:
-    verdict = policy.decide(layers.load(), "default", "test", workdir)
+    verdict = policy.judge(layers.load(), {}, workdir)
     assert verdict.production is production
     if production:
         assert "component" in verdict.reason and "built-in default" in verdict.reason
@@ -187,18 +187,17 @@ def test_always_can_be_turned_on_by_a_repository(layers: Layers) -> None:
 def test_break_glass_disabled_by_system_stays_disabled(layers: Layers) -> None:
     system = layers.write_system("[production]\nallow_break_glass = false\n")
     layers.write_user("[production]\nallow_break_glass = true\n")
-    layers.write_repo("[production]\nallow_break_glass = true\n")
     config = layers.load()
     assert not config.allow_break_glass
     assert config.break_glass_disabled_by == str(system)
 
 
-def test_break_glass_disabled_by_any_layer(layers: Layers) -> None:
+def test_break_glass_disabled_by_the_user_layer(layers: Layers) -> None:
     layers.write_system("[production]\nallow_break_glass = true\n")
-    repo = layers.write_repo("[production]\nallow_break_glass = false\n")
+    user = layers.write_user("[production]\nallow_break_glass = false\n")
     config = layers.load()
     assert not config.allow_break_glass
-    assert config.break_glass_disabled_by == str(repo)
+    assert config.break_glass_disabled_by == str(user)
 
 
 def test_break_glass_disabled_by_both_names_system(layers: Layers) -> None:
@@ -222,8 +221,10 @@ def test_path_globs_match_the_absolute_workdir(layers: Layers) -> None:
     repo = layers.write_repo('[production]\npaths = ["*/stacks/app"]\n')
     verdict = layers.verdict("sandbox")
     assert verdict.production
-    assert verdict.reason == f"working directory matches '*/stacks/app' in {repo}"
-    other = policy.decide(layers.load(), "sandbox", "test", str(layers.repo))
+    assert verdict.reason == (
+        f"working directory {layers.workdir} matches '*/stacks/app' in {repo}"
+    )
+    other = policy.judge(layers.load(), {"TF_WORKSPACE": "sandbox"}, str(layers.repo))
     assert not other.production
 
 
@@ -232,7 +233,7 @@ def test_relative_workdir_is_made_absolute(layers: Layers, monkeypatch: pytest.M
     monkeypatch.chdir(layers.repo)
     config = policy.load(layers.env, "stacks/app")
     assert config.files and config.files[0][0] == "repository"
-    assert policy.decide(config, "sandbox", "test", "stacks/app").production
+    assert policy.judge(config, {"TF_WORKSPACE": "sandbox"}, "stacks/app").production
 
 
 @pytest.mark.parametrize(
@@ -351,10 +352,11 @@ def test_a_broken_layer_fails_the_whole_config(layers: Layers) -> None:
     [
         ('[production]\nworkspaces = "live"\n', "`workspaces` must be a list of strings"),
         ("[production]\npaths = [1]\n", "`paths` must be a list of strings"),
-        ('[production]\nalways = "yes"\n', "`always` has the wrong type"),
-        ("[production]\nallow_break_glass = 0\n", "`allow_break_glass` has the wrong type"),
+        ('[production]\nalways = "yes"\n', "`always` must be true or false, not str 'yes'"),
         ("production = 1\n", "[production] must be a table"),
-        ("[limits]\nmax_affected_nodes = true\n", "`max_affected_nodes` has the wrong type"),
+        ("[limits]\nmax_affected_nodes = true\n", "`max_affected_nodes` must be an integer"),
+        ('[limits]\nmax_affected_nodes = "one"\n', "must be an integer, not str 'one'"),
+        ('[limits]\nmax_affected_fraction = "half"\n', "must be an integer or a number"),
         ("state_backups = 3\n", "[state_backups] must be a table"),
     ],
 )

@@ -4,14 +4,10 @@ and the plan's SHA-256 check, against the real Terraform (PRODUCT.md §7, §8; i
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from safeterraform import argv, guard, policy
-from safeterraform.realbin import RealBinary
 from tests import tfharness
 from tests.conftest import Runner
 from tests.test_guard import RESET, incident, incident_template, reset_log
@@ -19,6 +15,15 @@ from tests.test_guard import RESET, incident, incident_template, reset_log
 __all__ = ["incident", "incident_template"]
 
 FOUR_NODES = {**tfharness.INCIDENT_NODES, "pearl": "192.0.2.68"}
+
+
+def user_config(home: Path, text: str) -> Path:
+    """The user's own config layer (audit_log, hooks and break-glass live here or in the
+    system layer; a repository file may not set them)."""
+    path = home / ".config" / "safeterraform" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def audit_records(home: Path) -> list[dict[str, object]]:
@@ -53,12 +58,11 @@ def test_break_glass_with_an_empty_reason_is_refused(
 
 
 def test_break_glass_disabled_by_the_system_layer(
-    incident: Path, shim: Runner, env: dict[str, str], tmp_path: Path
+    incident: Path, shim: Runner, env: dict[str, str], home: Path, system_config: Path
 ) -> None:
-    system = tmp_path / "etc-config.toml"
+    system = system_config
     system.write_text("[production]\nallow_break_glass = false\n")
-    (incident / ".safeterraform.toml").write_text("[production]\nallow_break_glass = true\n")
-    env["SAFETERRAFORM_SYSTEM_CONFIG"] = str(system)
+    user_config(home, "[production]\nallow_break_glass = true\n")
     env["SAFETERRAFORM_BREAK_GLASS"] = "please"
     before = tfharness.state_bytes(incident)
     result = shim("apply", "-auto-approve")
@@ -68,9 +72,9 @@ def test_break_glass_disabled_by_the_system_layer(
 
 
 def test_unwritable_audit_log_refuses_a_production_apply(
-    incident: Path, shim: Runner, env: dict[str, str]
+    incident: Path, shim: Runner, env: dict[str, str], home: Path
 ) -> None:
-    (incident / ".safeterraform.toml").write_text('audit_log = "/dev/full"\n')
+    user_config(home, 'audit_log = "/dev/full"\n')
     env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
     before = tfharness.state_bytes(incident)
     result = shim("apply", "-input=false")
@@ -148,11 +152,12 @@ def test_state_snapshot_equals_the_state_before_apply(
 
 
 def test_failing_hook_leaves_the_state_unchanged(
-    incident: Path, shim: Runner, env: dict[str, str]
+    incident: Path, shim: Runner, env: dict[str, str], home: Path
 ) -> None:
-    (incident / ".safeterraform.toml").write_text(
+    user_config(
+        home,
         "[hooks]\n"
-        'before_destructive_apply = "echo $SAFETERRAFORM_AFFECTED_NODES > hook.out; exit 7"\n'
+        'before_destructive_apply = "echo $SAFETERRAFORM_AFFECTED_NODES > hook.out; exit 7"\n',
     )
     env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
     before = tfharness.state_bytes(incident)
@@ -162,56 +167,6 @@ def test_failing_hook_leaves_the_state_unchanged(
     assert (incident / "hook.out").read_text().split() == ["phoebe", "poison", "powder"]
     assert tfharness.state_bytes(incident) == before
     assert reset_log(incident) == []
-
-
-class TamperingPrompt:
-    """Answers correctly, but rewrites the plan file while the operator is asked."""
-
-    def __init__(self, plan: Path, answer: str) -> None:
-        self.plan, self.answer = plan, answer
-
-    def text(self, message: str) -> str:
-        with self.plan.open("ab") as handle:
-            handle.write(b"tampered")
-        return self.answer
-
-    def yes_no(self, message: str) -> bool:
-        return True
-
-
-def test_a_plan_file_changed_after_review_is_refused(
-    incident: Path,
-    real: Runner,
-    env: dict[str, str],
-    terraform_bin: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert real("plan", "-input=false", "-out=reviewed.tfplan").returncode == 0
-    before = tfharness.state_bytes(incident)
-    monkeypatch.setenv("HOME", env["HOME"])
-    invocation = argv.parse(["apply", "reviewed.tfplan"], env)
-    config = policy.load(env, str(incident))
-    workspace, source = policy.current_workspace(env, str(incident))
-    verdict = policy.decide(config, workspace, source, str(incident))
-    assert verdict.production
-    flow = guard.build(
-        invocation,
-        config,
-        verdict,
-        RealBinary(str(terraform_bin), "test"),
-        env,
-        "terraform",
-        str(incident),
-        prompt=TamperingPrompt(incident / "reviewed.tfplan", "powder poison phoebe"),
-        interactive=True,
-        cwd=str(incident),
-    )
-    code = guard.execute(flow)
-    assert code == 3
-    assert tfharness.state_bytes(incident) == before
-    assert reset_log(incident) == []
-    shutil.rmtree(incident / ".terraform" / "safeterraform", ignore_errors=True)
-    assert os.path.exists(incident / "reviewed.tfplan")
 
 
 def test_fifty_concurrent_guarded_invocations_leave_fifty_lines(
@@ -241,13 +196,19 @@ def test_fifty_concurrent_guarded_invocations_leave_fifty_lines(
     assert codes.count(3) == 25
     assert codes.count(0) == 25
     lines = (home / ".local/state/safeterraform/audit.jsonl").read_text().splitlines()
-    assert len(lines) == 50
+    # A break-glass run is two records: the decision, then terraform's outcome.
+    assert len(lines) == 75
     records = [json.loads(line) for line in lines]
-    assert sorted(r["verdict"] for r in records) == ["break-glass"] * 25 + ["refused"] * 25
+    assert sorted(r["verdict"] for r in records) == (
+        ["applied"] * 25 + ["break-glass"] * 25 + ["refused"] * 25
+    )
+    assert all(r["exit_code"] == 0 for r in records if r["verdict"] == "applied")
 
 
-def test_a_refusal_that_cannot_be_recorded_still_says_why(incident: Path, shim: Runner) -> None:
-    (incident / ".safeterraform.toml").write_text('audit_log = "/dev/full"\n')
+def test_a_refusal_that_cannot_be_recorded_still_says_why(
+    incident: Path, shim: Runner, home: Path
+) -> None:
+    user_config(home, 'audit_log = "/dev/full"\n')
     before = tfharness.state_bytes(incident)
     result = shim("apply", "-auto-approve")
     assert result.returncode == 3
@@ -257,9 +218,9 @@ def test_a_refusal_that_cannot_be_recorded_still_says_why(incident: Path, shim: 
 
 
 def test_break_glass_cannot_run_without_its_record(
-    incident: Path, shim: Runner, env: dict[str, str]
+    incident: Path, shim: Runner, env: dict[str, str], home: Path
 ) -> None:
-    (incident / ".safeterraform.toml").write_text('audit_log = "/dev/full"\n')
+    user_config(home, 'audit_log = "/dev/full"\n')
     env["SAFETERRAFORM_BREAK_GLASS"] = "INC-1"
     before = tfharness.state_bytes(incident)
     result = shim("apply", "-auto-approve", "-input=false")

@@ -126,6 +126,7 @@ class Invocation:
         "destroy",
         "error",
         "plan_file",
+        "states",
         "typed",
         "var_files",
     )
@@ -144,6 +145,7 @@ class Invocation:
         plan_file: str | None,  # apply's positional PLAN argument
         var_files: tuple[str, ...] = (),
         error: str | None = None,  # terraform would refuse this line (e.g. `-chdir DIR`)
+        states: tuple[tuple[str, str], ...] = (),  # touched_states(): (kind, value)
     ) -> None:
         self.typed = typed
         self.args = args
@@ -157,6 +159,7 @@ class Invocation:
         self.plan_file = plan_file
         self.var_files = var_files
         self.error = error
+        self.states = states
 
     def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -170,6 +173,15 @@ class Invocation:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"Invocation({fields})"
+
+
+def as_state_change(invocation: Invocation, states: "Sequence[tuple[str, str]]") -> Invocation:
+    """`init` that would migrate state: guarded like `init -migrate-state`, and judged
+    on the states it would write as well."""
+    fields = {name: getattr(invocation, name) for name in Invocation.__slots__}
+    fields["command_class"] = CommandClass.STATE_CHANGE
+    fields["states"] = (*invocation.states, *states)
+    return Invocation(**fields)
 
 
 def extract_chdir(args: "Sequence[str]") -> tuple[str | None, list[str]]:
@@ -402,26 +414,98 @@ def bool_flag(args: "Sequence[str]", name: str) -> bool:
     return value
 
 
-# Flags of apply/destroy (Terraform 1.15 arguments.ParseApply and extendedFlagSet)
-# that take the next word as their value when written without `=`.
+# The one flag table: every flag of the commands the shim guards that matters to it, whether
+# it takes the next word as its value when written without `=`, and where it goes when
+# apply/destroy is split into `plan -out` + `apply PLANFILE` ("plan", "apply", "both",
+# "drop"; None: not an apply/destroy flag). Terraform 1.15 internal/command/arguments
+# (apply.go, plan.go, extended.go, state commands, init.go, test.go).
+FLAGS: "dict[str, tuple[bool, str | None]]" = {
+    "var": (True, "plan"),
+    "var-file": (True, "plan"),
+    "target": (True, "plan"),
+    "replace": (True, "plan"),
+    "exclude": (True, "plan"),
+    "invoke": (True, "plan"),
+    "destroy": (False, "plan"),
+    "refresh-only": (False, "plan"),
+    "refresh": (False, "plan"),
+    "lock-timeout": (True, "both"),
+    "parallelism": (True, "both"),
+    "state": (True, "both"),
+    "lock": (False, "both"),
+    "input": (False, "both"),
+    "no-color": (False, "both"),
+    "compact-warnings": (False, "both"),
+    "json": (False, "both"),
+    "backup": (True, "apply"),
+    "state-out": (True, "apply"),
+    "auto-approve": (False, "drop"),  # only ever false by then: true is refused
+    "out": (True, None),
+    "generate-config-out": (True, None),
+    "config": (True, None),
+    "provider": (True, None),
+    "filter": (True, None),
+    "test-directory": (True, None),
+    "backend-config": (True, None),
+    "plugin-dir": (True, None),
+    "from-module": (True, None),
+    "json-into": (True, None),
+    "junit-xml": (True, None),
+    "run-parallelism": (True, None),
+    "id": (True, None),
+}
+VALUE_FLAGS = frozenset(name for name, (takes_value, _) in FLAGS.items() if takes_value)
+# Of those, the ones apply/destroy take (Go's reading of an apply line for -auto-approve).
 APPLY_VALUE_FLAGS = frozenset(
-    {
-        "var",
-        "var-file",
-        "target",
-        "replace",
-        "invoke",
-        "state",
-        "state-out",
-        "backup",
-        "lock-timeout",
-        "parallelism",
-    }
+    name for name, (takes_value, placement) in FLAGS.items() if takes_value and placement
 )
-# plan adds -out and -generate-config-out (arguments.ParsePlan).
-VALUE_FLAGS = APPLY_VALUE_FLAGS | {"out", "generate-config-out"}
 # Removed from any position before flag parsing (arguments.ParseView).
 VIEW_FLAGS = frozenset({"-no-color", "-compact-warnings"})
+# Flags naming a state file the command reads or writes (legacy local-state flags).
+STATE_FILE_FLAGS = ("state", "state-out", "backup")
+
+
+def split_apply_flags(args: "Sequence[str]") -> tuple[list[str], list[str]]:
+    """(flags for `plan`, flags for `apply PLANFILE`) from apply/destroy's own flags.
+
+    Raises CommandLineError for a positional argument (there is no plan file here)."""
+    plan_flags: list[str] = []
+    apply_flags: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        parsed = flag_name_value(arg)
+        if parsed is None:
+            raise CommandLineError(f"unexpected argument {arg!r}; give a plan file or flags")
+        name, value = parsed
+        takes_value, placement = FLAGS.get(name, (False, "plan"))
+        token = [arg]
+        if takes_value and value is None and index + 1 < len(args):
+            token.append(args[index + 1])
+            index += 1
+        index += 1
+        if placement == "drop":
+            continue
+        if placement in ("both", "apply"):
+            apply_flags += token
+        if placement != "apply":  # plan flags, and anything unknown: terraform plan judges it
+            plan_flags += token
+    return plan_flags, apply_flags
+
+
+def touched_states(command: str, command_args: "Sequence[str]") -> tuple[tuple[str, str], ...]:
+    """The states a command line names besides the current workspace (PRODUCT.md §5)."""
+    states = [
+        ("state file", value)
+        for name in STATE_FILE_FLAGS
+        for value in flag_values(command_args, name)
+        if value and value != "-"
+    ]
+    if command in ("workspace delete", "env delete"):
+        rest = positionals(command_args)
+        if rest:
+            states.append(("workspace", rest[0]))
+    return tuple(states)
 
 
 def positionals(args: "Sequence[str]") -> list[str]:
@@ -533,4 +617,5 @@ def parse(typed: "Sequence[str]", env: "Mapping[str, str]") -> Invocation:
         destroy=command_class == CommandClass.DESTROY,
         plan_file=plan_file,
         var_files=tuple(flag_values(command_args, "var-file")),
+        states=touched_states(command, command_args),
     )

@@ -15,24 +15,30 @@ import json
 import os
 import pwd
 import socket
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from safeterraform.errors import Refused
+from safeterraform.redact import Redactor, redact_argv
 
 LOG_NAME = os.path.join("safeterraform", "audit.jsonl")
 SYSLOG_IDENT = "safeterraform"
 
 VERDICTS = (
     "passed",
+    "planned",
+    "no-changes",
     "refused",
     "confirmed",
     "not-confirmed",
+    "interrupted",
     "break-glass",
+    "approved",
     "applied",
     "failed",
+    "unrecorded",
 )
 
 
@@ -60,6 +66,7 @@ class Record:
     exit_code: int | None = None
     state_backup: str | None = None
     program: str = "terraform"
+    approved_by: str | None = None  # the approval a non-interactive apply used
 
     @classmethod
     def now(cls, **fields: Any) -> Record:
@@ -100,26 +107,74 @@ def make_record(
     exit_code: int | None = None,
     state_backup: str | None = None,
     program: str = "terraform",
+    approved_by: str | None = None,
+    redactor: Redactor | None = None,
 ) -> Record:
-    """Build a record from explicit inputs (pure: time, user and host are arguments)."""
+    """Build a record from explicit inputs (pure: time, user and host are arguments).
+
+    Every record passes here, so this is where command lines lose their `-var` values
+    and the reason its known secrets (PRODUCT.md §8)."""
+    argv = list(argv)
+    redactor = redactor or Redactor.for_args(argv)
     return Record(
         time=format_time(now),
         user=user,
         host=host,
         cwd=cwd,
         workspace=workspace,
-        argv=tuple(argv),
+        argv=tuple(redact_argv(argv)),
         verdict=verdict,
-        reason=reason,
+        reason=redactor.scrub(reason),
         affected_nodes=tuple(affected_nodes),
         typed_nodes=_names(typed_nodes),
         expected_nodes=_names(expected_nodes),
         plan_sha256=plan_sha256,
-        break_glass_reason=break_glass_reason,
+        break_glass_reason=(
+            None if break_glass_reason is None else redactor.scrub_typed(break_glass_reason)
+        ),
         exit_code=exit_code,
         state_backup=state_backup,
         program=program,
+        approved_by=approved_by,
     )
+
+
+@dataclass
+class Recorder:
+    """Appends the records of one guarded command: its context is fixed, the verdict and
+    fields vary. A record that cannot be written raises AuditError (a refusal)."""
+
+    path: str
+    syslog: bool
+    user: str
+    host: str
+    cwd: str
+    workspace: str
+    argv: tuple[str, ...]
+    program: str
+    redactor: Redactor
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    break_glass_reason: str | None = None
+    approved_by: str | None = None
+
+    def record(self, verdict: str, reason: str, **fields: Any) -> Record:
+        record = make_record(
+            now=self.now(),
+            user=self.user,
+            host=self.host,
+            cwd=self.cwd,
+            workspace=self.workspace,
+            argv=self.argv,
+            verdict=verdict,
+            reason=reason,
+            break_glass_reason=self.break_glass_reason,
+            program=self.program,
+            approved_by=self.approved_by,
+            redactor=self.redactor,
+            **fields,
+        )
+        append(self.path, record, syslog=self.syslog)
+        return record
 
 
 def identity(env: Mapping[str, str]) -> tuple[str, str]:

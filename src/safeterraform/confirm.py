@@ -1,43 +1,34 @@
-"""Typed confirmation of the affected nodes (PRODUCT.md §7), over an injectable prompt.
+"""Who says go: typed node names, the runbook variable, break-glass (PRODUCT.md §7, §8).
 
-The flow only talks to a `Prompt`; `QuestionaryPrompt` is the terminal one, tests
-may hand in their own (and the real one is tested in a pseudo-terminal).
+The pure part reads and compares names. `Confirmer` applies the rules to one guarded
+command: at a terminal the operator types every affected node name (or `yes` when
+nothing is destroyed); without one, SAFETERRAFORM_CONFIRM_NODES must state the set;
+break-glass stands in for either where config allows. Every refusal is recorded first.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+import shlex
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
+
+from safeterraform.audit import Recorder
+from safeterraform.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_CONFIRMED,
+    EXIT_REFUSED,
+    Refused,
+    SafeTerraformError,
+)
+from safeterraform.policy import Config
+from safeterraform.ui import UI
 
 ATTEMPTS = 3
 CONFIRM_VAR = "SAFETERRAFORM_CONFIRM_NODES"
-
-
-class Prompt(Protocol):
-    def text(self, message: str) -> str:
-        """The operator's answer; raises KeyboardInterrupt on Ctrl-C, EOFError on EOF."""
-        ...
-
-    def yes_no(self, message: str) -> bool:
-        """True for yes; raises KeyboardInterrupt on Ctrl-C, EOFError on EOF."""
-        ...
-
-
-class QuestionaryPrompt:
-    """The real terminal prompt."""
-
-    def text(self, message: str) -> str:
-        import questionary
-
-        answer = questionary.text(message).unsafe_ask()
-        return str(answer or "")
-
-    def yes_no(self, message: str) -> bool:
-        import questionary
-
-        return bool(questionary.confirm(message, default=False).unsafe_ask())
+BREAK_GLASS_VAR = "SAFETERRAFORM_BREAK_GLASS"
+SEPARATORS = " \t\r\n,"
 
 
 @dataclass(frozen=True)
@@ -48,23 +39,74 @@ class Outcome:
     reason: str = ""
 
 
+class Stop(SafeTerraformError):
+    """The operator did not confirm (exit 4) or interrupted (130); already recorded."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+def normalise(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
+
+
+def display_name(name: str) -> str:
+    """A name as it is typed: shell-quoted when it holds a separator or a quote."""
+    if name and not any(char in SEPARATORS or char in "'\"\\" for char in name):
+        return name
+    return shlex.quote(name)
+
+
+def display_names(names: Sequence[str]) -> str:
+    return " ".join(display_name(name) for name in names)
+
+
 def split_names(answer: str) -> tuple[str, ...]:
-    """Names separated by spaces and/or commas, in the order typed."""
-    return tuple(name for name in re.split(r"[\s,]+", answer.strip()) if name)
+    """The names in an answer: one per line when there are several lines, else separated
+    by spaces and/or commas, with shell-style quoting for names that contain them."""
+    lines = [line.strip() for line in answer.strip().splitlines() if line.strip()]
+    if len(lines) > 1:
+        return tuple(normalise(line) for line in lines)
+    lexer = shlex.shlex(answer, posix=True)
+    lexer.whitespace = SEPARATORS
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        names = list(lexer)
+    except ValueError:  # an unbalanced quote: take the words as they are
+        names = answer.replace(",", " ").split()
+    return tuple(normalise(name) for name in names if name)
 
 
 def matches(typed: Sequence[str], expected: Sequence[str]) -> bool:
-    """Every expected name, nothing else (any order; exact spelling)."""
-    return set(typed) == set(expected)
+    """Every expected name, nothing else (any order; exact spelling after NFC)."""
+    return set(map(normalise, typed)) == set(map(normalise, expected))
 
 
-def confirm_nodes(expected: Sequence[str], prompt: Prompt, attempts: int = ATTEMPTS) -> Outcome:
+def _difference(typed: Sequence[str], expected: Sequence[str]) -> str:
+    missing = sorted(set(map(normalise, expected)) - set(typed))
+    extra = sorted(set(typed) - set(map(normalise, expected)))
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(map(display_name, missing))}")
+    if extra:
+        parts.append(f"not affected: {', '.join(map(display_name, extra))}")
+    return "; ".join(parts)
+
+
+def confirm_nodes(
+    expected: Sequence[str],
+    ask: Callable[[str], str],
+    tell: Callable[[str], None],
+    attempts: int = ATTEMPTS,
+) -> Outcome:
     """Ask for the affected node names; an empty answer stops at once."""
     typed: tuple[str, ...] = ()
     for attempt in range(1, attempts + 1):
         left = attempts - attempt
         try:
-            answer = prompt.text(
+            answer = ask(
                 f"Type the names of the {len(expected)} affected node(s) to apply"
                 f" (attempt {attempt} of {attempts}):"
             )
@@ -77,39 +119,30 @@ def confirm_nodes(expected: Sequence[str], prompt: Prompt, attempts: int = ATTEM
             return Outcome(False, typed, reason="empty answer")
         if matches(typed, expected):
             return Outcome(True, typed)
-        missing = sorted(set(expected) - set(typed))
-        extra = sorted(set(typed) - set(expected))
-        print(
-            "Not confirmed: "
-            + "; ".join(
-                part
-                for part in (
-                    f"missing {', '.join(missing)}" if missing else "",
-                    f"not affected: {', '.join(extra)}" if extra else "",
-                )
-                if part
-            )
-            + (f". {left} attempt(s) left." if left else ".")
+        tell(
+            f"Not confirmed: {_difference(typed, expected)}."
+            + (f" {left} attempt(s) left." if left else "")
         )
     return Outcome(False, typed, reason=f"{attempts} failed attempts")
 
 
-def confirm_plain(prompt: Prompt) -> Outcome:
-    """Nothing destructive: a plain yes/no."""
+def confirm_plain(ask: Callable[[str], str]) -> Outcome:
+    """Nothing destructive: type `yes`, as Terraform itself asks (one key is not enough)."""
     try:
-        answer = prompt.yes_no("Nothing is destroyed or replaced. Apply these changes?")
+        answer = ask("Nothing is destroyed or replaced. Type `yes` to apply these changes:")
     except KeyboardInterrupt:
         return Outcome(False, (), interrupted=True, reason="interrupted")
     except EOFError:
-        answer = False
-    return Outcome(answer, ("yes",) if answer else ("no",), reason="" if answer else "answered no")
+        answer = ""
+    confirmed = answer.strip() == "yes"
+    return Outcome(confirmed, (answer.strip(),), reason="" if confirmed else "did not type yes")
 
 
 def confirm_from_env(expected: Sequence[str], env: Mapping[str, str]) -> Outcome | None:
     """Non-interactive: SAFETERRAFORM_CONFIRM_NODES must equal the affected set.
 
     None when the variable is not set at all. An empty value means "I expect nothing
-    destructive".
+    destructive". The refusal names the difference, never the value to copy.
     """
     if CONFIRM_VAR not in env:
         return None
@@ -119,6 +152,114 @@ def confirm_from_env(expected: Sequence[str], env: Mapping[str, str]) -> Outcome
     return Outcome(
         False,
         typed,
-        reason=f"{CONFIRM_VAR}={env[CONFIRM_VAR]!r} does not equal the affected nodes "
-        f"({' '.join(expected) or 'none'})",
+        reason=f"{CONFIRM_VAR} does not state the affected nodes ({_difference(typed, expected)})",
     )
+
+
+@dataclass
+class Confirmer:
+    """The go-ahead rules for one guarded command; refusals are recorded, then raised."""
+
+    ui: UI
+    env: Mapping[str, str]
+    config: Config
+    recorder: Recorder
+    where: str = "this is production"  # and why: every refusal says it
+
+    def refusal(self, message: str, **fields: Any) -> Refused:
+        """Record a refusal (if even that fails, say so: it is refused anyway)."""
+        try:
+            self.recorder.record("refused", message, exit_code=EXIT_REFUSED, **fields)
+        except Refused as error:
+            self.ui.say(str(error))
+        return Refused(message)
+
+    def break_glass(self) -> str | None:
+        """The break-glass reason when set and allowed; raises Refused when unusable."""
+        if BREAK_GLASS_VAR not in self.env:
+            return None
+        reason = self.env[BREAK_GLASS_VAR].strip()
+        if not reason:
+            raise Refused(f"{BREAK_GLASS_VAR} is set but empty; give the reason")
+        if not self.config.allow_break_glass:
+            raise Refused(f"break-glass is disabled by {self.config.break_glass_disabled_by}")
+        return reason
+
+    def refuse_or_break_glass(self, message: str, **fields: Any) -> None:
+        """Raise the refusal unless break-glass is set and allowed; then go on, loudly."""
+        try:
+            reason = self.break_glass()
+        except Refused as error:
+            raise self.refusal(f"{message} ({error})", **fields) from None
+        if reason is None:
+            raise self.refusal(message, **fields)
+        self.recorder.break_glass_reason = reason
+        self.recorder.record("break-glass", message, **fields)
+        self.ui.banner(
+            f"BREAK-GLASS: {message}\nReason: {reason}\nThis is recorded in {self.recorder.path}."
+        )
+
+    def how(self) -> str:
+        """How the go-ahead was given, for the audit record."""
+        if self.recorder.break_glass_reason is not None:
+            return "break-glass instead of a confirmation"
+        return "operator confirmed" if self.ui.interactive else f"{CONFIRM_VAR} matched"
+
+    def confirm(self, expected: Sequence[str], what: str, **fields: Any) -> Outcome:
+        """The go-ahead for `what` (one phrase naming what is at stake)."""
+        expected = list(expected)
+        fields = {"affected_nodes": expected, "expected_nodes": expected, **fields}
+        if not self.ui.interactive:
+            return self._from_env(expected, what, fields)
+        if expected:
+            outcome = confirm_nodes(expected, self.ui.ask, self.ui.say)
+        else:
+            outcome = confirm_plain(self.ui.ask)
+        if outcome.interrupted:
+            self.recorder.record(
+                "interrupted",
+                "Ctrl-C at the confirmation",
+                exit_code=EXIT_INTERRUPTED,
+                typed_nodes=list(outcome.typed),
+                **fields,
+            )
+            raise Stop(EXIT_INTERRUPTED, "safeterraform: interrupted; nothing was changed")
+        if not outcome.confirmed:
+            self.recorder.record(
+                "not-confirmed",
+                outcome.reason,
+                exit_code=EXIT_NOT_CONFIRMED,
+                typed_nodes=list(outcome.typed),
+                **fields,
+            )
+            raise Stop(
+                EXIT_NOT_CONFIRMED,
+                f"safeterraform: not confirmed ({outcome.reason}); nothing was changed",
+            )
+        return outcome
+
+    def _from_env(self, expected: list[str], what: str, fields: dict[str, Any]) -> Outcome:
+        outcome = confirm_from_env(expected, self.env) if self.config.allow_env else None
+        if outcome is not None and outcome.confirmed:
+            return outcome
+        if outcome is not None:
+            why = outcome.reason
+        elif not self.config.allow_env:
+            why = (
+                f"stdin is not a terminal, and {CONFIRM_VAR} is turned off by "
+                f"{self.config.allow_env_disabled_by}"
+            )
+        else:
+            why = f"stdin is not a terminal and {CONFIRM_VAR} is not set"
+        shown = display_names(expected) if expected else "nothing destructive"
+        runbook = (
+            f" A runbook states its expected blast radius in {CONFIRM_VAR} (see the README)."
+            if self.config.allow_env
+            else ""
+        )
+        self.refuse_or_break_glass(
+            f"safeterraform: refused: {why}; {what}: {shown}; {self.where}.{runbook}",
+            typed_nodes=list(outcome.typed) if outcome is not None else None,
+            **fields,
+        )
+        return Outcome(True, ())

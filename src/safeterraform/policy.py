@@ -22,7 +22,16 @@ REPOSITORY_CONFIG = ".safeterraform.toml"
 PRODUCTION_TOKENS = frozenset({"prod", "production", "prd"})
 DEFAULT_NODE_ATTRIBUTES = ("hostname", "node", "name", "tags.Name")
 DEFAULT_STATE_BACKUPS_KEEP = 10
+DEFAULT_APPROVAL_TTL = 3600
 BUILTIN = "built-in default"
+# Environment variables coding agents set in the shells they run (README "Coding agents"
+# cites where each is documented). Layers may add names; none can remove these.
+DEFAULT_AGENT_ENV = ("CLAUDECODE",)
+# Go's unicode.IsSpace, which bytes.TrimSpace uses on the environment file.
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 class _Value:
@@ -56,7 +65,12 @@ class Config(_Value):
     """Every layer merged under the authority rules; `files` are the ones read."""
 
     __slots__ = (
+        "after_destructive_apply",
+        "agent_env",
+        "allow_env_disabled_by",
         "always",
+        "approval_ttl",
+        "approvals_dir",
         "audit_log",
         "audit_syslog",
         "before_destructive_apply",
@@ -69,6 +83,7 @@ class Config(_Value):
         "paths",
         "real_binaries",
         "state_backups_keep",
+        "two_person",
         "var_files",
         "workspaces",
     )
@@ -90,6 +105,12 @@ class Config(_Value):
         max_affected_fraction: float | None = None,
         state_backups_keep: int = DEFAULT_STATE_BACKUPS_KEEP,
         before_destructive_apply: str | None = None,
+        after_destructive_apply: str | None = None,
+        agent_env: tuple[str, ...] = DEFAULT_AGENT_ENV,
+        allow_env_disabled_by: str | None = None,
+        two_person: str | None = None,  # the system file that requires it
+        approval_ttl: int = DEFAULT_APPROVAL_TTL,
+        approvals_dir: str | None = None,
         error: str | None = None,  # a file that could not be read or parsed; fail closed
     ) -> None:
         self.files = files
@@ -106,29 +127,54 @@ class Config(_Value):
         self.max_affected_fraction = max_affected_fraction
         self.state_backups_keep = state_backups_keep
         self.before_destructive_apply = before_destructive_apply
+        self.after_destructive_apply = after_destructive_apply
+        self.agent_env = agent_env
+        self.allow_env_disabled_by = allow_env_disabled_by
+        self.two_person = two_person
+        self.approval_ttl = approval_ttl
+        self.approvals_dir = approvals_dir
         self.error = error
 
     @property
     def allow_break_glass(self) -> bool:
         return self.break_glass_disabled_by is None
 
+    @property
+    def allow_env(self) -> bool:
+        return self.allow_env_disabled_by is None
+
 
 class Verdict(_Value):
-    __slots__ = ("production", "reason", "workdir", "workspace", "workspace_source")
+    """Production or not, why, and every state the command touches (PRODUCT.md §5)."""
+
+    __slots__ = ("production", "reason", "states", "workdir", "workspace", "workspace_source")
 
     def __init__(
-        self, production: bool, reason: str, workspace: str, workspace_source: str, workdir: str
+        self,
+        production: bool,
+        reason: str,
+        workspace: str,
+        workspace_source: str,
+        workdir: str,
+        states: tuple[str, ...] = (),
     ) -> None:
         self.production = production
         self.reason = reason
         self.workspace = workspace
         self.workspace_source = workspace_source
         self.workdir = workdir
+        self.states = states  # one phrase per state the command reads or writes
 
 
-def config_paths(env: "Mapping[str, str]", workdir: str) -> list[tuple[str, str]]:
-    """(layer, path) of every config file that applies, whether or not it exists."""
-    system = env.get("SAFETERRAFORM_SYSTEM_CONFIG", SYSTEM_CONFIG)
+def config_paths(
+    env: "Mapping[str, str]", workdir: str, system_config: str | None = None
+) -> list[tuple[str, str]]:
+    """(layer, path) of every config file that applies, whether or not it exists.
+
+    The system layer is /etc/safeterraform/config.toml or the path install.sh recorded in
+    the launcher (`system_config`); no environment variable can move it (PRODUCT.md §4).
+    """
+    system = system_config or SYSTEM_CONFIG
     xdg = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "~"), ".config")
     layers = [("system", system), ("user", os.path.join(xdg, "safeterraform", "config.toml"))]
     directory = os.path.abspath(workdir)
@@ -178,24 +224,40 @@ def _strings(path: str, table: "Mapping[str, Any]", key: str) -> list[str]:
     return value
 
 
+_TYPE_NAMES = {bool: "true or false", int: "an integer", str: "a string", float: "a number"}
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(dict.fromkeys(_TYPE_NAMES.get(k, k.__name__) for k in kinds))
+
+
 def _typed(path: str, table: "Mapping[str, Any]", key: str, kind: type | tuple[type, ...]) -> "Any":
     """The value of `key` if it has the right TOML type (a bool is not an int here)."""
     value = table.get(key)
     if value is None:
         return None
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ConfigError(f"safeterraform: config {path}: `{key}` has the wrong type")
+        raise ConfigError(
+            f"safeterraform: config {path}: `{key}` must be {_type_name(kind)}, "
+            f"not {type(value).__name__} {value!r}"
+        )
     return value
 
 
-def configured_real(env: "Mapping[str, str]", workdir: str, program: str) -> tuple[str, str] | None:
+def configured_real(
+    env: "Mapping[str, str]", workdir: str, program: str, system_config: str | None = None
+) -> tuple[str, str] | None:
     """`real_<program>` and its file, parsing only files that mention it (pass-through path).
 
-    Same precedence as `load` (the first layer that sets it, system first). A broken
-    file is skipped here: read-only commands pass through a broken config.
+    Same precedence as `load` (the first layer that sets it, system first); never from a
+    repository file, which is someone else's. A broken file is skipped here: read-only
+    commands pass through a broken config.
     """
     key = f"real_{program}"
-    for _, path in config_paths(env, workdir):
+    for layer, path in config_paths(env, workdir, system_config):
+        if layer == "repository":
+            continue
         try:
             with open(path, "rb") as handle:
                 if key.encode() not in handle.read():
@@ -209,10 +271,10 @@ def configured_real(env: "Mapping[str, str]", workdir: str, program: str) -> tup
     return None
 
 
-def load(env: "Mapping[str, str]", workdir: str) -> Config:
+def load(env: "Mapping[str, str]", workdir: str, system_config: str | None = None) -> Config:
     """Read and merge the layers; a broken file yields Config(error=...), never raises."""
     try:
-        return _merge(env, workdir)
+        return _merge(env, workdir, system_config)
     except ConfigError as error:
         return Config(error=str(error))
 
@@ -228,6 +290,8 @@ KNOWN_KEYS = {
             "limits",
             "hooks",
             "state_backups",
+            "confirm",
+            "lint",
             "real_terraform",
             "real_tofu",
             "audit_log",
@@ -237,9 +301,21 @@ KNOWN_KEYS = {
     "nodes": frozenset({"attributes"}),
     "audit": frozenset({"path", "syslog"}),
     "limits": frozenset({"max_affected_nodes", "max_affected_fraction"}),
-    "hooks": frozenset({"before_destructive_apply"}),
+    "hooks": frozenset({"before_destructive_apply", "after_destructive_apply"}),
     "state_backups": frozenset({"keep"}),
+    "confirm": frozenset({"agent_env", "allow_env", "two_person", "approval_ttl", "approvals_dir"}),
+    "lint": frozenset({"dangerous_commands"}),
 }
+# A repository file is someone else's: it may only make things stricter (PRODUCT.md §4).
+# What runs, where the trail goes and who may bypass come from the system and user layers.
+REPOSITORY_FORBIDDEN = {
+    "": frozenset({"real_terraform", "real_tofu", "audit_log", "hooks", "state_backups"}),
+    "production": frozenset({"allow_break_glass"}),
+    "audit": frozenset({"path", "syslog"}),
+    "confirm": frozenset({"two_person", "approval_ttl", "approvals_dir"}),
+}
+# Only the system layer may set these (they bind every user of a bastion).
+SYSTEM_ONLY = {"confirm": frozenset({"two_person", "approvals_dir"})}
 
 
 def _known_keys(path: str, table: "Mapping[str, Any]", known: frozenset[str], where: str) -> None:
@@ -251,13 +327,32 @@ def _known_keys(path: str, table: "Mapping[str, Any]", known: frozenset[str], wh
         )
 
 
-def _merge(env: "Mapping[str, str]", workdir: str) -> Config:
+def _check_layer(layer: str, path: str, data: "Mapping[str, Any]") -> None:
+    """Keys a layer may not set are a config error naming the file and the key."""
+    rules = []
+    if layer == "repository":
+        rules.append((REPOSITORY_FORBIDDEN, "a repository file", "the system or user config"))
+    if layer != "system":
+        rules.append((SYSTEM_ONLY, f"the {layer} config", "the system config"))
+    for forbidden, who, where in rules:
+        for table_name, keys in forbidden.items():
+            table = data if table_name == "" else data.get(table_name, {})
+            for key in sorted(set(table) & keys):
+                shown = key if table_name == "" else f"[{table_name}] {key}"
+                raise ConfigError(
+                    f"safeterraform: config {path}: `{shown}` cannot be set in {who}; "
+                    f"set it in {where}"
+                )
+
+
+def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) -> Config:
     files: list[tuple[str, str]] = []
     workspaces: list[Pattern] = []
     paths: list[Pattern] = []
     var_files: list[Pattern] = []
     always = None
     break_glass_disabled_by = None
+    allow_env_disabled_by = None
     node_attributes: tuple[str, ...] | None = None
     real_binaries: dict[str, tuple[str, str]] = {}
     audit_log = None
@@ -265,31 +360,30 @@ def _merge(env: "Mapping[str, str]", workdir: str) -> Config:
     max_nodes: int | None = None
     max_fraction: float | None = None
     keep = DEFAULT_STATE_BACKUPS_KEEP
-    hook = None
+    hooks_set: dict[str, str] = {}
+    agent_env = list(DEFAULT_AGENT_ENV)
+    two_person = None
+    approval_ttl: int | None = None
+    approvals_dir = None
     system_replaces: set[str] = set()
-    for layer, path in config_paths(env, workdir):
+    for layer, path in config_paths(env, workdir, system_config):
         data = _read(path)
         if data is None:
             continue
         files.append((layer, path))
-        production = data.get("production", {})
-        nodes = data.get("nodes", {})
-        audit = data.get("audit", {})
-        limits = data.get("limits", {})
-        hooks = data.get("hooks", {})
-        state_backups = data.get("state_backups", {})
-        for name, table in (
-            ("production", production),
-            ("nodes", nodes),
-            ("audit", audit),
-            ("limits", limits),
-            ("hooks", hooks),
-            ("state_backups", state_backups),
-        ):
+        tables = {}
+        for name in KNOWN_KEYS:
+            if not name:
+                continue
+            table = data.get(name, {})
             if not isinstance(table, dict):
                 raise ConfigError(f"safeterraform: config {path}: [{name}] must be a table")
             _known_keys(path, table, KNOWN_KEYS[name], f"[{name}] ")
+            tables[name] = table
         _known_keys(path, data, KNOWN_KEYS[""], "")
+        _check_layer(layer, path, data)
+        production, nodes, audit = tables["production"], tables["nodes"], tables["audit"]
+        limits, hooks, confirm = tables["limits"], tables["hooks"], tables["confirm"]
         # Only the authoritative system layer may replace the built-in patterns.
         for key, target in (("workspaces", workspaces), ("paths", paths), ("var_files", var_files)):
             target.extend(Pattern(glob, path) for glob in _strings(path, production, key))
@@ -299,6 +393,17 @@ def _merge(env: "Mapping[str, str]", workdir: str) -> Config:
             always = path
         if _typed(path, production, "allow_break_glass", bool) is False:
             break_glass_disabled_by = break_glass_disabled_by or path
+        if _typed(path, confirm, "allow_env", bool) is False:
+            allow_env_disabled_by = allow_env_disabled_by or path
+        agent_env.extend(_strings(path, confirm, "agent_env"))
+        if _typed(path, confirm, "two_person", bool):
+            two_person = two_person or path
+        ttl = _typed(path, confirm, "approval_ttl", int)
+        if ttl is not None:
+            if ttl <= 0:
+                raise ConfigError(f"safeterraform: config {path}: `approval_ttl` must be > 0")
+            approval_ttl = ttl if approval_ttl is None else min(approval_ttl, ttl)
+        approvals_dir = approvals_dir or _typed(path, confirm, "approvals_dir", str)
         if "attributes" in nodes:
             node_attributes = tuple(_strings(path, nodes, "attributes"))
         for program in ("terraform", "tofu"):
@@ -315,8 +420,11 @@ def _merge(env: "Mapping[str, str]", workdir: str) -> Config:
         fraction = _typed(path, limits, "max_affected_fraction", (int, float))
         if fraction is not None:
             max_fraction = fraction if max_fraction is None else min(max_fraction, fraction)
-        keep = _typed(path, state_backups, "keep", int) or keep
-        hook = hook or _typed(path, hooks, "before_destructive_apply", str)
+        keep = _typed(path, tables["state_backups"], "keep", int) or keep
+        for hook in ("before_destructive_apply", "after_destructive_apply"):
+            value = _typed(path, hooks, hook, str)
+            if value and hook not in hooks_set:
+                hooks_set[hook] = value
     if "workspaces" not in system_replaces:
         workspaces.insert(0, Pattern("<prod|production|prd token>", BUILTIN))
     if "paths" not in system_replaces:
@@ -335,7 +443,13 @@ def _merge(env: "Mapping[str, str]", workdir: str) -> Config:
         max_affected_nodes=max_nodes,
         max_affected_fraction=float(max_fraction) if max_fraction is not None else None,
         state_backups_keep=keep,
-        before_destructive_apply=hook,
+        before_destructive_apply=hooks_set.get("before_destructive_apply"),
+        after_destructive_apply=hooks_set.get("after_destructive_apply"),
+        agent_env=tuple(dict.fromkeys(agent_env)),
+        allow_env_disabled_by=allow_env_disabled_by,
+        two_person=two_person,
+        approval_ttl=approval_ttl or DEFAULT_APPROVAL_TTL,
+        approvals_dir=approvals_dir,
     )
 
 
@@ -345,18 +459,44 @@ def _fnmatch(name: str, glob: str) -> bool:
     return fnmatch.fnmatchcase(name, glob)
 
 
+def tokens(name: str) -> list[str]:
+    """Words of a name: split on every non-alphanumeric character, lower-to-upper case
+    changes (`euProd`), acronym ends (`EUProd`) and letter/digit boundaries (`prod1`)."""
+    words: list[str] = []
+    word = ""
+    previous = ""
+    for index, char in enumerate(name):
+        if not char.isalnum():
+            if word:
+                words.append(word)
+            word, previous = "", ""
+            continue
+        following = name[index + 1 : index + 2]
+        if word and (
+            previous.isdigit() != char.isdigit()
+            or (previous.islower() and char.isupper())
+            or (previous.isupper() and char.isupper() and following.islower())
+        ):
+            words.append(word)
+            word = ""
+        word += char
+        previous = char
+    if word:
+        words.append(word)
+    return words
+
+
 def has_production_token(name: str) -> bool:
-    """`prod`, `eu-prod`, `prod_eu`, `production`, `prd`; not `product` or `prodigy`."""
-    for separator in "-_.":
-        name = name.replace(separator, " ")
-    return any(token.lower() in PRODUCTION_TOKENS for token in name.split())
+    """`prod`, `eu-prod`, `prod_eu`, `prod1`, `euProd`, `prod:eu`; not `preprod`, `myprod`."""
+    return any(token.lower() in PRODUCTION_TOKENS for token in tokens(name))
 
 
 def current_workspace(env: "Mapping[str, str]", workdir: str) -> tuple[str, str]:
     """The workspace as terraform computes it, and where it came from.
 
     TF_WORKSPACE, else DATA_DIR/environment (TF_DATA_DIR or .terraform, relative to
-    the working directory), else "default".
+    the working directory) trimmed as bytes.TrimSpace trims (Unicode spaces too), else
+    "default".
     https://github.com/hashicorp/terraform/blob/main/internal/command/meta.go (Workspace)
     """
     if env.get("TF_WORKSPACE"):
@@ -365,51 +505,215 @@ def current_workspace(env: "Mapping[str, str]", workdir: str) -> tuple[str, str]
     environment_file = os.path.join(workdir, data_dir, "environment")
     try:
         with open(environment_file, "rb") as handle:
-            name = handle.read().strip().decode("utf-8", "surrogateescape")
+            raw = handle.read()
     except OSError:
         return "default", "no environment file, terraform's default"
+    name = raw.decode("utf-8", "surrogateescape").strip(GO_SPACE)
     if name:
         return name, environment_file
     return "default", f"{environment_file} is empty"
 
 
-def decide(
-    config: Config,
-    workspace: str,
-    workspace_source: str,
-    workdir: str,
-    var_files: "Sequence[str]" = (),
-) -> Verdict:
-    """Production or not, and the first rule that said so."""
+def logical_workdir(env: "Mapping[str, str]", cwd: str, chdir: str | None) -> str:
+    """The working directory as the shell sees it ($PWD, Terraform's `path.cwd`), when
+    $PWD names the current directory; else the resolved one."""
+    logical = cwd
+    pwd = env.get("PWD", "")
+    if os.path.isabs(pwd) and pwd != cwd:
+        try:
+            if os.path.samefile(pwd, cwd):
+                logical = pwd
+        except OSError:
+            pass
+    return os.path.normpath(os.path.join(logical, chdir)) if chdir else logical
 
-    def verdict(production: bool, reason: str) -> Verdict:
-        return Verdict(production, reason, workspace, workspace_source, workdir)
 
-    if config.always:
-        return verdict(True, f"always = true in {config.always}")
+def _spellings(path: str) -> list[str]:
+    """A path as given (absolute, normalised) and resolved through every symlink."""
+    normal = os.path.normpath(path)
+    resolved = os.path.realpath(normal)
+    return [normal] if resolved == normal else [normal, resolved]
+
+
+def _workspace_rule(config: Config, name: str) -> str | None:
     for pattern in config.workspaces:
         if pattern.source == BUILTIN:
-            if has_production_token(workspace):
-                return verdict(True, f"workspace {workspace!r} has a production token ({BUILTIN})")
-        elif _fnmatch(workspace, pattern.glob):
-            return verdict(
-                True, f"workspace {workspace!r} matches {pattern.glob!r} in {pattern.source}"
-            )
-    absolute = os.path.abspath(workdir)
-    for pattern in config.paths:
-        if pattern.source == BUILTIN:
-            for component in absolute.split(os.sep):
-                if component and has_production_token(component):
-                    return verdict(
-                        True, f"working directory component {component!r} is production ({BUILTIN})"
-                    )
-        elif _fnmatch(absolute, pattern.glob):
-            return verdict(True, f"working directory matches {pattern.glob!r} in {pattern.source}")
-    for var_file in var_files:
-        base = os.path.basename(var_file)
-        for pattern in config.var_files:
-            if _fnmatch(base, pattern.glob):
-                return verdict(
-                    True, f"-var-file {base!r} matches {pattern.glob!r} in {pattern.source}"
-                )
-    return verdict(False, f"workspace {workspace!r} and directory match no production rule")
+            if has_production_token(name):
+                return f"has a production token ({BUILTIN})"
+        elif _fnmatch(name, pattern.glob):
+            return f"matches {pattern.glob!r} in {pattern.source}"
+    return None
+
+
+def _path_rule(config: Config, path: str) -> str | None:
+    for spelling in _spellings(path):
+        shown = "" if spelling == os.path.normpath(path) else f" (resolved: {spelling})"
+        for pattern in config.paths:
+            if pattern.source == BUILTIN:
+                for component in spelling.split(os.sep):
+                    if component and has_production_token(component):
+                        return f"has the production component {component!r}{shown} ({BUILTIN})"
+            elif _fnmatch(spelling, pattern.glob):
+                return f"matches {pattern.glob!r}{shown} in {pattern.source}"
+    return None
+
+
+def _state_file_workspace(path: str) -> str | None:
+    """`.../terraform.tfstate.d/<workspace>/...` names that workspace's state."""
+    parts = os.path.normpath(path).split(os.sep)
+    for index, part in enumerate(parts[:-1]):
+        if part == "terraform.tfstate.d":
+            return parts[index + 1]
+    return None
+
+
+AUTO_VAR_FILES = ("terraform.tfvars", "terraform.tfvars.json")
+AUTO_VAR_SUFFIXES = (".auto.tfvars", ".auto.tfvars.json")
+
+
+def auto_var_files(workdir: str) -> list[str]:
+    """The var files terraform loads by itself from the working directory."""
+    try:
+        names = sorted(os.listdir(workdir))
+    except OSError:
+        return []
+    return [n for n in names if n in AUTO_VAR_FILES or n.endswith(AUTO_VAR_SUFFIXES)]
+
+
+def judge(
+    config: Config,
+    env: "Mapping[str, str]",
+    cwd: str,
+    chdir: str | None = None,
+    var_files: "Sequence[str]" = (),
+    states: "Sequence[tuple[str, str]]" = (),
+) -> Verdict:
+    """THE production verdict (PRODUCT.md §4, §5): production when any state the command
+    reads or writes is. `states` are (kind, value) pairs from the command line
+    (`argv.Invocation.states`): "state file" paths, a "workspace" name, and the "backend
+    path" / "backend workspace" / "backend" a migrating `init` would write into.
+    Every caller (shim, doctor, flows, approve) asks this function and no other.
+    """
+    workdir = os.path.join(cwd, chdir) if chdir else cwd
+    logical = logical_workdir(env, cwd, chdir)
+    workspace, workspace_source = current_workspace(env, workdir)
+    touched = [f"workspace {workspace!r} (current, from {workspace_source})"]
+    remote = remote_workspace(env, workdir, workspace)
+    if remote is not None:
+        touched.append(f"remote workspace {remote[0]!r} ({remote[1]})")
+    found: list[str] = []
+    if config.error:
+        found.append(f"the configuration cannot be read: {config.error}")
+    if config.always:
+        found.append(f"always = true in {config.always}")
+    rule = _workspace_rule(config, workspace)
+    if rule:
+        found.append(f"workspace {workspace!r} {rule}")
+    if remote is not None:
+        rule = _workspace_rule(config, remote[0])
+        if rule:
+            found.append(f"remote workspace {remote[0]!r} ({remote[1]}) {rule}")
+    for directory in dict.fromkeys((logical, os.path.abspath(workdir))):
+        rule = _path_rule(config, directory)
+        if rule:
+            found.append(f"working directory {directory} {rule}")
+            break
+    if config.var_files:
+        for var_file in [*auto_var_files(workdir), *var_files]:
+            base = os.path.basename(var_file)
+            how = "-var-file" if var_file in var_files else "auto-loaded var file"
+            for pattern in config.var_files:
+                if _fnmatch(base, pattern.glob):
+                    found.append(f"{how} {base!r} matches {pattern.glob!r} in {pattern.source}")
+                    break
+    for kind, value in states:
+        touched.append(f"{kind} {value}")
+        found.extend(_state_rules(config, logical, kind, value))
+    if found:
+        reason = found[0]
+    else:
+        reason = f"workspace {workspace!r}, directory and states match no production rule"
+    return Verdict(bool(found), reason, workspace, workspace_source, workdir, tuple(touched))
+
+
+def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[str]:
+    """Why one touched state is production (empty: it is not)."""
+    found = []
+    if kind in ("state file", "backend path"):
+        absolute = os.path.join(logical, value)
+        for spelling in _spellings(absolute):
+            owner = _state_file_workspace(spelling)
+            rule = _workspace_rule(config, owner) if owner else None
+            if rule:
+                found.append(f"{kind} {value} is the state of workspace {owner!r}, which {rule}")
+                break
+        rule = _path_rule(config, absolute)
+        if rule:
+            found.append(f"{kind} {value} {rule}")
+    elif kind in ("workspace", "backend workspace"):
+        rule = _workspace_rule(config, value)
+        if rule:
+            found.append(f"{kind} {value!r} {rule}")
+    elif kind == "backend":
+        # Another backend's settings (an S3 key, a pg schema): its words, like a path's.
+        if any(has_production_token(word) for word in value.replace("/", " ").split()):
+            found.append(f"{kind} {value} has a production token ({BUILTIN})")
+    elif kind == "unknown":
+        found.append(value)
+    return found
+
+
+def remote_workspace(
+    env: "Mapping[str, str]", workdir: str, workspace: str
+) -> tuple[str, str] | None:
+    """The remote workspace of a `remote` backend or `cloud` block that `init` recorded in
+    DATA_DIR/terraform.tfstate: `name`, or `prefix` + the current workspace."""
+    backend = recorded_backend(env, workdir, kinds=(b'"remote"', b'"cloud"'))
+    if backend is None or backend[0] not in ("remote", "cloud"):
+        return None
+    return remote_workspace_of(backend[0], backend[1], env, workspace)
+
+
+def remote_workspace_of(
+    kind: str, settings: "Mapping[str, Any]", env: "Mapping[str, str]", workspace: str
+) -> tuple[str, str]:
+    blocks = settings.get("workspaces")
+    block = blocks[0] if isinstance(blocks, list) and blocks else blocks
+    if not isinstance(block, dict):
+        block = {}
+    name, prefix = block.get("name"), block.get("prefix")
+    where = f"{kind} backend"
+    if isinstance(name, str) and name:
+        return name, f"{where} workspaces.name"
+    if isinstance(prefix, str) and prefix:
+        return prefix + workspace, f"{where} prefix {prefix!r} + {workspace!r}"
+    if kind == "cloud" and env.get("TF_WORKSPACE"):
+        return env["TF_WORKSPACE"], "cloud block, TF_WORKSPACE"
+    return workspace, f"{where}, same name"
+
+
+def recorded_backend(
+    env: "Mapping[str, str]", workdir: str, kinds: "Sequence[bytes]" = ()
+) -> "tuple[str, dict[str, Any]] | None":
+    """(type, settings) of the backend `terraform init` recorded, if any. With `kinds`,
+    only a file mentioning one of them is parsed (json costs start-up time)."""
+    data_dir = env.get("TF_DATA_DIR") or ".terraform"
+    path = os.path.join(workdir, data_dir, "terraform.tfstate")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    if kinds and not any(kind in raw for kind in kinds):
+        return None
+    import json  # only where init has recorded a backend
+
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    backend = data.get("backend") if isinstance(data, dict) else None
+    if not isinstance(backend, dict) or not isinstance(backend.get("type"), str):
+        return None
+    settings = backend.get("config")
+    return backend["type"], settings if isinstance(settings, dict) else {}

@@ -1,7 +1,7 @@
 """The `terraform` (or `tofu`) entry: decide fast, then exec the real binary or guard.
 
 Standard library only until it knows it must guard (STYLE.md rule 2): typer, rich,
-questionary, sh and the HCL parser are imported by `guard`, never here. The modules on
+questionary, sh and the HCL parser are imported by `flows`, never here. The modules on
 this path (shim, argv, policy, realbin, errors) import neither typing, dataclasses,
 enum nor even __future__ at run time, and quote annotations that name typing-only
 imports: bench/bench_passthrough.py measures the difference.
@@ -44,33 +44,43 @@ def exec_real(path: str, args: "Sequence[str]", env: "Mapping[str, str]") -> "No
     os.execve(path, [path, *args], dict(env))
 
 
-def main(argv: "Sequence[str]", env: "Mapping[str, str]", recorded_real: str | None = None) -> int:
+def main(
+    argv: "Sequence[str]",
+    env: "Mapping[str, str]",
+    recorded_real: str | None = None,
+    system_config: str | None = None,
+) -> int:
     program = program_name(argv[0])
     typed = list(argv[1:])
     invocation = cmdline.parse(typed, env)
     cwd = os.getcwd()
     workdir = os.path.join(cwd, invocation.chdir) if invocation.chdir else cwd
+    if invocation.command == "init" and invocation.error is None:
+        from safeterraform import backend  # only init can migrate state: read its backend
+
+        migration = backend.init_migration(env, invocation.command_args, workdir)
+        if migration is not None:
+            invocation = cmdline.as_state_change(invocation, migration)
     if invocation.error is not None or invocation.command_class in PASS_THROUGH:
-        configured = policy.configured_real(env, workdir, program)
+        configured = policy.configured_real(env, workdir, program, system_config)
         real = realbin.find(program, env, argv[0], configured, recorded_real)
         exec_real(real.path, typed, env)
-    config = policy.load(env, workdir)
+    config = policy.load(env, workdir, system_config)
     real = realbin.find(program, env, argv[0], config.real_binaries.get(program), recorded_real)
-    verdict = None
-    if config.error is None:
-        workspace, workspace_source = policy.current_workspace(env, workdir)
-        verdict = policy.decide(config, workspace, workspace_source, workdir, invocation.var_files)
-        if not verdict.production:
-            exec_real(real.path, typed, env)
-    from safeterraform import guard  # heavy: only now that we must guard
+    verdict = policy.judge(
+        config, env, cwd, invocation.chdir, invocation.var_files, invocation.states
+    )
+    if not verdict.production:
+        exec_real(real.path, typed, env)
+    from safeterraform import flows, session  # heavy: only now that we must guard
 
-    return guard.execute(guard.build(invocation, config, verdict, real, env, program, workdir))
+    return flows.execute(session.build(invocation, config, verdict, real, env, program))
 
 
-def entry(recorded_real: str | None = None) -> "NoReturn":
-    """Console entry used by the launcher install.sh writes."""
+def entry(recorded_real: str | None = None, system_config: str | None = None) -> "NoReturn":
+    """Console entry used by the launcher install.sh writes (it bakes in both arguments)."""
     try:
-        code = main(sys.argv, os.environ, recorded_real)
+        code = main(sys.argv, os.environ, recorded_real, system_config)
     except SafeTerraformError as error:
         print(str(error), file=sys.stderr)
         code = error.exit_code

@@ -1,10 +1,9 @@
-"""Production guard for state-changing commands without a plan (PRODUCT.md §5).
+"""What a state-changing command without a plan touches, and what must be typed (pure).
 
 `state rm|mv|push|replace-provider`, `taint`, `untaint`, `import`, `refresh`,
-`workspace delete`, `force-unlock`, `init -migrate-state|-force-copy`, `test`: show
-what they touch and have the operator type it: the node names of the addresses (§7)
-where there are any, otherwise the workspace name. Their own -force/-auto-approve
-flags do not skip this. `-dry-run` variants only show, so they pass through.
+`workspace delete`, `force-unlock`, `init -migrate-state|-force-copy`, `test` (PRODUCT.md
+§5): the node names of the addresses (§7) where there are any, otherwise the workspace
+name. The flow that asks is flows/state.py.
 """
 
 from __future__ import annotations
@@ -12,42 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rich.markup import escape
-
-from safeterraform.argv import bool_flag
+from safeterraform.argv import positionals
 from safeterraform.blast import node_name
 from safeterraform.plan import parse_module_address
 
-if TYPE_CHECKING:
-    from safeterraform.guard import Guard
-
 # Commands whose positional arguments are resource addresses, and how many of them.
 ADDRESS_COMMANDS = {"state rm": None, "state mv": 1, "taint": 1, "untaint": 1, "import": 1}
-STATE_VALUE_FLAGS = frozenset(
-    {
-        "backup",
-        "state",
-        "state-out",
-        "lock-timeout",
-        "var",
-        "var-file",
-        "config",
-        "provider",
-        "parallelism",
-        "filter",
-        "test-directory",
-        "backend-config",
-        "plugin-dir",
-        "from-module",
-        "json-into",
-        "junit-xml",
-        "run-parallelism",
-        "target",
-        "exclude",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -75,7 +46,9 @@ def instance_address(resource: Mapping[str, Any], instance: Mapping[str, Any]) -
 
 def covers(given: str, address: str) -> bool:
     """`given` names `address` itself, or the resource or module that contains it."""
-    return address == given or (address.startswith(given) and address[len(given)] in "[.")
+    return address == given or (
+        len(address) > len(given) and address.startswith(given) and address[len(given)] in "[."
+    )
 
 
 def nodes_for(
@@ -130,7 +103,7 @@ def touched(
     attributes: Sequence[str],
 ) -> Touched:
     """What `command args` touches (pure)."""
-    rest = _positionals(args)
+    rest = positionals(args)
     if command in ADDRESS_COMMANDS:
         count = ADDRESS_COMMANDS[command]
         addresses = tuple(rest if count is None else rest[:count])
@@ -169,61 +142,3 @@ def touched(
         (),
         (workspace,),
     )
-
-
-def _positionals(args: Sequence[str]) -> list[str]:
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--":
-            return list(args[index + 1 :])
-        if not arg.startswith("-") or arg == "-":
-            return list(args[index:])
-        name = arg.lstrip("-").split("=", 1)[0]
-        if "=" not in arg and name in STATE_VALUE_FLAGS:
-            index += 1
-        index += 1
-    return []
-
-
-def read_state(guard: Guard) -> dict[str, Any] | None:
-    """The current state (terraform state pull); None when there is none yet."""
-    text = guard.terraform.state_pull()
-    if not text.strip():
-        return None
-    data = json.loads(text)
-    return data if isinstance(data, dict) else None
-
-
-def run(guard: Guard) -> int:
-    invocation = guard.invocation
-    command, args = invocation.command, invocation.command_args
-    if command in ("state rm", "state mv") and bool_flag(args, "dry-run"):
-        return guard.run_as_typed()
-    assert guard.verdict is not None
-    workspace = guard.verdict.workspace
-    state = read_state(guard) if command in ADDRESS_COMMANDS else None
-    found = touched(command, args, workspace, state, guard.config.node_attributes)
-    expected = list(found.expected)
-    guard.out.print(
-        f"[bold red]Production:[/bold red] this will {escape(found.what)}.", highlight=False
-    )
-    fields: dict[str, Any] = {"affected_nodes": expected, "expected_nodes": expected}
-    outcome = guard.confirm(expected, f"`{command}` would {found.what}")
-    backup = guard.snapshot_state()
-    guard.record(
-        "confirmed",
-        guard.confirmation_reason(),
-        typed_nodes=list(outcome.typed),
-        state_backup=backup,
-        **fields,
-    )
-    code = guard.run_as_typed()
-    guard.record(
-        "applied" if code == 0 else "failed",
-        f"{command} exited {code}",
-        exit_code=code,
-        state_backup=backup,
-        **fields,
-    )
-    return code

@@ -1,8 +1,8 @@
-"""The one place that runs the real terraform: typed methods, readable errors.
+"""The one place that runs a process: terraform's typed methods, hooks, readable errors.
 
-Captured runs (show -json, state pull) go through `sh`; runs the operator watches
-(plan, apply) stay in the foreground with the terminal, and the shim never forwards
-a second SIGINT (PRODUCT.md §10).
+Captured runs (state pull, version) go through `sh`; `show -json` writes to a file (see
+there); runs the operator watches (plan, apply, hooks) stay in the foreground with the
+terminal, and the shim never forwards a second SIGINT (PRODUCT.md §10).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
 
@@ -38,9 +38,21 @@ class Terraform:
     cwd: str
     env: Mapping[str, str]
     chdir: str | None = None  # passed on as -chdir= so relative paths mean the same
+    color: bool = True  # False: composed plan/apply runs get -no-color (NO_COLOR, no tty)
+    pass_fds: tuple[int, ...] = ()  # descriptors a child reads as /dev/fd/N (private plans)
 
     def _argv(self, args: Sequence[str]) -> list[str]:
         return [f"-chdir={self.chdir}", *args] if self.chdir else list(args)
+
+    def with_env(self, **changes: str) -> Terraform:
+        return replace(self, env={**self.env, **changes})
+
+    def with_fds(self, *fds: int) -> Terraform:
+        return replace(self, pass_fds=(*self.pass_fds, *fds))
+
+    def composed(self, command: str, args: Sequence[str]) -> list[str]:
+        """A command line the shim composes: `-no-color` added when output is plain."""
+        return [command, *(() if self.color else ("-no-color",)), *args]
 
     def capture(self, args: Sequence[str]) -> str:
         """Run with output captured; a failure raises with terraform's own error line."""
@@ -53,6 +65,7 @@ class Terraform:
                 _env=dict(self.env),
                 _tty_out=False,
                 _in="",
+                _pass_fds=set(self.pass_fds),
             )
         except sh.ErrorReturnCode as error:
             stderr = error.stderr.decode(errors="replace")
@@ -83,6 +96,7 @@ class Terraform:
                     stdout=output,
                     stderr=subprocess.PIPE,
                     check=False,
+                    pass_fds=self.pass_fds,
                 )
             except OSError as error:
                 raise PlanError(
@@ -113,26 +127,39 @@ class Terraform:
         the shim ignores SIGINT while waiting and never sends a second one. SIGTERM
         sent to the shim is passed on once.
         """
-        process = subprocess.Popen([self.path, *self._argv(args)], cwd=self.cwd, env=dict(self.env))
-        forwarded = False
+        return foreground([self.path, *self._argv(args)], self.cwd, self.env, self.pass_fds)
 
-        def on_term(signum: int, frame: FrameType | None) -> None:
-            nonlocal forwarded
-            if not forwarded:
-                forwarded = True
-                process.send_signal(signum)
 
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        previous_term = signal.signal(signal.SIGTERM, on_term)
-        try:
-            while True:
-                try:
-                    return process.wait()
-                except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-                    continue
-        finally:
-            signal.signal(signal.SIGINT, previous_int)
-            signal.signal(signal.SIGTERM, previous_term)
+def foreground(
+    argv: Sequence[str], cwd: str, env: Mapping[str, str], pass_fds: Sequence[int] = ()
+) -> int:
+    """Run any command (terraform, a hook) in the foreground; return its exit code.
+
+    Ctrl-C at the terminal reaches the child directly (same process group), so we ignore
+    SIGINT while waiting and never send a second one; SIGTERM is passed on once. SIGHUP
+    (the terminal closed) reaches the child from the terminal itself: we wait for it.
+    """
+    try:
+        process = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), pass_fds=tuple(pass_fds))
+    except OSError as error:
+        raise SafeTerraformError(f"safeterraform: cannot run {argv[0]}: {error.strerror}") from None
+    forwarded = False
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        nonlocal forwarded
+        if not forwarded:
+            forwarded = True
+            process.send_signal(signum)
+
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_term = signal.signal(signal.SIGTERM, on_term)
+    previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        return exit_code_of(process.wait())
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGHUP, previous_hup)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

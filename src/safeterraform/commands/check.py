@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safeterraform import blast, plan, policy, realbin, render, review
+from safeterraform import blast, launcher, plan, planfiles, policy, render, review
 from safeterraform.errors import SafeTerraformError
 from safeterraform.terraform import Terraform
 
@@ -29,16 +29,23 @@ def locate(plan_path: Path, workdir: Path) -> Path:
 
 def analyze(plan_path: Path, workdir: Path, env: dict[str, str]) -> blast.Analysis:
     """Read a plan file (through the real terraform) or plan JSON, and analyse it."""
-    config = policy.load(env, str(workdir))
+    config = policy.load(env, str(workdir), launcher.system_config(env))
     if config.error:
         raise SafeTerraformError(config.error)
     if not plan_path.is_file():
         raise SafeTerraformError(f"safeterraform: no such plan file: {plan_path}")
+    saved_cloud_plan = planfiles.cloud_plan(str(plan_path))
+    if saved_cloud_plan is not None:
+        raise SafeTerraformError(
+            f"safeterraform: {plan_path} is a saved cloud plan (run "
+            f"{saved_cloud_plan.get('run_id', '?')} on {saved_cloud_plan.get('hostname', '?')}): "
+            "review it in HCP Terraform/TFE"
+        )
     if not plan.is_plan_file(plan_path):
         return blast.analyze(plan.load_json(plan_path), {}, config.node_attributes)
     plan.read_snapshot(plan_path)  # a corrupt zip fails here, before looking for terraform
     try:
-        real = realbin.find("terraform", env, None, config.real_binaries.get("terraform"), None)
+        real = launcher.resolve("terraform", env, config.real_binaries.get("terraform"))
     except SafeTerraformError as error:
         raise SafeTerraformError(str(error)) from None  # check's errors all exit 1 (§9)
     terraform = Terraform(real.path, str(workdir), env)

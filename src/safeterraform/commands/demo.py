@@ -207,7 +207,6 @@ def sandbox_env(user_env: Mapping[str, str], root: Path) -> dict[str, str]:
         PATH=os.pathsep.join([str(root / "bin"), user_env.get("PATH", "")]),
         XDG_STATE_HOME=str(root / "state"),
         XDG_CONFIG_HOME=str(root / "config"),
-        SAFETERRAFORM_SYSTEM_CONFIG=str(system_config),
         TF_CLI_CONFIG_FILE=str(cli_config),
         CHECKPOINT_DISABLE="1",
     )
@@ -450,7 +449,12 @@ def run(keep: bool) -> int:
         terraform = choose_terraform(os.environ, env, root)
         workdir = root / "cluster"
         workdir.mkdir()
-        shim = launcher.write(root / "bin", "terraform", recorded_real=terraform.path)
+        shim = launcher.write(
+            root / "bin",
+            "terraform",
+            recorded_real=terraform.path,
+            system_config=str(root / "config" / "system.toml"),
+        )
         sandbox = Sandbox(root, workdir, shim, Path(audit.default_path(env, None)), env)
         console.print(
             Panel(

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from safeterraform import policy, realbin
+from safeterraform import launcher, policy
 from safeterraform.errors import RealBinaryNotFound
 from safeterraform.realbin import is_shim
 
@@ -61,12 +61,13 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
         alias = ALIASES[shell].format(shim=shlex.quote(shim_for_alias(env)))
         console.print(alias, highlight=False, soft_wrap=True, markup=False)
         return 0
-    config = policy.load(env, workdir)
+    system_config = launcher.system_config(env)
+    config = policy.load(env, workdir, system_config)
     table = Table(title="safeterraform doctor")
     table.add_column("input")
     table.add_column("value", overflow="fold")
     problems = 0
-    layers = policy.config_paths(env, workdir)
+    layers = policy.config_paths(env, workdir, system_config)
     for layer, path in layers:
         add(table, f"config ({layer})", f"{path} ({file_status(path, config.files, config.error)})")
     if not any(layer == "repository" for layer, _ in layers):
@@ -81,7 +82,7 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
     else:
         add(table, "shim first on PATH", shim)
     try:
-        real = realbin.find("terraform", env, shim, config.real_binaries.get("terraform"), None)
+        real = launcher.resolve("terraform", env, config.real_binaries.get("terraform"))
         target = "" if real.target == real.path else f" -> {real.target}"
         add(table, "real terraform", f"{real.path}{target} (from {real.source})")
     except RealBinaryNotFound as error:
@@ -103,13 +104,16 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
         "break-glass",
         "allowed" if config.allow_break_glass else f"disabled by {config.break_glass_disabled_by}",
     )
-    if config.error is None:
-        verdict = policy.decide(config, workspace, source, workdir)
-        if verdict.production:
-            add(table, "verdict", f"PRODUCTION: {verdict.reason}", "bold red")
-        else:
-            add(table, "verdict", f"not production: {verdict.reason}")
-    else:
+    for var_file in policy.auto_var_files(workdir):
+        add(table, "auto-loaded var file", var_file)
+    verdict = policy.judge(config, env, workdir)
+    for state in verdict.states:
+        add(table, "state touched", state)
+    if config.error is not None:
         add(table, "verdict", "unknown: guarded commands are refused", "bold red")
+    elif verdict.production:
+        add(table, "verdict", f"PRODUCTION: {verdict.reason}", "bold red")
+    else:
+        add(table, "verdict", f"not production: {verdict.reason}")
     console.print(table)
     return 1 if problems else 0

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from safeterraform import audit, policy
+from safeterraform import audit, launcher, policy
 from safeterraform.errors import SafeTerraformError
 
 MAX_PROBLEMS_SHOWN = 10
@@ -120,7 +120,7 @@ def run(
     err = err or Console(stderr=True)
     if last is not None and last < 0:
         raise SafeTerraformError("safeterraform: --last must be 0 or more")
-    config = policy.load(os.environ, os.getcwd())
+    config = policy.load(os.environ, os.getcwd(), launcher.system_config(dict(os.environ)))
     if config.error:
         err.print(
             Text(f"safeterraform: warning: {config.error}; showing the default audit log"),

@@ -1,0 +1,71 @@
+"""The guarded flows, one module each: `run(session) -> int` (PRODUCT.md §5).
+
+`execute` picks the flow for the command's class, removes the shim's hidden plans on
+every way out and turns expected failures into one line and their exit code.
+"""
+
+from __future__ import annotations
+
+from safeterraform.argv import CommandClass
+from safeterraform.audit import AuditError
+from safeterraform.confirm import CONFIRM_VAR
+from safeterraform.errors import EXIT_INTERRUPTED, Interrupted, SafeTerraformError
+from safeterraform.flows import apply, plan, state
+from safeterraform.session import Session
+
+
+def run(session: Session) -> int:
+    """Refusals that hold for every class first, then the class's own flow."""
+    invocation = session.invocation
+    if session.config.error is not None:
+        raise session.confirmer.refusal(
+            f"{session.config.error}; guarded commands are refused until it is fixed"
+        )
+    if invocation.auto_approve:
+        source = invocation.auto_approve_source
+        via = "" if source == "command line" else f" (injected through {source})"
+        session.confirmer.refuse_or_break_glass(
+            f"safeterraform: refused `{session.words()}`: -auto-approve{via} is not allowed: "
+            f"{session.where}. Run `{session.program} {invocation.command}` without it to "
+            "review the destructive changes and type the node names; in a runbook set "
+            f"{CONFIRM_VAR} (see the README); Terragrunt users: pass --no-auto-approve."
+        )
+        return _as_typed(session)
+    if invocation.command_class == CommandClass.PLAN:
+        return plan.run(session)
+    if invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY):
+        return apply.run(session)
+    if invocation.command_class == CommandClass.STATE_CHANGE:
+        return state.run(session)
+    session.confirmer.refuse_or_break_glass(
+        f"safeterraform: refused `{session.words()}`: safeterraform does not know what "
+        f"`{invocation.command}` changes, and {session.where}."
+    )
+    return _as_typed(session)
+
+
+def _as_typed(session: Session) -> int:
+    """After break-glass: run what was typed and record its outcome."""
+    code = session.run_as_typed()
+    session.record_outcome(code, f"terraform {session.invocation.command} exited {code}")
+    return code
+
+
+def execute(session: Session) -> int:
+    """Guard one command; expected failures become one line and their exit code."""
+    with session.plans.removed_on_exit():
+        try:
+            return run(session)
+        except Interrupted as error:
+            try:
+                session.recorder.record("interrupted", str(error), exit_code=EXIT_INTERRUPTED)
+            except AuditError as audit_error:
+                session.ui.say(str(audit_error))
+            session.ui.say(str(error))
+            return EXIT_INTERRUPTED
+        except SafeTerraformError as error:
+            session.ui.say(str(error))
+            return error.exit_code
+        except KeyboardInterrupt:
+            session.ui.say("safeterraform: interrupted; nothing was applied")
+            return EXIT_INTERRUPTED

@@ -1,0 +1,175 @@
+"""`apply` and `destroy` in production: plan to a file (or take the one given), show what it
+destroys and why, confirm, then apply exactly the reviewed bytes (PRODUCT.md §5, §7)."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from safeterraform import blast, planfiles, render, review
+from safeterraform.argv import CommandLineError, split_apply_flags
+from safeterraform.errors import Refused, SafeTerraformError
+from safeterraform.planfiles import PrivatePlan
+from safeterraform.policy import Config, recorded_backend
+from safeterraform.session import Session
+
+
+def run(session: Session) -> int:
+    invocation = session.invocation
+    backend = recorded_backend(session.env, session.workdir)
+    if backend is not None and backend[0] in ("remote", "cloud"):
+        session.confirmer.refuse_or_break_glass(
+            f"safeterraform: refused `{session.words()}`: the {backend[0]} backend runs "
+            f"{invocation.command} remotely, where safeterraform cannot review the plan, and "
+            f"{session.where}. Review and confirm the run in HCP Terraform/TFE, or switch "
+            "this configuration to local execution."
+        )
+        return _as_typed(session)
+    if invocation.plan_file is not None:
+        source = session.workdir_path(invocation.plan_file)
+        args = list(invocation.command_args)
+        position = len(args) - 1 - args[::-1].index(invocation.plan_file)
+        apply_flags = args[:position] + args[position + 1 :]
+        created = False
+    else:
+        try:
+            plan_flags, apply_flags = split_apply_flags(invocation.command_args)
+        except CommandLineError as error:
+            raise Refused(f"safeterraform: {error}") from None
+        if invocation.command == "destroy":
+            plan_flags.append("-destroy")
+        source = session.plans.new_hidden()
+        code = session.terraform.foreground(
+            session.terraform.composed("plan", [*plan_flags, f"-out={source}"])
+        )
+        if code != 0:
+            return code
+        created = True
+    saved_cloud_plan = planfiles.cloud_plan(source)
+    if saved_cloud_plan is not None:
+        raise session.confirmer.refusal(
+            f"safeterraform: refused: {invocation.plan_file} is a saved cloud plan (run "
+            f"{saved_cloud_plan.get('run_id', '?')} on {saved_cloud_plan.get('hostname', '?')}); "
+            "it runs remotely, where safeterraform cannot review it: confirm it in HCP "
+            "Terraform/TFE"
+        )
+    private = session.plans.private_copy(source)
+    return review_and_apply(session, private, apply_flags, created)
+
+
+def _as_typed(session: Session) -> int:
+    code = session.run_as_typed()
+    session.record_outcome(code, f"terraform {session.invocation.command} exited {code}")
+    return code
+
+
+def has_changes(plan_json: Mapping[str, Any]) -> bool:
+    if "applyable" in plan_json:
+        return bool(plan_json["applyable"])
+    changes = [
+        *plan_json.get("resource_changes", []),
+        *plan_json.get("output_changes", {}).values(),
+    ]
+    return any(c.get("change", c).get("actions") not in (["no-op"], ["read"]) for c in changes)
+
+
+def limits_broken(analysis: blast.Analysis, config: Config) -> list[str]:
+    """The `[limits]` this plan goes over (pure)."""
+    affected = len(analysis.affected_nodes)
+    known = max(analysis.nodes_known, affected)
+    broken = []
+    if config.max_affected_nodes is not None and affected > config.max_affected_nodes:
+        broken.append(f"max_affected_nodes = {config.max_affected_nodes}")
+    fraction = config.max_affected_fraction
+    if fraction is not None and known and affected / known > fraction:
+        broken.append(f"max_affected_fraction = {fraction}")
+    return broken
+
+
+def review_and_apply(
+    session: Session, private: PrivatePlan, apply_flags: list[str], created: bool
+) -> int:
+    """Render the private copy, confirm, snapshot, apply it; every step recorded."""
+    terraform = session.terraform.with_fds(private.fd)
+    join_state = session.snapshotter.pull_in_background(session.workspace)
+    try:
+        analysis, plan_json = review.analyze_plan_file(
+            terraform, private.path, private.path, session.config.node_attributes
+        )
+    except SafeTerraformError as error:
+        raise session.confirmer.refusal(
+            f"{error}; nothing was applied", plan_sha256=private.sha256
+        ) from None
+    if not has_changes(plan_json):
+        session.ui.note("No changes. Nothing to apply.")
+        session.recorder.record(
+            "no-changes", "the plan has no changes", plan_sha256=private.sha256, exit_code=0
+        )
+        return 0
+    try:
+        current = planfiles.state_meta(join_state())
+    except SafeTerraformError as error:
+        raise session.confirmer.refusal(
+            f"safeterraform: refused: cannot read the current state ({error}); nothing was applied",
+            plan_sha256=private.sha256,
+        ) from None
+    stale = planfiles.staleness(planfiles.prior_state_meta(private.path), current)
+    if stale is not None:
+        raise session.confirmer.refusal(
+            f"safeterraform: refused: {stale}. Make a new plan; nothing was applied",
+            plan_sha256=private.sha256,
+        )
+    session.ui.show(render.renderable(analysis))
+    if created:
+        session.ui.note(
+            "safeterraform: production: the plan above is applied by this command once you "
+            "confirm; there is nothing else to run."
+        )
+    nodes = list(analysis.affected_nodes)
+    broken = limits_broken(analysis, session.config)
+    if broken:
+        first = analysis.changes[0].address if analysis.changes else ""
+        session.confirmer.refuse_or_break_glass(
+            f"safeterraform: refused: this plan destroys or replaces {len(nodes)} of "
+            f"{max(analysis.nodes_known, len(nodes))} nodes, over {' and '.join(broken)}. "
+            f"Change one node at a time, e.g. {session.program} apply "
+            f"-target={shlex.quote(first)}",
+            affected_nodes=nodes,
+        )
+    outcome = session.confirmer.confirm(nodes, "affected nodes", plan_sha256=private.sha256)
+    backup = session.snapshotter.save(session.workspace, session.state_files())
+    session.recorder.record(
+        "confirmed",
+        session.confirmer.how(),
+        affected_nodes=nodes,
+        expected_nodes=nodes,
+        typed_nodes=list(outcome.typed),
+        plan_sha256=private.sha256,
+        state_backup=backup,
+    )
+    hook_env = {
+        "SAFETERRAFORM_AFFECTED_NODES": " ".join(nodes),
+        "SAFETERRAFORM_WORKSPACE": session.workspace,
+        "SAFETERRAFORM_PLAN_SHA256": private.sha256,
+    }
+    hook = session.config.before_destructive_apply
+    if hook and analysis.destructive:
+        code = session.run_hook("before_destructive_apply", hook, hook_env)
+        if code != 0:
+            raise session.confirmer.refusal(
+                f"safeterraform: refused: hook before_destructive_apply exited {code} "
+                f"({hook}); nothing was applied",
+                plan_sha256=private.sha256,
+            )
+    if planfiles.sha256_of(private.path) != private.sha256:  # cannot happen: nobody else holds it
+        raise session.confirmer.refusal(
+            "safeterraform: refused: the reviewed plan changed after it was reviewed; "
+            "nothing was applied",
+            plan_sha256=private.sha256,
+        )
+    code = terraform.foreground(terraform.composed("apply", [*apply_flags, private.path]))
+    session.record_outcome(
+        code, f"terraform apply exited {code}", affected_nodes=nodes, plan_sha256=private.sha256
+    )
+    return code

@@ -1,0 +1,50 @@
+"""`plan` in production: always to a file, then the destructive summary and the next step."""
+
+from __future__ import annotations
+
+from safeterraform import render, review
+from safeterraform.argv import flag_values
+from safeterraform.errors import Refused, SafeTerraformError
+from safeterraform.planfiles import sha256_of
+from safeterraform.policy import recorded_backend
+from safeterraform.session import Session
+
+
+def run(session: Session) -> int:
+    args = list(session.invocation.command_args)
+    backend = recorded_backend(session.env, session.workdir)
+    if backend is not None and backend[0] in ("remote", "cloud"):
+        # A remote plan changes nothing and cannot be saved here for review: run it as typed.
+        session.ui.note(
+            f"safeterraform: the {backend[0]} backend plans remotely; this plan cannot be "
+            "reviewed here, and a production apply must be confirmed in HCP Terraform/TFE."
+        )
+        return session.run_as_typed()
+    outs = flag_values(args, "out")
+    if outs:
+        plan_path = outs[-1]
+    else:
+        plan_path = session.plans.new_hidden()
+        args.append(f"-out={plan_path}")
+    code = session.terraform.foreground(session.terraform.composed("plan", args))
+    detailed = "-detailed-exitcode" in args or "--detailed-exitcode" in args
+    if code != 0 and not (detailed and code == 2):
+        return code
+    local = session.workdir_path(plan_path)
+    try:
+        analysis, _ = review.analyze_plan_file(
+            session.terraform, plan_path, local, session.config.node_attributes
+        )
+    except SafeTerraformError as error:
+        raise Refused(f"{error}; the plan cannot be reviewed") from None
+    session.ui.show(render.renderable(analysis))
+    session.ui.note(f"\nTo apply exactly this plan, run:\n    {session.apply_command(plan_path)}")
+    session.recorder.record(
+        "planned",
+        "plan written to a file",
+        affected_nodes=list(analysis.affected_nodes),
+        plan_sha256=sha256_of(local),
+        exit_code=code,
+    )
+    session.plans.keep(plan_path)  # the operator applies it next
+    return code

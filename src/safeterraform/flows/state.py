@@ -1,0 +1,112 @@
+"""State-changing commands without a plan, in production: show what they touch, have it
+typed, snapshot every state they write, then run them as typed (PRODUCT.md §5).
+
+`terraform test` applies and destroys the configuration for real: with destroy-time
+provisioners in it, it is refused outright (they would run against the real addresses).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from safeterraform import statecmd
+from safeterraform.argv import bool_flag
+from safeterraform.errors import SafeTerraformError
+from safeterraform.session import Session
+
+
+def run(session: Session) -> int:
+    invocation = session.invocation
+    command, args = invocation.command, invocation.command_args
+    if command in ("state rm", "state mv") and bool_flag(args, "dry-run"):
+        return session.run_as_typed()
+    if command == "test":
+        refuse_test_with_destroy_provisioners(session)
+    workspace = session.workspace
+    state = _read_state(session) if command in statecmd.ADDRESS_COMMANDS else None
+    found = statecmd.touched(command, args, workspace, state, session.config.node_attributes)
+    if command == "init":
+        targets = [f"{kind} {value}" for kind, value in invocation.states]
+        found = statecmd.Touched(
+            f"migrate the state of workspace {workspace!r} into another backend "
+            f"({'; '.join(targets) or 'unknown'})",
+            (),
+            found.expected,
+        )
+    expected = list(found.expected)
+    session.ui.note(f"Production ({session.verdict.reason}): this will {found.what}.")
+    fields: dict[str, Any] = {"affected_nodes": expected, "expected_nodes": expected}
+    outcome = session.confirmer.confirm(expected, f"`{command}` would {found.what}")
+    # `workspace delete NAME` destroys NAME's state, not the current one's: back up that.
+    backup_of = next((value for kind, value in invocation.states if kind == "workspace"), workspace)
+    backup = session.snapshotter.save(backup_of, session.state_files())
+    session.recorder.record(
+        "confirmed",
+        session.confirmer.how(),
+        typed_nodes=list(outcome.typed),
+        state_backup=backup,
+        **fields,
+    )
+    code = session.run_as_typed()
+    session.record_outcome(code, f"{command} exited {code}", state_backup=backup, **fields)
+    return code
+
+
+def _read_state(session: Session) -> dict[str, Any] | None:
+    """The current state (terraform state pull); None when there is none yet."""
+    text = session.snapshotter.pull(session.workspace)
+    if not text.strip():
+        return None
+    data = json.loads(text)
+    return data if isinstance(data, dict) else None
+
+
+def refuse_test_with_destroy_provisioners(session: Session) -> None:
+    found = destroy_provisioners(session.workdir)
+    if found:
+        listed = "; ".join(found)
+        raise session.confirmer.refusal(
+            f"safeterraform: refused `{session.words()}`: terraform test applies and destroys "
+            f"this configuration for real, and its destroy-time provisioners would run "
+            f"against real addresses ({listed}); {session.where}. Run the tests in a "
+            "non-production workspace or directory."
+        )
+
+
+def destroy_provisioners(workdir: str) -> list[str]:
+    """`file: resource.address provisioner` for every `when = destroy` provisioner in the
+    configuration's .tf files (the root module; local modules are read by `lint`)."""
+    import hcl2
+
+    found = []
+    for name in sorted(os.listdir(workdir)):
+        if not name.endswith(".tf"):
+            continue
+        path = os.path.join(workdir, name)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as error:
+            raise SafeTerraformError(f"safeterraform: cannot read {path}: {error}") from None
+        if "destroy" not in text:
+            continue
+        try:
+            parsed = hcl2.loads(text)
+        except Exception as error:
+            raise SafeTerraformError(
+                f"safeterraform: cannot parse {path} to look for destroy-time provisioners: "
+                f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
+            ) from None
+        for block in parsed.get("resource", []):
+            for kind, resources in block.items():
+                if not isinstance(resources, dict):
+                    continue
+                for rname, body in resources.items():
+                    for provisioner in (body or {}).get("provisioner", []):
+                        for ptype, settings in provisioner.items():
+                            if str(settings.get("when", "")).strip('"${}') == "destroy":
+                                address = f"{kind.strip(chr(34))}.{rname.strip(chr(34))}"
+                                found.append(f"{name}: {address} {ptype.strip(chr(34))}")
+    return found

@@ -1,0 +1,243 @@
+"""What the guarded flows share: the recorder, confirmer, snapshotter, plan files and runner.
+
+`build` wires the real ones for one command; tests may build a Session with their own
+UI (a prompt, a console) and the real everything else.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from safeterraform import audit, ui
+from safeterraform.argv import Invocation
+from safeterraform.confirm import Confirmer
+from safeterraform.errors import Refused, SafeTerraformError
+from safeterraform.planfiles import PlanFiles
+from safeterraform.policy import Config, Verdict
+from safeterraform.realbin import RealBinary
+from safeterraform.redact import Redactor, redact_argv
+from safeterraform.terraform import Terraform, foreground
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for terraform runs the shim composes itself.
+
+    TF_CLI_ARGS* were already merged into the invocation the way terraform does; left
+    in place they would be applied a second time (or to the wrong subcommand).
+    """
+    return {k: v for k, v in env.items() if not k.startswith("TF_CLI_ARGS")}
+
+
+@dataclass
+class Snapshotter:
+    """Copies of every state a command is about to change (PRODUCT.md §13 "Backup strategy"):
+    `terraform state pull` of the workspace, and the state files named by flags."""
+
+    terraform: Terraform
+    directory: str  # DATA_DIR/safeterraform/state-backups
+    keep: int
+    now: Callable[[], datetime.datetime]
+    pulled: dict[str, bytes] = field(default_factory=dict)
+
+    def pull(self, workspace: str) -> bytes:
+        """The workspace's state now (cached); TF_WORKSPACE selects another one."""
+        if workspace not in self.pulled:
+            self.pulled[workspace] = self.terraform.with_env(TF_WORKSPACE=workspace).state_pull()
+        return self.pulled[workspace]
+
+    def pull_in_background(self, workspace: str) -> Callable[[], bytes]:
+        """Start `pull` in a thread (it is independent of `show -json`); call to join."""
+        result: dict[str, bytes | BaseException] = {}
+
+        def work() -> None:
+            try:
+                result["state"] = self.pull(workspace)
+            except BaseException as error:  # re-raised in the caller's thread
+                result["error"] = error
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+
+        def join() -> bytes:
+            thread.join()
+            if "error" in result:
+                raise result["error"]  # type: ignore[misc]
+            return result["state"]  # type: ignore[return-value]
+
+        return join
+
+    def save(self, workspace: str, state_files: Sequence[str] = ()) -> str:
+        """Write the backups (0600) and prune old ones; any failure refuses the command."""
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            stamp = self.now().strftime("%Y%m%dT%H%M%S.%fZ")
+            saved = [self._write(f"{workspace}-{stamp}.tfstate", self.pull(workspace))]
+            for number, path in enumerate(state_files):
+                if os.path.isfile(path):
+                    with open(path, "rb") as handle:
+                        data = handle.read()
+                    saved.append(self._write(f"{workspace}-{stamp}-file{number}.tfstate", data))
+            self._prune(workspace)
+        except (OSError, SafeTerraformError) as error:
+            raise Refused(
+                f"safeterraform: refused: cannot snapshot the state before changing it "
+                f"({error}); nothing was applied"
+            ) from None
+        return ", ".join(saved)
+
+    def _write(self, name: str, data: bytes) -> str:
+        path = os.path.join(self.directory, name)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return path
+
+    def _prune(self, workspace: str) -> None:
+        backups = sorted(
+            name
+            for name in os.listdir(self.directory)
+            if name.startswith(f"{workspace}-") and name.endswith(".tfstate")
+        )
+        for old in backups[: max(0, len(backups) - self.keep)]:
+            os.unlink(os.path.join(self.directory, old))
+
+
+@dataclass
+class Session:
+    """One guarded command and everything its flow talks to."""
+
+    invocation: Invocation
+    config: Config
+    verdict: Verdict
+    env: Mapping[str, str]
+    program: str
+    workdir: str
+    terraform: Terraform
+    ui: ui.UI
+    recorder: audit.Recorder
+    confirmer: Confirmer
+    snapshotter: Snapshotter
+    plans: PlanFiles
+
+    @property
+    def workspace(self) -> str:
+        return self.verdict.workspace
+
+    @property
+    def where(self) -> str:
+        return f"this is production ({self.verdict.reason})"
+
+    def words(self) -> str:
+        """The command as typed, secrets redacted: for messages."""
+        return shlex.join([self.program, *redact_argv(self.invocation.typed)])
+
+    def workdir_path(self, path: str) -> str:
+        return path if os.path.isabs(path) else os.path.join(self.workdir, path)
+
+    def state_files(self) -> list[str]:
+        return [self.workdir_path(v) for kind, v in self.invocation.states if kind == "state file"]
+
+    def apply_command(self, plan_path: str) -> str:
+        shown = os.path.relpath(plan_path, self.workdir) if os.path.isabs(plan_path) else plan_path
+        chdir = f"-chdir={shlex.quote(self.invocation.chdir)} " if self.invocation.chdir else ""
+        return f"{self.program} {chdir}apply {shlex.quote(shown)}"
+
+    def run_as_typed(self) -> int:
+        """Run exactly what the operator typed, environment untouched (after confirmation
+        or break-glass)."""
+        return foreground(
+            [self.terraform.path, *self.invocation.typed], self.terraform.cwd, self.env
+        )
+
+    def record_outcome(self, code: int, reason: str, **fields: object) -> None:
+        """The outcome of something that ran. A record that cannot be written must not
+        become a refusal (it ran): say loudly that it went unrecorded, keep the exit code."""
+        try:
+            self.recorder.record(
+                "applied" if code == 0 else "failed", reason, exit_code=code, **fields
+            )
+        except audit.AuditError as error:
+            self.ui.say(
+                f"safeterraform: WARNING: the outcome (exit {code}) could not be recorded: {error}"
+            )
+
+    def run_hook(self, name: str, command: str, extra: Mapping[str, str]) -> int:
+        """A configured hook, with the user's environment plus the record's fields."""
+        return foreground(["/bin/sh", "-c", command], self.workdir, {**self.env, **extra})
+
+
+def data_dir(env: Mapping[str, str], workdir: str) -> str:
+    path = env.get("TF_DATA_DIR") or ".terraform"
+    return path if os.path.isabs(path) else os.path.join(workdir, path)
+
+
+def build(
+    invocation: Invocation,
+    config: Config,
+    verdict: Verdict,
+    real: RealBinary,
+    env: Mapping[str, str],
+    program: str,
+    *,
+    cwd: str | None = None,
+    prompt: ui.Prompt | None = None,
+    interactive: bool | None = None,
+    out: object = None,
+    now: Callable[[], datetime.datetime] = _utc_now,
+) -> Session:
+    """A Session wired to the real terminal, runner and audit log unless told otherwise."""
+    cwd = cwd or os.getcwd()
+    workdir = verdict.workdir
+    redactor = Redactor.for_args(invocation.typed, invocation.args)
+    terminal = ui.make(env, redactor, prompt=prompt, interactive=interactive, out=out)  # type: ignore[arg-type]
+    terraform = Terraform(
+        real.path,
+        cwd,
+        child_env(env),
+        invocation.chdir,
+        color=not ui.plain_output(env, sys.stdout.isatty()),
+    )
+    user, host = audit.identity(env)
+    recorder = audit.Recorder(
+        path=audit.default_path(env, None if config.error else config.audit_log),
+        syslog=config.audit_syslog,
+        user=user,
+        host=host,
+        cwd=workdir,
+        workspace=verdict.workspace,
+        argv=tuple(invocation.typed),
+        program=program,
+        redactor=redactor,
+        now=now,
+    )
+    base = os.path.join(data_dir(env, workdir), "safeterraform")
+    return Session(
+        invocation=invocation,
+        config=config,
+        verdict=verdict,
+        env=env,
+        program=program,
+        workdir=workdir,
+        terraform=terraform,
+        ui=terminal,
+        recorder=recorder,
+        confirmer=Confirmer(
+            terminal, env, config, recorder, f"this is production ({verdict.reason})"
+        ),
+        snapshotter=Snapshotter(
+            terraform, os.path.join(base, "state-backups"), config.state_backups_keep, now
+        ),
+        plans=PlanFiles(os.path.join(base, "plans"), verdict.workspace, now),
+    )

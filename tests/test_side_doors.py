@@ -1,0 +1,495 @@
+"""Side doors into a production state (issue 14), each tried against the real Terraform.
+
+The witness is always the production state file's bytes (and the destroy-time
+provisioners' log): a route is closed when the shim refuses (exit 3, naming the state
+that made it production) and the bytes are unchanged. Each route was first reproduced
+against the code before the change (it changed prod's state); the same commands aimed
+only at non-production states still pass straight through.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from tests import tfharness
+from tests.conftest import Runner
+from tests.test_guard import (
+    RESET,
+    finish,
+    incident,
+    incident_template,
+    leftover_plans,
+    reset_log,
+    spawn,
+)
+
+__all__ = ["incident", "incident_template"]
+
+PROD_STATE = "terraform.tfstate.d/prod/terraform.tfstate"
+
+
+@pytest.fixture()
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temp dir whose path has no production token (tmp_path carries the test's name)."""
+    from safeterraform.policy import has_production_token
+
+    directory = tmp_path_factory.mktemp("root")
+    assert not any(has_production_token(part) for part in directory.parts)
+    return directory
+
+
+def audit_records(home: Path) -> list[dict[str, object]]:
+    path = home / ".local" / "state" / "safeterraform" / "audit.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def user_config(home: Path, text: str) -> None:
+    path = home / ".config" / "safeterraform" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+# -- 1. legacy state flags from a non-production workspace ------------------------------
+
+LEGACY_STATE_ROUTES = [
+    ["apply", "-auto-approve", "-input=false", f"-state={PROD_STATE}"],
+    ["apply", "-input=false", f"-state={PROD_STATE}"],
+    ["destroy", "-auto-approve", "-input=false", f"-state={PROD_STATE}"],
+    ["apply", "-auto-approve", "-input=false", "-state-out", PROD_STATE],
+    ["state", "rm", f"-state={PROD_STATE}", 'terraform_data.reset_on_destroy["powder"]'],
+    ["taint", f"-state={PROD_STATE}", 'terraform_data.reset_on_destroy["powder"]'],
+]
+
+
+@pytest.mark.parametrize("args", LEGACY_STATE_ROUTES, ids=" ".join)
+def test_legacy_state_flags_from_another_workspace_are_judged_by_that_state(
+    args: list[str], incident: Path, shim: Runner, real: Runner
+) -> None:
+    """Mutation: judge only the current workspace (ignore Invocation.states) -> fails."""
+    assert real("workspace", "select", "default").returncode == 0
+    before = tfharness.state_bytes(incident)
+    result = shim(*args)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert PROD_STATE in result.stderr and "workspace 'prod'" in result.stderr
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []
+
+
+def test_a_state_flag_naming_a_non_production_state_passes_through(
+    incident: Path, shim: Runner, real: Runner
+) -> None:
+    assert real("workspace", "select", "default").returncode == 0
+    result = shim(
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-state=terraform.tfstate.d/staging/terraform.tfstate",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (incident / "terraform.tfstate.d" / "staging" / "terraform.tfstate").exists()
+
+
+# -- 2. workspace delete of another workspace -------------------------------------------
+
+
+def test_deleting_the_prod_workspace_from_another_one_is_refused(
+    incident: Path, shim: Runner, real: Runner
+) -> None:
+    """Mutation: judge `workspace delete` by the current workspace only -> fails."""
+    assert real("workspace", "select", "default").returncode == 0
+    before = tfharness.state_bytes(incident)
+    result = shim("workspace", "delete", "-force", "prod")
+    assert result.returncode == 3, result.stderr
+    assert "workspace 'prod'" in result.stderr
+    assert tfharness.state_bytes(incident) == before
+
+
+def test_a_confirmed_prod_workspace_delete_backs_up_that_workspace(
+    incident: Path, shim: Runner, real: Runner, env: dict[str, str]
+) -> None:
+    """Mutation: snapshot the current workspace instead of the one deleted -> fails."""
+    assert real("workspace", "select", "default").returncode == 0
+    prod_state = tfharness.state_bytes(incident)
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "prod"
+    result = shim("workspace", "delete", "-force", "prod")
+    assert result.returncode == 0, result.stderr
+    assert not (incident / PROD_STATE).exists()
+    backups = list((incident / ".terraform" / "safeterraform" / "state-backups").iterdir())
+    assert [json.loads(b.read_bytes()) for b in backups] == [json.loads(prod_state)]
+
+
+def test_deleting_a_staging_workspace_passes_through(incident: Path, shim: Runner) -> None:
+    assert shim("workspace", "new", "staging").returncode == 0
+    assert shim("workspace", "select", "prod").returncode == 0
+    assert shim("workspace", "select", "default").returncode == 0
+    result = shim("workspace", "delete", "staging")
+    assert result.returncode == 0, result.stderr
+
+
+# -- 3. the system layer cannot be moved by the environment -----------------------------
+
+
+def test_a_users_environment_cannot_move_or_weaken_the_system_layer(
+    shim: Runner,
+    env: dict[str, str],
+    workdir: Path,
+    home: Path,
+    system_config: Path,
+    real: Runner,
+) -> None:
+    """Mutation: read SAFETERRAFORM_SYSTEM_CONFIG (or any env) for the system layer -> fails."""
+    system_config.write_text("[production]\nalways = true\nallow_break_glass = false\n")
+    (workdir / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+    assert real("init", "-input=false").returncode == 0
+    user_config(home, "[production]\nallow_break_glass = true\nalways = false\n")
+    env["SAFETERRAFORM_SYSTEM_CONFIG"] = "/dev/null"
+    env["SAFETERRAFORM_BREAK_GLASS"] = "my own reason"
+    result = shim("apply", "-auto-approve", "-input=false")
+    assert result.returncode == 3, result.stderr
+    assert f"always = true in {system_config}" in result.stderr
+    assert f"break-glass is disabled by {system_config}" in result.stderr
+    assert not (workdir / "terraform.tfstate").exists()
+
+
+# -- 4. a plan swapped between the review and the apply ---------------------------------
+
+
+def test_a_concurrent_writer_cannot_change_what_is_applied(
+    incident: Path, real: Runner, shim_bin: Path, env: dict[str, str], home: Path
+) -> None:
+    """The operator reviews a harmless plan; once it is confirmed, another process keeps
+    overwriting the plan file with the destructive one. Mutation: apply the plan file by
+    its path instead of the private copy -> the resets run."""
+    destructive = incident / "destructive.tfplan"
+    assert real("plan", "-input=false", f"-out={destructive}").returncode == 0
+    (incident / "main.tf").write_text(
+        tfharness.incident_config(tfharness.INCIDENT_NODES)
+        + '\nresource "terraform_data" "pearl" {\n  input = { hostname = "pearl" }\n}\n'
+    )
+    reviewed = incident / "reviewed.tfplan"
+    assert real("plan", "-input=false", f"-out={reviewed}").returncode == 0
+    harmless = reviewed.read_bytes()
+    swap = destructive.read_bytes()
+    audit_log = home / ".local" / "state" / "safeterraform" / "audit.jsonl"
+    done = threading.Event()
+
+    def writer() -> None:
+        while not done.is_set():
+            if audit_log.exists() and b'"confirmed"' in audit_log.read_bytes():
+                reviewed.write_bytes(swap)
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        result = tfharness.run(
+            shim_bin,
+            ["apply", "reviewed.tfplan"],
+            incident,
+            {**env, "SAFETERRAFORM_CONFIRM_NODES": ""},
+        )
+    finally:
+        done.set()
+        thread.join()
+    assert reviewed.read_bytes() == swap  # the writer did swap the file
+    assert result.returncode == 0, result.stderr
+    assert "1 added, 0 changed, 0 destroyed" in result.stdout
+    assert reset_log(incident) == []
+    import hashlib
+
+    confirmed = [r for r in audit_records(home) if r["verdict"] == "confirmed"]
+    assert confirmed[-1]["plan_sha256"] == hashlib.sha256(harmless).hexdigest()
+
+
+# -- 5. init copying another state over prod's ------------------------------------------
+
+BACKEND = 'terraform {{\n  backend "local" {{\n    path = "{path}"\n  }}\n}}\n'
+
+
+def test_init_that_would_migrate_into_a_prod_state_is_refused(
+    root: Path, shim: Runner, real: Runner
+) -> None:
+    """Mutation: pass plain `init` through as read-only -> prod's state is overwritten."""
+    prod = root / "envs" / "prod"
+    staging = root / "envs" / "staging"
+    for directory, value in ((prod, "prod"), (staging, "staging")):
+        directory.mkdir(parents=True)
+        (directory / "main.tf").write_text(
+            f'resource "terraform_data" "x" {{\n  input = "{value}"\n}}\n'
+        )
+        assert real("init", "-input=false", cwd=directory).returncode == 0
+        assert real("apply", "-auto-approve", "-input=false", cwd=directory).returncode == 0
+    before = (prod / "terraform.tfstate").read_bytes()
+    (staging / "backend.tf").write_text(BACKEND.format(path="../prod/terraform.tfstate"))
+    result = shim("init", cwd=staging, input="yes\n")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "../prod/terraform.tfstate" in result.stderr
+    assert (prod / "terraform.tfstate").read_bytes() == before
+
+
+def test_init_without_a_migration_passes_through_in_production(
+    incident: Path, shim: Runner, real: Runner
+) -> None:
+    result = shim("init", "-input=false")
+    assert result.returncode == 0, result.stderr
+    assert "Terraform has been successfully initialized" in result.stdout
+
+
+def test_init_migrating_between_non_production_states_passes_through(
+    root: Path, shim: Runner, real: Runner
+) -> None:
+    staging = root / "envs" / "staging"
+    staging.mkdir(parents=True)
+    (staging / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+    assert real("init", "-input=false", cwd=staging).returncode == 0
+    assert real("apply", "-auto-approve", "-input=false", cwd=staging).returncode == 0
+    (staging / "backend.tf").write_text(BACKEND.format(path="moved.tfstate"))
+    result = shim("init", "-force-copy", "-input=false", cwd=staging)
+    assert result.returncode == 0, result.stderr
+    assert (staging / "moved.tfstate").exists()
+
+
+# -- 6. a production path reached through a symlink -------------------------------------
+
+
+def test_a_symlink_into_a_prod_tree_is_production(
+    root: Path, shim_bin: Path, env: dict[str, str], real: Runner
+) -> None:
+    """Mutation: match only the resolved path -> fails (the logical path is prod)."""
+    target = root / "clusters" / "alpha"
+    target.mkdir(parents=True)
+    (target / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+    assert real("init", "-input=false", cwd=target).returncode == 0
+    link = root / "envs" / "prod" / "cluster"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    result = subprocess.run(
+        ["/bin/sh", "-c", f'cd "{link}" && exec "{shim_bin}" apply -auto-approve -input=false'],
+        env={k: v for k, v in env.items() if k != "PWD"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "'prod'" in result.stderr
+    assert not (target / "terraform.tfstate").exists()
+
+
+def test_a_symlink_out_of_a_prod_tree_is_production(
+    root: Path, shim_bin: Path, env: dict[str, str], real: Runner
+) -> None:
+    target = root / "prod" / "cluster"
+    target.mkdir(parents=True)
+    (target / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+    assert real("init", "-input=false", cwd=target).returncode == 0
+    link = root / "work" / "cluster"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    result = subprocess.run(
+        ["/bin/sh", "-c", f'cd "{link}" && exec "{shim_bin}" apply -auto-approve -input=false'],
+        env={k: v for k, v in env.items() if k != "PWD"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "resolved" in result.stderr
+    assert not (target / "terraform.tfstate").exists()
+
+
+# -- 7. a workspace name with Unicode space around it -----------------------------------
+
+
+def test_a_workspace_name_is_trimmed_as_terraform_trims_it(
+    incident: Path, shim: Runner, system_config: Path
+) -> None:
+    """Mutation: strip only ASCII whitespace -> `prod\\u00a0` does not match "prod"."""
+    system_config.write_text('[production]\nworkspaces = ["prod"]\n')
+    (incident / ".terraform" / "environment").write_bytes("prod\u00a0\n".encode())
+    before = tfharness.state_bytes(incident)
+    result = shim("apply", "-auto-approve", "-input=false")
+    assert result.returncode == 3, result.stderr
+    assert "workspace 'prod' matches 'prod'" in result.stderr
+    assert tfharness.state_bytes(incident) == before
+
+
+# -- 8. a repository that tries to choose the binary or the trail -----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('real_terraform = "./tfwrap"\n', "real_terraform"),
+        ('audit_log = "./trail.jsonl"\n', "audit_log"),
+        ('[audit]\npath = "./trail.jsonl"\n', "[audit] path"),
+        ('[hooks]\nbefore_destructive_apply = "./tfwrap"\n', "hooks"),
+        ("[production]\nallow_break_glass = true\n", "[production] allow_break_glass"),
+    ],
+)
+def test_a_repository_cannot_pick_the_binary_the_trail_hooks_or_break_glass(
+    text: str, key: str, incident: Path, shim: Runner, real: Runner
+) -> None:
+    """Mutation: let the repository layer set real_terraform/audit_log/hooks -> fails."""
+    wrapper = incident / "tfwrap"
+    wrapper.write_text("#!/bin/sh\ntouch ran-the-wrapper\nexit 0\n")
+    wrapper.chmod(0o755)
+    (incident / ".safeterraform.toml").write_text(text)
+    before = tfharness.state_bytes(incident)
+    refused = shim("apply", "-input=false")
+    assert refused.returncode == 3
+    assert ".safeterraform.toml" in refused.stderr and f"`{key}`" in refused.stderr
+    assert "cannot be set in a repository file" in refused.stderr
+    version = shim("version")
+    assert version.returncode == 0
+    assert version.stdout == real("version").stdout
+    assert not (incident / "ran-the-wrapper").exists()
+    assert tfharness.state_bytes(incident) == before
+
+
+# -- 9. terraform test in production ----------------------------------------------------
+
+
+def test_terraform_test_with_destroy_provisioners_is_refused_and_lists_them(
+    incident: Path, shim: Runner, env: dict[str, str]
+) -> None:
+    """Mutation: treat `test` like any state command (confirm the workspace) -> resets run."""
+    (incident / "tests").mkdir()
+    (incident / "tests" / "main.tftest.hcl").write_text('run "apply" {\n  command = apply\n}\n')
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "prod"
+    before = tfharness.state_bytes(incident)
+    result = shim("test")
+    assert result.returncode == 3, result.stderr
+    assert "terraform_data.reset_on_destroy local-exec" in result.stderr
+    assert reset_log(incident) == []
+    assert tfharness.state_bytes(incident) == before
+
+
+def test_terraform_test_without_destroy_provisioners_confirms_the_workspace(
+    workdir: Path, shim: Runner, real: Runner, env: dict[str, str]
+) -> None:
+    (workdir / "main.tf").write_text('resource "terraform_data" "x" {\n  input = "a"\n}\n')
+    (workdir / "tests").mkdir()
+    (workdir / "tests" / "main.tftest.hcl").write_text('run "apply" {\n  command = apply\n}\n')
+    assert real("init", "-input=false").returncode == 0
+    assert real("workspace", "new", "prod").returncode == 0
+    refused = shim("test")
+    assert refused.returncode == 3 and "'prod'" in refused.stderr
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "prod"
+    ran = shim("test")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "1 passed" in ran.stdout
+
+
+# -- 10. names the built-in rule must know ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["prod1", "production2", "euProd", "prod:eu", "prod+eu"])
+def test_production_tokens_in_workspace_names(
+    name: str, workdir: Path, shim: Runner, real: Runner
+) -> None:
+    (workdir / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+    assert real("init", "-input=false").returncode == 0
+    assert real("workspace", "new", name).returncode == 0
+    result = shim("apply", "-auto-approve", "-input=false")
+    assert result.returncode == 3, result.stderr
+    assert not (workdir / "terraform.tfstate.d" / name / "terraform.tfstate").exists()
+
+
+@pytest.mark.parametrize("name", ["preprod", "nonprod", "myprod"])
+def test_names_that_only_contain_prod_pass_through(
+    name: str, workdir: Path, shim: Runner, real: Runner
+) -> None:
+    (workdir / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+    assert real("init", "-input=false").returncode == 0
+    assert real("workspace", "new", name).returncode == 0
+    result = shim("apply", "-auto-approve", "-input=false")
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_auto_loaded_var_file_matches_var_file_patterns(
+    workdir: Path, shim: Runner, real: Runner, system_config: Path
+) -> None:
+    """Mutation: match only -var-file arguments -> the auto-loaded file slips through."""
+    system_config.write_text('[production]\nvar_files = ["*prod*.tfvars"]\n')
+    (workdir / "main.tf").write_text(
+        'variable "v" {}\nresource "terraform_data" "x" {\n  input = var.v\n}\n'
+    )
+    (workdir / "prod.auto.tfvars").write_text('v = "live"\n')
+    assert real("init", "-input=false").returncode == 0
+    result = shim("apply", "-auto-approve", "-input=false")
+    assert result.returncode == 3, result.stderr
+    assert "auto-loaded var file 'prod.auto.tfvars'" in result.stderr
+    assert not (workdir / "terraform.tfstate").exists()
+
+
+# -- also seen: the outcome after the apply started, and a closed terminal --------------
+
+
+def test_an_audit_failure_after_the_apply_started_is_not_a_refusal(
+    incident: Path, shim: Runner, env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    """The hook (after "confirmed") turns the audit log into a directory: the outcome
+    cannot be recorded. Mutation: let the AuditError propagate -> exit 3 after applying."""
+    trail = tmp_path / "trail.jsonl"
+    user_config(
+        home,
+        f'audit_log = "{trail}"\n'
+        f'[hooks]\nbefore_destructive_apply = "rm {trail} && mkdir {trail}"\n',
+    )
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    result = shim("apply", "-input=false")
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: the outcome (exit 0) could not be recorded" in result.stderr
+    assert "safeterraform: refused" not in result.stderr
+    assert len(reset_log(incident)) == 3
+
+
+@pytest.mark.parametrize("how", ["close the terminal", "SIGTERM"])
+def test_leaving_at_the_prompt_removes_the_hidden_plan_and_is_recorded(
+    how: str, incident: Path, shim_bin: Path, env: dict[str, str], home: Path
+) -> None:
+    """Mutation: no SIGHUP/SIGTERM handler (or no cleanup) -> a plan file stays behind."""
+    before = tfharness.state_bytes(incident)
+    child = spawn(shim_bin, ["apply"], incident, env)
+    child.expect("Type the names")
+    assert leftover_plans(incident) != []  # the hidden plan exists while we ask
+    if how == "SIGTERM":
+        os.kill(child.pid, signal.SIGTERM)
+        finish(child)
+    else:
+        child.close(force=False)  # closing the pty master: the kernel sends SIGHUP
+    deadline = time.monotonic() + 60
+    while not any(r["verdict"] == "interrupted" for r in audit_records(home)):
+        assert time.monotonic() < deadline, audit_records(home)
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert leftover_plans(incident) == []
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []
+    interrupted = [r for r in audit_records(home) if r["verdict"] == "interrupted"]
+    assert interrupted[-1]["exit_code"] == 130
+
+
+def test_the_incident_is_stopped_and_then_confirmed_by_name(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    child = spawn(shim_bin, ["apply"], incident, env)
+    child.expect("Type the names")
+    child.sendline("powder poison phoebe")
+    child.expect("Apply complete!")
+    assert finish(child) == 0
+    assert sorted(reset_log(incident)) == sorted(
+        f"{RESET} {ip}" for ip in tfharness.INCIDENT_NODES.values()
+    )
+    _ = pexpect  # the prompt is a real terminal
