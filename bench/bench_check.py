@@ -188,8 +188,9 @@ def synthetic(
 
 def time_analysis(shown: dict[str, Any], snapshot: dict[str, str]) -> tuple[float, int]:
     from safeterraform import blast, render
+    from safeterraform.blast import hcl
 
-    blast._parse_hcl.cache_clear()  # no help from an earlier run in this process
+    hcl.parse_hcl.cache_clear()  # no help from an earlier run in this process
     started = time.perf_counter()
     analysis = blast.analyze(shown, snapshot, ("hostname", "input.hostname"))
     render.to_text(analysis)

@@ -1,0 +1,196 @@
+"""What a resource instance's node is called (PRODUCT.md §7), and how a name is shown. Pure.
+
+The one answer to "what is this node called?": the guarded apply, `check` and the state
+commands all ask `node_name` (or `choose_node_name`, which also says whether a sensitive
+value was passed over), and every listing of names shows them with `display_name`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from safeterraform.plan import ModuleStep
+
+# Object attributes looked into first, one level down, before any other object attribute.
+NESTED_FIRST = ("input", "triggers", "triggers_replace", "tags", "labels")
+_NEEDS_QUOTES = frozenset(" \t\n\r,'\"")
+
+# A sensitivity mask has the shape of `before_sensitive` in the plan JSON: True marks a
+# sensitive value, objects and lists mark their members. None or {}: nothing is sensitive.
+SensitivityMask = Any
+
+
+@dataclass(frozen=True)
+class NodeName:
+    """A node's name, and whether a sensitive value that would have named it was skipped."""
+
+    name: str
+    sensitive_hidden: bool = False
+
+
+def attribute(values: Any, path: str) -> Any:
+    """The value at a dotted path (`tags.Name`, `network.0.ip`) in an object, or None."""
+    current = values
+    for step in path.split("."):
+        current = child(current, step)
+        if current is None:
+            return None
+    return current
+
+
+def child(value: Any, key: str | int) -> Any:
+    """One step into an object (string key) or list (index, also written as digits)."""
+    if isinstance(value, dict):
+        return value.get(str(key))
+    if isinstance(value, list):
+        number = int(key) if isinstance(key, str) and key.isdigit() else key
+        if isinstance(number, int) and 0 <= number < len(value):
+            return value[number]
+    return None
+
+
+def is_sensitive(mask: SensitivityMask, path: Sequence[str | int]) -> bool:
+    """True when the value at `path`, or anything that contains it, is marked sensitive."""
+    current = mask
+    for step in path:
+        if current is True:
+            return True
+        current = child(current, step)
+    return current is True
+
+
+def scalar(value: Any) -> str | None:
+    """A value usable as a name: a non-empty string or a number; else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return None
+
+
+def _candidates(values: Any, path: str) -> Iterable[tuple[str | int, ...]]:
+    """Where `path` may be found: at the top level, then one level down in object attributes
+    (`input`, `triggers`, `triggers_replace`, `tags`, `labels` first, then the others)."""
+    steps: tuple[str | int, ...] = tuple(path.split("."))
+    yield steps
+    if not isinstance(values, dict):
+        return
+    first = [key for key in NESTED_FIRST if isinstance(values.get(key), dict)]
+    others = sorted(
+        key for key, item in values.items() if isinstance(item, dict) and key not in NESTED_FIRST
+    )
+    for key in (*first, *others):
+        if key != steps[0]:
+            yield (key, *steps)
+
+
+def choose_node_name(
+    values: Any,
+    index: str | int | None,
+    name: str,
+    modules: tuple[ModuleStep, ...],
+    address: str,
+    node_attributes: Sequence[str],
+    sensitive: SensitivityMask = None,
+) -> NodeName:
+    """PRODUCT.md §7: the first configured attribute found in the prior object (top level,
+    then one level down in object attributes), else the for_each key, else name[index],
+    else the nearest enclosing module instance (its key, or `name[index]`; a plain module
+    call by its name), else the address. A sensitive value is never a name."""
+    hidden = False
+    for path in node_attributes:
+        for steps in _candidates(values, path):
+            found = scalar(attribute(values, ".".join(map(str, steps))))
+            if found is None:
+                continue
+            if is_sensitive(sensitive, steps):
+                hidden = True
+                continue
+            return NodeName(found, hidden)
+    return NodeName(_fallback_name(index, name, modules, address), hidden)
+
+
+def _fallback_name(
+    index: str | int | None, name: str, modules: tuple[ModuleStep, ...], address: str
+) -> str:
+    if isinstance(index, str):
+        return index
+    if isinstance(index, int):
+        return f"{name}[{index}]"
+    for step in reversed(modules):  # a keyed module instance tells instances apart
+        if isinstance(step.key, str):
+            return step.key
+        if isinstance(step.key, int):
+            return f"{step.name}[{step.key}]"
+    if modules:
+        return modules[-1].name  # plain module calls: the nearest one's name
+    return address
+
+
+def node_name(
+    values: Any,
+    index: str | int | None,
+    name: str,
+    modules: tuple[ModuleStep, ...],
+    address: str,
+    node_attributes: Sequence[str],
+    sensitive: SensitivityMask = None,
+) -> str:
+    """The node name of a resource instance (see choose_node_name)."""
+    return choose_node_name(values, index, name, modules, address, node_attributes, sensitive).name
+
+
+def state_sensitivity_mask(sensitive_attributes: Any) -> SensitivityMask:
+    """A v4 state instance's `sensitive_attributes` (a list of paths, each a list of
+    `{"type": "get_attr"|"index", "value": ...}` steps) as a mask for `node_name`."""
+    mask: dict[str, Any] = {}
+    for path in sensitive_attributes if isinstance(sensitive_attributes, list) else ():
+        steps = [_state_step(step) for step in path] if isinstance(path, list) else [None]
+        if not steps or None in steps:
+            continue
+        current = mask
+        for step in steps[:-1]:
+            nested = current.get(str(step))
+            if nested is True:
+                break
+            if not isinstance(nested, dict):
+                nested = current[str(step)] = {}
+            current = nested
+        else:
+            current[str(steps[-1])] = True
+    return mask
+
+
+def _state_step(step: Any) -> str | int | None:
+    if not isinstance(step, dict):
+        return None
+    value = step.get("value")
+    if step.get("type") == "index" and isinstance(value, dict):
+        value = value.get("value")  # {"value": "k", "type": "string"}
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def display_name(name: str) -> str:
+    """A node name as listed to a person: shell-quoted when it holds a space, comma or
+    quote (or is empty), so it can be typed back exactly (PRODUCT.md §7)."""
+    if name and not _NEEDS_QUOTES.intersection(name):
+        return name
+    return shlex.quote(name)
+
+
+def display_names(names: Iterable[str], separator: str = ", ") -> str:
+    """Names as listed to a person (see display_name)."""
+    return separator.join(display_name(name) for name in names)
