@@ -712,9 +712,13 @@ def _cause(kind: str, summary: str, links: tuple[Link, ...]) -> Cause:
 _KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|\d+)\]')
 
 
-def _unkeyed(address: str) -> str:
-    """An address without instance keys: what instances of one block have in common."""
-    return _KEY.sub("", address)
+def unkeyed_text(text: str) -> str:
+    """Text with the instance keys of its addresses left out: what instances of one block
+    have in common."""
+    return _KEY.sub("", text)
+
+
+_unkeyed = unkeyed_text
 
 
 def _with_text(link: Link, text: str) -> Link:

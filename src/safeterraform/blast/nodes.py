@@ -7,7 +7,6 @@ value was passed over), and every listing of names shows them with `display_name
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +74,27 @@ def scalar(value: Any) -> str | None:
     return None
 
 
+def _sensitive_scalars(values: Any, mask: SensitivityMask) -> Iterable[str]:
+    """Every scalar in `values` that the mask marks sensitive, as a name would read."""
+    if mask is True:
+        if isinstance(values, dict):
+            for item in values.values():
+                yield from _sensitive_scalars(item, True)
+        elif isinstance(values, list):
+            for item in values:
+                yield from _sensitive_scalars(item, True)
+        else:
+            found = scalar(values)
+            if found is not None:
+                yield found
+    elif isinstance(mask, dict) and isinstance(values, dict):
+        for key, item in mask.items():
+            yield from _sensitive_scalars(values.get(key), item)
+    elif isinstance(mask, list) and isinstance(values, list):
+        for item, marks in zip(values, mask, strict=False):
+            yield from _sensitive_scalars(item, marks)
+
+
 def _candidates(values: Any, path: str) -> Iterable[tuple[str | int, ...]]:
     """Where `path` may be found: at the top level, then one level down in object attributes
     (`input`, `triggers`, `triggers_replace`, `tags`, `labels` first, then the others)."""
@@ -105,12 +125,18 @@ def choose_node_name(
     else the nearest enclosing module instance (its key, or `name[index]`; a plain module
     call by its name), else the address. A sensitive value is never a name."""
     hidden = False
+    secrets: set[str] | None = None
     for path in node_attributes:
         for steps in _candidates(values, path):
             found = scalar(attribute(values, ".".join(map(str, steps))))
             if found is None:
                 continue
-            if is_sensitive(sensitive, steps):
+            if secrets is None:
+                secrets = set(_sensitive_scalars(values, sensitive)) if sensitive else set()
+            # A copy of a sensitive value elsewhere in the object is just as secret: the
+            # plan JSON marks terraform_data's `input` member but not the same value in
+            # `output` (seen with Terraform 1.15).
+            if is_sensitive(sensitive, steps) or found in secrets:
                 hidden = True
                 continue
             return NodeName(found, hidden)
@@ -188,7 +214,7 @@ def display_name(name: str) -> str:
     quote (or is empty), so it can be typed back exactly (PRODUCT.md §7)."""
     if name and not _NEEDS_QUOTES.intersection(name):
         return name
-    return shlex.quote(name)
+    return "'" + name.replace("'", "'\"'\"'") + "'"  # shlex.quote leaves commas bare
 
 
 def display_names(names: Iterable[str], separator: str = ", ") -> str:

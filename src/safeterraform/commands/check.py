@@ -60,6 +60,8 @@ def run(
         sys.stdout.write(render.to_json(analysis))
     elif output_format == "markdown":
         sys.stdout.write(render.to_markdown(analysis))
+    elif console is None and not sys.stdout.isatty():
+        sys.stdout.write(render.to_text(analysis))  # what a console would print, without rich
     else:
         if console is None:
             from rich.console import Console
