@@ -416,6 +416,10 @@ class Explainer:
         seen: frozenset[tuple[str, str]],
     ) -> _Found | None:
         instances = self._instances.get((scope.module_address, block), [])
+        if key is _ALL and scope.index is not None:
+            # A whole-resource reference (or the plan JSON's, which drops `[each.key]`):
+            # an instance with the same key as the one being explained comes first.
+            instances = sorted(instances, key=lambda change: change.index != scope.index)
         for target in instances:
             if key is not _ALL and target.index != key:
                 continue
