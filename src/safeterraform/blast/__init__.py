@@ -22,6 +22,7 @@ from safeterraform.blast.nodes import (
     display_names,
     node_name,
     state_sensitivity_mask,
+    state_values,
 )
 from safeterraform.blast.snapshot import ConfigIndex
 from safeterraform.plan import ResourceChange, format_path, parse, parse_module_address
@@ -43,6 +44,7 @@ __all__ = [
     "node_name",
     "resolve",
     "state_sensitivity_mask",
+    "state_values",
 ]
 
 

@@ -194,6 +194,28 @@ def state_sensitivity_mask(sensitive_attributes: Any) -> SensitivityMask:
     return mask
 
 
+_CTY_COLLECTIONS = frozenset({"object", "map", "list", "set", "tuple"})
+
+
+def state_values(attributes: Any) -> Any:
+    """A v4 state instance's `attributes` with dynamically typed values unwrapped: state
+    stores them as `{"value": ..., "type": ...}` (terraform_data's `input`, `output`,
+    `triggers_replace`), the plan JSON as the plain value. Names are looked up in this."""
+    if not isinstance(attributes, dict):
+        return attributes
+    return {key: _unwrapped(value) for key, value in attributes.items()}
+
+
+def _unwrapped(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"value", "type"}:
+        kind = value["type"]
+        if isinstance(kind, str) or (
+            isinstance(kind, list) and kind and kind[0] in _CTY_COLLECTIONS
+        ):
+            return value["value"]
+    return value
+
+
 def _state_step(step: Any) -> str | int | None:
     if not isinstance(step, dict):
         return None
