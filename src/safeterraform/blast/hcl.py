@@ -165,7 +165,7 @@ def attributes(text: str, start: int = 0, end: int | None = None) -> dict[str, s
         value_end = _end_of_expression(text, value_start, end)
         if match is not None:
             found[match.group(1)] = text[value_start:value_end].strip()
-        position = value_end + 1
+        position = max(value_end, position + 1)
     return found
 
 
@@ -187,9 +187,9 @@ def _end_of_expression(text: str, position: int, end: int) -> int:
         elif char in _CLOSERS:
             position = end_of_code(text, at + 1, _CLOSERS[char])
         else:
+            if char == "#" or text.startswith("//", at):
+                return at  # a line comment ends the statement
             skipped = skip_comment_or_heredoc(text, at)
-            if skipped is not None and char != "<":
-                return skipped  # a comment ends the statement's text
             position = at + 1 if skipped is None else skipped
     return end
 
