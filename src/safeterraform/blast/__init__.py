@@ -182,7 +182,10 @@ def analyze(
         changes.append(_destructive(change, named, skipped, cause))
     affected = {change.node for change in changes}
     known = set(affected)
+    named_already = {change.address for change in changes}
     for instance in plan.prior_instances:
+        if instance.address in named_already and instance.deposed is None:
+            continue  # its name is among the affected ones
         if instance.mode == "managed" and instance.config_address in touched:
             steps = parse_module_address(instance.module_address)
             known.add(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from safeterraform.plan import ModuleStep
@@ -95,20 +96,42 @@ def _sensitive_scalars(values: Any, mask: SensitivityMask) -> Iterable[str]:
             yield from _sensitive_scalars(item, marks)
 
 
+@lru_cache(maxsize=256)
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def _candidates(values: Any, path: str) -> Iterable[tuple[str | int, ...]]:
     """Where `path` may be found: at the top level, then one level down in object attributes
     (`input`, `triggers`, `triggers_replace`, `tags`, `labels` first, then the others)."""
-    steps: tuple[str | int, ...] = tuple(path.split("."))
+    steps = _steps(path)
     yield steps
     if not isinstance(values, dict):
         return
-    first = [key for key in NESTED_FIRST if isinstance(values.get(key), dict)]
-    others = sorted(
-        key for key, item in values.items() if isinstance(item, dict) and key not in NESTED_FIRST
-    )
-    for key in (*first, *others):
-        if key != steps[0]:
+    for key in NESTED_FIRST:
+        if key != steps[0] and isinstance(values.get(key), dict):
             yield (key, *steps)
+    for key in sorted(values):
+        if key not in NESTED_FIRST and key != steps[0] and isinstance(values[key], dict):
+            yield (key, *steps)
+
+
+def _marks_anything(mask: SensitivityMask) -> bool:
+    if mask is True:
+        return True
+    if isinstance(mask, dict):
+        return any(_marks_anything(item) for item in mask.values())
+    if isinstance(mask, list):
+        return any(_marks_anything(item) for item in mask)
+    return False
+
+
+def _at(values: Any, steps: tuple[str | int, ...]) -> Any:
+    for step in steps:
+        values = child(values, step)
+        if values is None:
+            return None
+    return values
 
 
 def choose_node_name(
@@ -128,11 +151,12 @@ def choose_node_name(
     secrets: set[str] | None = None
     for path in node_attributes:
         for steps in _candidates(values, path):
-            found = scalar(attribute(values, ".".join(map(str, steps))))
+            found = scalar(_at(values, steps))
             if found is None:
                 continue
             if secrets is None:
-                secrets = set(_sensitive_scalars(values, sensitive)) if sensitive else set()
+                marked = _marks_anything(sensitive)
+                secrets = set(_sensitive_scalars(values, sensitive)) if marked else set()
             # A copy of a sensitive value elsewhere in the object is just as secret: the
             # plan JSON marks terraform_data's `input` member but not the same value in
             # `output` (seen with Terraform 1.15).

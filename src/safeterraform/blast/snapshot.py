@@ -87,10 +87,14 @@ class ConfigIndex:
         self._modules: dict[str, ModuleConfig | None] = {}
 
     def preload(self) -> ConfigIndex:
-        """Read every module now, e.g. in a thread while `terraform show -json` runs."""
+        """Read every module now, blocks split into attributes, e.g. in a thread while
+        `terraform show -json` runs (its wait releases the GIL, so this work is hidden)."""
         self.module("")
         for key in list(self._dirs or {}):
             self.module(key)
+        for module in self._modules.values():
+            for body in module.bodies.values() if module else ():
+                body.attributes()
         return self
 
     def module(self, key: str) -> ModuleConfig | None:
