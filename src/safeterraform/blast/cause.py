@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from safeterraform.blast import hcl
@@ -76,6 +77,8 @@ def show(value: Any, sensitive: Any = None, unknown: Any = None) -> str:
         return SENSITIVE
     if unknown is True:
         return UNKNOWN
+    if isinstance(value, str) and len(value) < _VALUE_WIDTH:
+        return json.dumps(value, ensure_ascii=False)
     marked = _marked(value, sensitive, unknown)
     text = json.dumps(marked, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
     text = text.replace(f'"{_MARK}S"', SENSITIVE).replace(f'"{_MARK}U"', UNKNOWN)
@@ -126,11 +129,12 @@ _HEAD = re.compile(r"[A-Za-z_][\w-]*")
 _STEP = re.compile(r'\.([A-Za-z_][\w-]*)|\.(\d+)|\[\s*("(?:[^"\\]|\\.)*"|[^\[\]]*?)\s*\]')
 
 
-def _split(reference: str) -> list[str | tuple[str]]:
+@lru_cache(maxsize=4096)
+def _split(reference: str) -> tuple[str | tuple[str], ...]:
     """`a.b["k"].c` -> ["a", "b", ('"k"',), "c"]: names, and index expressions as 1-tuples."""
     head = _HEAD.match(reference)
     if head is None:
-        return []
+        return ()
     parts: list[str | tuple[str]] = [head.group()]
     for match in _STEP.finditer(reference, head.end()):
         if match.group(1) is not None:
@@ -139,7 +143,7 @@ def _split(reference: str) -> list[str | tuple[str]]:
             parts.append((match.group(2),))
         else:
             parts.append((match.group(3),))
-    return parts
+    return tuple(parts)
 
 
 def _names(parts: Sequence[str | tuple[str]]) -> Path:
@@ -225,6 +229,7 @@ class Explainer:
                 parent = address
         self._lost: str | None = None
         self._unrecorded: list[str] = []
+        self._root_variables: dict[tuple[str, str], tuple[_Found | None, tuple[str, ...]]] = {}
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -368,6 +373,22 @@ class Explainer:
         if len(parts) < 2 or not isinstance(parts[1], str):
             return None
         head, name = parts[0], parts[1]
+        if head == "var" and not scope.steps:
+            # A root variable's link depends on nothing but the value seen downstream:
+            # thousands of instances that read one variable share one answer.
+            try:
+                memo = (name, json.dumps(hint, sort_keys=True) if hint is not _NO_HINT else "")
+            except (TypeError, ValueError):
+                memo = None
+            if memo is not None and memo in self._root_variables:
+                found, unrecorded = self._root_variables[memo]
+                self._unrecorded.extend(unrecorded)
+                return found
+            before = len(self._unrecorded)
+            found = self._variable(scope, name, hint, depth, seen)
+            if memo is not None:
+                self._root_variables[memo] = (found, tuple(self._unrecorded[before:]))
+            return found
         if head == "var":
             return self._variable(scope, name, hint, depth, seen)
         if head == "local":
@@ -716,6 +737,7 @@ def _cause(kind: str, summary: str, links: tuple[Link, ...]) -> Cause:
 _KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|\d+)\]')
 
 
+@lru_cache(maxsize=4096)
 def unkeyed_text(text: str) -> str:
     """Text with the instance keys of its addresses left out: what instances of one block
     have in common."""

@@ -242,6 +242,7 @@ _TRAVERSAL = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def traversals(expression: str) -> tuple[str, ...]:
     """Every reference-shaped traversal in an expression (`a.b["k"].c`), in order, distinct.
 
