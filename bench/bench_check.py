@@ -188,13 +188,54 @@ def synthetic(
 
 def time_analysis(shown: dict[str, Any], snapshot: dict[str, str]) -> tuple[float, int]:
     from safeterraform import blast, render
+    from safeterraform.blast import hcl
 
-    blast._parse_hcl.cache_clear()  # no help from an earlier run in this process
+    hcl.parse_hcl.cache_clear()  # no help from an earlier run in this process
     started = time.perf_counter()
     analysis = blast.analyze(shown, snapshot, ("hostname", "input.hostname"))
     render.to_text(analysis)
     render.to_json(analysis)
     return time.perf_counter() - started, len(analysis.destroy_provisioners)
+
+
+def compare_tree_sitter(text: str) -> None:
+    """Issue 18 move 3: tree-sitter-hcl (if installed) against the lexer in blast/hcl.py,
+    both finding every top-level block and splitting its attributes."""
+    from safeterraform.blast import hcl
+
+    def scanner() -> int:
+        return sum(
+            len(hcl.attributes(block.text, block.body_start, block.body_end))
+            for block in hcl.blocks(text)
+        )
+
+    rows = [("blast/hcl.py lexer", scanner)]
+    try:
+        import tree_sitter
+        import tree_sitter_hcl
+    except ImportError:
+        print("\n(tree-sitter-hcl not installed: pip install tree-sitter tree-sitter-hcl)")
+    else:
+        parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_hcl.language()))
+        data = text.encode()
+
+        def tree_sitter_walk() -> int:
+            count = 0
+            for block in parser.parse(data).root_node.children[0].children:
+                for body in block.children:
+                    if body.type == "body":
+                        count += sum(1 for item in body.children if item.type == "attribute")
+            return count
+
+        rows.append(("tree-sitter-hcl", tree_sitter_walk))
+    print("\n== configuration lexing (blocks and their attributes, medians of 7)")
+    for label, function in rows:
+        runs = []
+        for _ in range(7):
+            started = time.perf_counter()
+            found = function()
+            runs.append(time.perf_counter() - started)
+        print(f"{label:22s} {statistics.median(runs) * 1000:7.1f} ms  ({found} attributes)")
 
 
 def main() -> None:
@@ -236,6 +277,7 @@ def main() -> None:
         {
             "show": ([str(tf), "show", "-json", plan_file.name], {0}),
             "check": ([str(CHECK), "check", plan_file.name, "--format", "json"], {2}),
+            "check_text": ([str(CHECK), "check", plan_file.name], {2}),
             "direct": ([sys.executable, "-c", DIRECT, plan_file.name], {2}),
             "startup": ([sys.executable, "-c", "import safeterraform.commands.check"], {0}),
         },
@@ -244,6 +286,13 @@ def main() -> None:
     )
     show = statistics.median(times["show"])
     check = statistics.median(times["check"])
+    check_text = statistics.median(times["check_text"])
+    json_ratio = statistics.median(
+        a / b for a, b in zip(times["check"], times["show"], strict=True)
+    )
+    text_ratio = statistics.median(
+        a / b for a, b in zip(times["check_text"], times["show"], strict=True)
+    )
     own = median_gap(times["check"], times["show"])
     direct_own = median_gap(times["direct"], times["show"])
     startup = statistics.median(times["startup"])
@@ -265,6 +314,10 @@ def main() -> None:
     )
     print(f"terraform show -json        {show:7.3f} s")
     print(f"safeterraform check (total) {check:7.3f} s  (runs show -json itself)")
+    print(f"safeterraform check text    {check_text:7.3f} s")
+    for label, value in (("json", json_ratio), ("text", text_ratio)):
+        verdict = "met" if value <= 1.25 else "NOT met"
+        print(f"ratio check {label} / show -json  {value:.2f}x  (target <= 1.25x: {verdict})")
     print(
         f"tool's own time             {own:7.3f} s  = {ratio:.0%} of show -json "
         f"(target <= 25%: {'met' if ratio <= 0.25 else 'NOT met'})"
@@ -289,6 +342,7 @@ def main() -> None:
     )
     print(f"{big_count:6d} changes  {big_time:7.3f} s  {big_time / big_count * 1e6:6.1f} us/change")
     print(f"10x the changes took {big_time / small_time:.1f}x the time")
+    compare_tree_sitter(snapshot["m-/main.tf"])
     if not options.keep:
         shutil.rmtree(base)
 

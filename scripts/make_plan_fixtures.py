@@ -24,11 +24,12 @@ from tests import tfharness  # noqa: E402
 from tests.plan_scenarios import SCENARIOS, make_plan, run  # noqa: E402
 
 from safeterraform import blast, plan, render  # noqa: E402
+from safeterraform.policy import DEFAULT_NODE_ATTRIBUTES  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "plans"
 GOLDEN = ROOT / "tests" / "golden"
-# Goldens name nodes by a dotted attribute first, to exercise §7's attribute rule.
-GOLDEN_NODE_ATTRIBUTES = ("hostname", "input.hostname")
+# Goldens name nodes as a default install does (PRODUCT.md §7, one level down included).
+GOLDEN_NODE_ATTRIBUTES = DEFAULT_NODE_ATTRIBUTES
 
 
 def make_fixtures(names: list[str]) -> None:

@@ -28,6 +28,118 @@ RESET = """  provisioner "local-exec" {
 
 APPLY = ("tf", ["apply", "-auto-approve", "-input=false"])
 
+CONTROL_PLANES = '{ powder = "192.0.2.65", poison = "192.0.2.66", phoebe = "192.0.2.67" }'
+
+
+def machine_configs(node: str, workers: str) -> str:
+    """Close to the incident: a per-node machine config whose `node` argument changes, and a
+    reset-on-destroy resource per control plane that is replaced when it does."""
+    return f"""
+locals {{
+  control_planes = {CONTROL_PLANES}
+  workers        = {workers}
+}}
+
+resource "terraform_data" "machine_config_apply" {{
+  for_each = local.control_planes
+  input    = {{ hostname = each.key, node = {node} }}
+}}
+
+resource "terraform_data" "cp_reset_on_destroy" {{
+  for_each         = local.control_planes
+  input            = {{ hostname = each.key, ip = each.value }}
+  triggers_replace = terraform_data.machine_config_apply[each.key].input.node
+
+  provisioner "local-exec" {{
+    when    = destroy
+    command = "echo talosctl reset --nodes ${{self.input.ip}}"
+  }}
+}}
+
+resource "terraform_data" "worker" {{
+  for_each = local.workers
+  input    = {{ hostname = each.key, ip = each.value }}
+}}
+"""
+
+
+def upgrade(version_note: str = "") -> str:
+    """A chain through a local and a variable: the installer image follows the Talos version."""
+    return f"""
+variable "talos_version" {{
+  type = string{version_note}
+}}
+
+locals {{
+  image = "ghcr.io/siderolabs/installer:${{var.talos_version}}"
+}}
+
+resource "terraform_data" "upgrade" {{
+  for_each         = {{ jade = "192.0.2.91", opal = "192.0.2.92" }}
+  input            = {{ hostname = each.key, ip = each.value }}
+  triggers_replace = {{ image = local.image }}
+{RESET}}}
+"""
+
+
+NETWORK = """
+resource "terraform_data" "network" {{
+  input = {{ cidr = "{cidr}" }}
+}}
+
+module "phoebe" {{
+  source = "./modules/node"
+  subnet = terraform_data.network.output.cidr
+}}
+
+module "poison" {{
+  source = "./modules/node"
+  subnet = terraform_data.network.output.cidr
+}}
+"""
+
+MODULE_NODE = """
+variable "subnet" {}
+
+resource "terraform_data" "machine" {
+  input            = { subnet = var.subnet }
+  triggers_replace = var.subnet
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "echo talosctl reset --subnet ${self.input.subnet}"
+  }
+}
+"""
+
+
+def vault(release: str) -> str:
+    """A node whose hostname attribute is sensitive: it must never become the node's name."""
+    return f"""
+variable "vault_host" {{
+  default   = "vault-7f3a.internal"
+  sensitive = true
+}}
+
+resource "terraform_data" "vault" {{
+  for_each         = {{ primary = "192.0.2.95" }}
+  input            = {{ hostname = var.vault_host, ip = each.value }}
+  triggers_replace = "{release}"
+{RESET}}}
+"""
+
+
+def spaced(release: str) -> str:
+    """Node names with spaces and commas (for_each keys), as AWS tags.Name values often are."""
+    return f"""
+resource "terraform_data" "cp" {{
+  for_each         = {{ "Control Plane 1" = "192.0.2.96", "db,primary" = "192.0.2.97" }}
+  input            = {{ ip = each.value }}
+  triggers_replace = "{release}"
+{RESET}}}
+"""
+
+
 SCENARIOS: dict[str, list[Step]] = {
     "create": [
         ("write", {"main.tf": node("pearl", "192.0.2.68") + node("opal", "192.0.2.69")}),
@@ -323,6 +435,40 @@ removed {
         ),
     ],
     "incident": [("incident", None)],
+    "incident_chain": [
+        ("write", {"main.tf": machine_configs("each.value", "{}")}),
+        APPLY,
+        (
+            "write",
+            {"main.tf": machine_configs('"vlan-${each.value}"', '{ pearl = "192.0.2.68" }')},
+        ),
+    ],
+    "chain_local_variable": [
+        ("write", {"main.tf": upgrade()}),
+        ("tf", ["apply", "-auto-approve", "-input=false", "-var=talos_version=v1.6.0"]),
+        ("plan-args", ["-var=talos_version=v1.7.0"]),
+    ],
+    "chain_module": [
+        (
+            "write",
+            {
+                "main.tf": NETWORK.format(cidr="192.0.2.0/26"),
+                "modules/node/main.tf": MODULE_NODE,
+            },
+        ),
+        APPLY,
+        ("write", {"main.tf": NETWORK.format(cidr="192.0.2.64/26")}),
+    ],
+    "sensitive_name": [
+        ("write", {"main.tf": vault("v1")}),
+        APPLY,
+        ("write", {"main.tf": vault("v2")}),
+    ],
+    "spaced_names": [
+        ("write", {"main.tf": spaced("v1")}),
+        APPLY,
+        ("write", {"main.tf": spaced("v2")}),
+    ],
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from safeterraform import blast, plan
+from safeterraform.blast import hcl
 from safeterraform.policy import DEFAULT_NODE_ATTRIBUTES
 from tests import plan_scenarios, tfharness
 
@@ -71,8 +72,10 @@ def test_dotted_node_attribute_and_module_instances() -> None:
         "module.node[0].terraform_data.machine": "echo talosctl reset --nodes 192.0.2.100",
         "module.node[2].terraform_data.machine": "echo talosctl reset --nodes 192.0.2.102",
     }
-    # Without the attribute, the module instance key names the node.
-    assert analyze("module", DEFAULT_NODE_ATTRIBUTES).affected_nodes == ("node[0]", "node[2]")
+    # The default attributes find input.hostname one level down (PRODUCT.md §7).
+    assert analyze("module", DEFAULT_NODE_ATTRIBUTES).affected_nodes == ("cp-0", "cp-2")
+    # Without any attribute, the module instance key names the node.
+    assert analyze("module", ()).affected_nodes == ("node[0]", "node[2]")
 
 
 def test_count_and_for_each() -> None:
@@ -119,9 +122,9 @@ def test_removed_blocks_run_from_the_root_module_only() -> None:
     assert commands(analysis) == {
         "module.rack.terraform_data.spare": "echo power off spare at 192.0.2.86",
     }
-    assert [item.source for item in analysis.destroy_provisioners] == ["m-/main.tf"]
+    assert [item.source for item in analysis.destroy_provisioners] == ["main.tf"]
     (warning,) = analysis.warnings
-    assert "module.rack.terraform_data.blade in m-rack/main.tf" in warning
+    assert "module.rack.terraform_data.blade in rack/main.tf" in warning
     assert "does not run" in warning
 
 
@@ -353,9 +356,9 @@ NEEDS_THE_PARSER = [
 
 
 def _settings_both_ways(text: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    (block,) = blast._blocks(text)
-    fast = blast.simple_settings(block.text, block.body_start, block.body_end)
-    ((_, parsed),) = blast._parse_hcl(text)["provisioner"][0].items()
+    (block,) = hcl.blocks(text)
+    fast = hcl.simple_settings(block.text, block.body_start, block.body_end)
+    ((_, parsed),) = hcl.parse_hcl(text)["provisioner"][0].items()
     return fast, {k: v for k, v in parsed.items() if not k.startswith("__")}
 
 
@@ -378,8 +381,8 @@ def test_fast_reading_agrees_with_hcl2_on_every_fixture() -> None:
         for name, text in snapshot.items():
             if not name.endswith(".tf"):
                 continue
-            for block in blast._blocks(text):
-                for inner in blast._blocks(block.text, block.body_start, block.body_end):
+            for block in hcl.blocks(text):
+                for inner in hcl.blocks(block.text, block.body_start, block.body_end):
                     if inner.type != "provisioner":
                         continue
                     fast, parsed = _settings_both_ways(inner.text)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from safeterraform import render
 from tests import plan_scenarios, tfharness
 from tests.conftest import Runner
 from tests.test_render import validate
@@ -48,17 +47,39 @@ def test_incident_shows_the_three_resets(incident_plan: Path, env: dict[str, str
     assert "3 of 3 nodes affected: phoebe, poison, powder" in result.stdout
     assert "\x1b[" not in result.stdout  # not a terminal: plain text
     assert result.stdout.index("DESTROY-TIME PROVISIONERS") < result.stdout.index("DESTRUCTIVE")
+    # Why (issue 19): the three replacements share one origin, the variable's change.
+    assert (
+        '3 nodes (phoebe, poison, powder), one cause: var.talos_version changed from "v1.6.0" '
+        'to "v1.7.0"' in result.stdout
+    )
 
 
 def test_json_format_validates(incident_plan: Path, env: dict[str, str], tmp_path: Path) -> None:
     result = check(str(incident_plan), "--format", "json", cwd=tmp_path, env=env)
     assert result.returncode == 2, result.stderr
     document = json.loads(result.stdout)
-    validate(document, render.JSON_SCHEMA)
+    validate(document)
     assert document["affected_nodes"] == ["phoebe", "poison", "powder"]
     assert sorted(item["command"] for item in document["destroy_provisioners"]) == [
         f"echo talosctl reset --nodes 192.0.2.{n} >> reset.log" for n in (65, 66, 67)
     ]
+    # The file a user knows, not the snapshot's internal m-/main.tf (issue 17 item 10).
+    assert {item["source"] for item in document["destroy_provisioners"]} == {"main.tf"}
+    assert '"m-' not in result.stdout
+    for change in document["changes"]:
+        assert change["cause"]["kind"] == "chain"
+        assert change["cause"]["links"][-1]["subject"] == "var.talos_version"
+        assert change["cause"]["links"][-1]["origin"] is True
+
+
+def test_help_names_every_exit_code(env: dict[str, str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(CHECK), "check", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for words in ("0: nothing destructive", "2: destructive", "1: error"):
+        assert words in text, text
 
 
 def test_markdown_and_chdir(incident_plan: Path, env: dict[str, str], tmp_path: Path) -> None:

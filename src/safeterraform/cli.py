@@ -86,7 +86,11 @@ def check(
         Path | None, typer.Option("--chdir", help="Working directory terraform show runs in.")
     ] = None,
 ) -> None:
-    """Render the destructive part of a plan. Exit 0: nothing destructive, 2: destructive."""
+    """Render the destructive part of a plan, and why it happens.
+
+    Exit 0: nothing destructive, 2: destructive changes, 1: error (unreadable plan, no
+    terraform). JSON schema: schemas/check.schema.json.
+    """
     from safeterraform.commands import check as command
 
     _run(lambda: command.run(plan, output_format.value, chdir))

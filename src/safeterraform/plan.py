@@ -11,7 +11,7 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ class ResourceChange:
     after: Any
     after_unknown: Any
     before_sensitive: Any
+    after_sensitive: Any
     replace_paths: tuple[tuple[str | int, ...], ...]
     previous_address: str | None  # set when a `moved` block (or refactoring) moved it
     deposed: str | None  # deposed object key
@@ -135,6 +136,7 @@ class PriorInstance:
     values: Any
     deposed: str | None
     tainted: bool
+    sensitive_values: Any = None  # the prior object's sensitivity mask
 
     @property
     def config_address(self) -> str:
@@ -149,6 +151,8 @@ class Plan:
     prior_instances: tuple[PriorInstance, ...]
     applyable: bool
     errored: bool
+    variables: Mapping[str, Any] = field(default_factory=dict)  # root variables: name -> value
+    configuration: Mapping[str, Any] = field(default_factory=dict)  # the `configuration` section
 
 
 def parse_module_address(module_address: str) -> tuple[ModuleStep, ...]:
@@ -240,6 +244,7 @@ def _change(entry: Any, number: int) -> ResourceChange:
         after=change.get("after"),
         after_unknown=change.get("after_unknown"),
         before_sensitive=change.get("before_sensitive"),
+        after_sensitive=change.get("after_sensitive"),
         replace_paths=replace_paths,
         previous_address=entry.get("previous_address") or None,
         deposed=entry.get("deposed") or None,
@@ -264,6 +269,7 @@ def _prior_instances(module: Any) -> Iterator[PriorInstance]:
                 values=resource.get("values"),
                 deposed=resource.get("deposed_key") or None,
                 tainted=resource.get("tainted") is True,
+                sensitive_values=resource.get("sensitive_values"),
             )
     for child in module.get("child_modules") or ():
         yield from _prior_instances(child)
@@ -295,7 +301,19 @@ def parse(data: Any) -> Plan:
         prior_instances=tuple(_prior_instances(root)),
         applyable=bool(data.get("applyable", True)),
         errored=bool(data.get("errored", False)),
+        variables=_variables(data.get("variables")),
+        configuration=data.get("configuration") or {},
     )
+
+
+def _variables(section: Any) -> dict[str, Any]:
+    if not isinstance(section, dict):
+        return {}
+    return {
+        name: entry.get("value")
+        for name, entry in section.items()
+        if isinstance(entry, dict) and "value" in entry
+    }
 
 
 def is_plan_file(path: Path) -> bool:
@@ -374,3 +392,19 @@ def snapshot_modules(snapshot: Mapping[str, str]) -> dict[str, str]:
     else:
         keys = sorted({path.split("/", 1)[0][2:] for path in snapshot if path.startswith("m-")})
     return {key: f"m-{key}/" for key in keys}
+
+
+def snapshot_module_dirs(snapshot: Mapping[str, str]) -> dict[str, str]:
+    """Module key -> its directory as the user knows it (`modules/node`), from modules.json;
+    a module missing from the manifest keeps its key."""
+    try:
+        records = json.loads(snapshot.get(MODULES_MANIFEST) or "[]")
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(records, list):
+        return {}
+    return {
+        str(record.get("Key", "")): str(record.get("Dir", "."))
+        for record in records
+        if isinstance(record, dict)
+    }

@@ -7,128 +7,22 @@ NO_COLOR is set). Text from the plan is never read as rich markup.
 
 from __future__ import annotations
 
-import io
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from safeterraform.blast import Analysis, DestroyProvisioner, DestructiveChange
+from safeterraform.blast import Analysis, Cause, DestroyProvisioner, DestructiveChange
+from safeterraform.blast.cause import unkeyed_text
+from safeterraform.blast.nodes import display_name, display_names
 
-if TYPE_CHECKING:  # rich is imported when text is rendered: JSON and Markdown start faster
+if TYPE_CHECKING:  # rich is imported for a console only: text, JSON and Markdown start faster
     from rich.console import Console, RenderableType
-    from rich.text import Text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_STRING = {"type": "string"}
-_STRINGS = {"type": "array", "items": _STRING}
-_NULLABLE_STRING = {"type": ["string", "null"]}
-_COUNT = {"type": "integer", "minimum": 0}
-
-# The `--format json` document. Fields are only ever added within a schema_version;
-# a removal or change of meaning increments it.
-JSON_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "safeterraform check --format json",
-    "type": "object",
-    "required": [
-        "schema_version",
-        "terraform_version",
-        "destructive",
-        "affected_nodes",
-        "nodes_known",
-        "counts",
-        "destroy_provisioners",
-        "changes",
-        "warnings",
-    ],
-    "additionalProperties": False,
-    "properties": {
-        "schema_version": {"const": SCHEMA_VERSION},
-        "terraform_version": _STRING,
-        "destructive": {"type": "boolean"},
-        "affected_nodes": _STRINGS,
-        "nodes_known": _COUNT,
-        "counts": {
-            "type": "object",
-            "required": ["destroy", "replace", "forget", "create", "update", "import"],
-            "additionalProperties": False,
-            "properties": {
-                key: _COUNT
-                for key in ("destroy", "replace", "forget", "create", "update", "import")
-            },
-        },
-        "destroy_provisioners": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": [
-                    "address",
-                    "node",
-                    "type",
-                    "command",
-                    "unresolved",
-                    "source",
-                    "removed_block",
-                ],
-                "additionalProperties": False,
-                "properties": {
-                    "address": _STRING,
-                    "node": _STRING,
-                    "type": _STRING,
-                    "command": _STRING,
-                    "unresolved": _STRINGS,
-                    "source": _STRING,
-                    "removed_block": {"type": "boolean"},
-                },
-            },
-        },
-        "changes": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": [
-                    "address",
-                    "node",
-                    "action",
-                    "actions",
-                    "action_reason",
-                    "reason",
-                    "replace_paths",
-                    "previous_address",
-                    "deposed",
-                    "create_before_destroy",
-                    "provisioners_skipped",
-                ],
-                "additionalProperties": False,
-                "properties": {
-                    "address": _STRING,
-                    "node": _STRING,
-                    "action": {
-                        "enum": [
-                            "destroy",
-                            "replace",
-                            "forget",
-                            "replace-and-forget",
-                            "moved-and-destroyed",
-                            "moved-and-replaced",
-                            "moved-and-forgotten",
-                            "moved-and-replaced-and-forgotten",
-                        ]
-                    },
-                    "actions": _STRINGS,
-                    "action_reason": _NULLABLE_STRING,
-                    "reason": _NULLABLE_STRING,
-                    "replace_paths": _STRINGS,
-                    "previous_address": _NULLABLE_STRING,
-                    "deposed": _NULLABLE_STRING,
-                    "create_before_destroy": {"type": "boolean"},
-                    "provisioners_skipped": _NULLABLE_STRING,
-                },
-            },
-        },
-        "warnings": _STRINGS,
-    },
-}
+# The `--format json` document is described by schemas/check.schema.json (published with
+# the project; tests validate every golden against it). Fields are only ever added within a
+# schema_version; a removal or change of meaning increments it.
 
 _ACTION_WORDS = {
     "destroy": "destroy",
@@ -169,7 +63,7 @@ def headline(analysis: Analysis) -> str:
     """`3 of 3 nodes affected: phoebe, poison, powder` or `nothing destructive`."""
     if not analysis.destructive:
         return "Nothing destructive: no object is destroyed, replaced or forgotten."
-    names = ", ".join(analysis.affected_nodes)
+    names = display_names(analysis.affected_nodes)
     known = _plural(analysis.nodes_known, "node")
     return f"{len(analysis.affected_nodes)} of {known} affected: {names}"
 
@@ -187,73 +81,148 @@ def counts_line(analysis: Analysis) -> str:
     return ", ".join(parts) + "."
 
 
-def _provisioner_lines(provisioner: DestroyProvisioner) -> list[Text]:
-    from rich.text import Text
+HIDDEN_WORDS = "a sensitive value was not used as its name (PRODUCT.md §7)"
+_LISTED = 10  # names and per-node origins listed in a cause group before "and N more"
 
+# A rendering is a list of lines, each a list of (text, style) segments: plain text joins
+# the text (fast, no rich import), the console gets the same lines as rich Text.
+Segment = tuple[str, str]
+Line = list[Segment]
+
+
+def _provisioner_lines(provisioner: DestroyProvisioner) -> list[Line]:
     origin = " (removed block)" if provisioner.removed_block else ""
-    lines = [
-        Text.assemble(
-            "  ",
-            (provisioner.node, "bold red"),
-            "  ",
-            provisioner.address,
-            f"  {provisioner.type}{origin}",
-        )
+    lines: list[Line] = [
+        [
+            ("  ", ""),
+            (display_name(provisioner.node), "bold red"),
+            ("  ", ""),
+            (provisioner.address, ""),
+            (f"  {provisioner.type}{origin}", ""),
+        ]
     ]
     for number, line in enumerate(provisioner.command.split("\n") or [""]):
-        lines.append(
-            Text.assemble("    ", ("$ " if number == 0 else "  ", "red"), (line, "bold red"))
-        )
+        lines.append([("    ", ""), ("$ " if number == 0 else "  ", "red"), (line, "bold red")])
     if provisioner.unresolved:
-        lines.append(
-            Text(f"    not resolved from state: {', '.join(provisioner.unresolved)}", "red")
+        lines.append([(f"    not resolved from state: {', '.join(provisioner.unresolved)}", "red")])
+    return lines
+
+
+def _listed(names: Sequence[str], limit: int = _LISTED) -> str:
+    shown = display_names(names[:limit])
+    return shown if len(names) <= limit else f"{shown}, and {len(names) - limit} more"
+
+
+def cause_groups(
+    analysis: Analysis,
+) -> list[tuple[str, Cause, tuple[DestructiveChange, ...], list[DestructiveChange]]]:
+    """Per origin shared by changes: (headline, the first change's cause, the changes, the
+    changes whose own origin the headline does not spell out)."""
+    groups = []
+    for cause, changes in analysis.by_cause():
+        nodes = sorted({change.node for change in changes})
+        who = (
+            f"node {display_name(nodes[0])}"
+            if len(nodes) == 1
+            else f"{len(nodes)} nodes ({_listed(nodes)})"
         )
+        summaries = {change.cause.summary for change in changes if change.cause}
+        unkeyed = {unkeyed_text(summary) for summary in summaries}
+        listed: list[DestructiveChange] = []
+        if len(summaries) == 1:
+            what = cause.summary
+        elif len(unkeyed) == 1:  # the same origin but for instance keys, e.g. own config
+            what = unkeyed.pop()
+        else:
+            what = cause.shape
+            listed = list(changes)
+        one = "one cause" if len(changes) > 1 and cause.kind != "not_found" else "cause"
+        groups.append((f"{who}, {one}: {what}", cause, changes, listed))
+    return groups
+
+
+def _cause_lines(analysis: Analysis) -> list[Line]:
+    groups = cause_groups(analysis)
+    if not groups:
+        return []
+    lines: list[Line] = [[("WHY", "bold")]]
+    for title, cause, changes, listed in groups:
+        lines.append([("  ", ""), (title, "bold")])
+        if len(cause.links) > 1:
+            first = changes[0]
+            for number, link in enumerate(cause.links):
+                lead = f"{first.address}: " if number == 0 else "← "
+                style = "bold" if link.origin else ""
+                lines.append([("    ", ""), (lead, ""), (link.text, style)])
+        for change in listed[:_LISTED]:
+            assert change.cause is not None
+            lines.append([(f"    {display_name(change.node)}: {change.cause.summary}", "")])
+        if len(listed) > _LISTED:
+            lines.append([(f"    and {len(listed) - _LISTED} more", "")])
+    lines.append([("", "")])
+    return lines
+
+
+def _lines(analysis: Analysis) -> list[Line]:
+    """Destroy-time provisioners first (red), then changes by node, why, then the counts."""
+    lines: list[Line] = []
+    for warning in analysis.warnings:
+        lines.append([(f"WARNING: {warning}", "bold red")])
+    if analysis.destroy_provisioners:
+        lines.append(
+            [
+                (
+                    "DESTROY-TIME PROVISIONERS: "
+                    f"{_plural(len(analysis.destroy_provisioners), 'command')} "
+                    "will run as objects are destroyed",
+                    "bold red",
+                )
+            ]
+        )
+        for provisioner in analysis.destroy_provisioners:
+            lines.extend(_provisioner_lines(provisioner))
+        lines.append([("", "")])
+    if analysis.destructive:
+        lines.append(
+            [(f"DESTRUCTIVE CHANGES on {_plural(len(analysis.affected_nodes), 'node')}", "bold")]
+        )
+        for node, changes in analysis.by_node():
+            lines.append([("  ", ""), (display_name(node), "bold yellow")])
+            for change in changes:
+                style = "red" if change.kind != "forget" else "yellow"
+                lines.append(
+                    [
+                        ("    ", ""),
+                        (action_words(change), style),
+                        ("  ", ""),
+                        (_address(change), ""),
+                    ]
+                )
+                if change.previous_address:
+                    lines.append([(f"      moved from {change.previous_address}", "")])
+                if change.reason:
+                    lines.append([(f"      because {change.reason}", "")])
+                if change.replace_paths:
+                    lines.append([(f"      forced by: {', '.join(change.replace_paths)}", "")])
+                if change.provisioners_skipped:
+                    lines.append([(f"      {_skipped_words(change)}", "yellow")])
+                if change.name_hidden:
+                    lines.append([(f"      {HIDDEN_WORDS}", "yellow")])
+        lines.append([("", "")])
+        lines.extend(_cause_lines(analysis))
+    lines.append([(headline(analysis), "bold red" if analysis.destructive else "green")])
+    lines.append([(counts_line(analysis), "")])
     return lines
 
 
 def renderable(analysis: Analysis) -> RenderableType:
-    """Destroy-time provisioners first (red), then changes by node, then the counts."""
+    """The rendering as rich Text lines (see _lines)."""
     from rich.console import Group
     from rich.text import Text
 
-    lines: list[Text] = []
-    for warning in analysis.warnings:
-        lines.append(Text(f"WARNING: {warning}", "bold red"))
-    if analysis.destroy_provisioners:
-        lines.append(
-            Text(
-                "DESTROY-TIME PROVISIONERS: "
-                f"{_plural(len(analysis.destroy_provisioners), 'command')} "
-                "will run as objects are destroyed",
-                "bold red",
-            )
-        )
-        for provisioner in analysis.destroy_provisioners:
-            lines.extend(_provisioner_lines(provisioner))
-        lines.append(Text(""))
-    if analysis.destructive:
-        lines.append(
-            Text(f"DESTRUCTIVE CHANGES on {_plural(len(analysis.affected_nodes), 'node')}", "bold")
-        )
-        for node, changes in analysis.by_node():
-            lines.append(Text.assemble("  ", (node, "bold yellow")))
-            for change in changes:
-                style = "red" if change.kind != "forget" else "yellow"
-                lines.append(
-                    Text.assemble("    ", (action_words(change), style), "  ", _address(change))
-                )
-                if change.previous_address:
-                    lines.append(Text(f"      moved from {change.previous_address}"))
-                if change.reason:
-                    lines.append(Text(f"      because {change.reason}"))
-                if change.replace_paths:
-                    lines.append(Text(f"      forced by: {', '.join(change.replace_paths)}"))
-                if change.provisioners_skipped:
-                    lines.append(Text(f"      {_skipped_words(change)}", "yellow"))
-        lines.append(Text(""))
-    lines.append(Text(headline(analysis), "bold red" if analysis.destructive else "green"))
-    lines.append(Text(counts_line(analysis)))
-    return Group(*lines)
+    return Group(
+        *(Text.assemble(*((text, style) for text, style in line)) for line in _lines(analysis))
+    )
 
 
 def to_console(analysis: Analysis, console: Console) -> None:
@@ -263,24 +232,31 @@ def to_console(analysis: Analysis, console: Console) -> None:
 
 def to_text(analysis: Analysis) -> str:
     """The plain-text rendering (what a non-terminal or NO_COLOR console shows)."""
-    from rich.console import Console
+    return "".join("".join(text for text, _ in line) + "\n" for line in _lines(analysis))
 
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        no_color=True,
-        color_system=None,
-        force_terminal=False,
-        width=100,
-        highlight=False,
-        emoji=False,
-    )
-    to_console(analysis, console)
-    return buffer.getvalue()
+
+def _cause_dict(cause: Cause | None) -> dict[str, Any] | None:
+    if cause is None:
+        return None
+    return {
+        "kind": cause.kind,
+        "summary": cause.summary,
+        "links": [
+            {
+                "kind": link.kind,
+                "subject": link.subject,
+                "text": link.text,
+                "old": link.old,
+                "new": link.new,
+                "origin": link.origin,
+            }
+            for link in cause.links
+        ],
+    }
 
 
 def as_dict(analysis: Analysis) -> dict[str, Any]:
-    """The JSON document described by JSON_SCHEMA."""
+    """The JSON document described by schemas/check.schema.json."""
     return {
         "schema_version": SCHEMA_VERSION,
         "terraform_version": analysis.terraform_version,
@@ -311,6 +287,7 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
             {
                 "address": change.address,
                 "node": change.node,
+                "node_name_hidden": change.name_hidden,
                 "action": change.action,
                 "actions": list(change.actions),
                 "action_reason": change.action_reason,
@@ -320,6 +297,7 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
                 "deposed": change.deposed,
                 "create_before_destroy": change.create_before_destroy,
                 "provisioners_skipped": change.provisioners_skipped,
+                "cause": _cause_dict(change.cause),
             }
             for change in analysis.changes
         ],
@@ -382,7 +360,8 @@ def to_markdown(analysis: Analysis) -> str:
         out.append("")
         for item in analysis.destroy_provisioners:
             origin = ", removed block" if item.removed_block else ""
-            out.append(f"- **{item.node}** {_code(item.address)} ({item.type}{origin})")
+            node = _code(display_name(item.node))
+            out.append(f"- **{node}** {_code(item.address)} ({item.type}{origin})")
             fence = _fence(item.command)
             out.append(f"  {fence}sh")
             out.extend(f"  {line}" for line in item.command.split("\n"))
@@ -397,7 +376,7 @@ def to_markdown(analysis: Analysis) -> str:
         out.append(f"#### Destructive changes on {_plural(len(analysis.affected_nodes), 'node')}")
         out.append("")
         for node, changes in analysis.by_node():
-            out.append(f"**{node}**")
+            out.append(f"**{_code(display_name(node))}**")
             out.append("")
             for change in changes:
                 details = []
@@ -411,10 +390,35 @@ def to_markdown(analysis: Analysis) -> str:
                     )
                 if change.provisioners_skipped:
                     details.append(_skipped_words(change))
+                if change.name_hidden:
+                    details.append(HIDDEN_WORDS)
                 suffix = f": {'; '.join(details)}" if details else ""
                 out.append(f"- {action_words(change)} {_code(_address(change))}{suffix}")
             out.append("")
+        out.extend(_markdown_causes(analysis))
     out.append(f"**{headline(analysis)}**")
     out.append("")
     out.append(counts_line(analysis))
     return "\n".join(out) + "\n"
+
+
+def _markdown_causes(analysis: Analysis) -> list[str]:
+    groups = cause_groups(analysis)
+    if not groups:
+        return []
+    out = ["#### Why", ""]
+    for title, cause, changes, listed in groups:
+        out.append(f"- {_code(title)}")
+        if len(cause.links) > 1:
+            first = changes[0]
+            for number, link in enumerate(cause.links):
+                text = _code(f"{first.address}: {link.text}" if number == 0 else link.text)
+                lead = "" if number == 0 else "← "
+                out.append(f"  - {lead}**{text}**" if link.origin else f"  - {lead}{text}")
+        for change in listed[:_LISTED]:
+            assert change.cause is not None
+            out.append(f"  - {_code(display_name(change.node))}: {_code(change.cause.summary)}")
+        if len(listed) > _LISTED:
+            out.append(f"  - and {len(listed) - _LISTED} more")
+    out.append("")
+    return out
