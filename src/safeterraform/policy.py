@@ -231,6 +231,7 @@ KNOWN_KEYS = {
             "real_terraform",
             "real_tofu",
             "audit_log",
+            "lint",
         }
     ),
     "production": frozenset({"workspaces", "paths", "var_files", "always", "allow_break_glass"}),
@@ -239,6 +240,7 @@ KNOWN_KEYS = {
     "limits": frozenset({"max_affected_nodes", "max_affected_fraction"}),
     "hooks": frozenset({"before_destructive_apply"}),
     "state_backups": frozenset({"keep"}),
+    "lint": frozenset({"dangerous_commands"}),  # read by commands/lint.py
 }
 
 
