@@ -125,8 +125,7 @@ def kind_by_name(path: str) -> str | None:
     if name.endswith((".md", ".markdown")):
         return MARKDOWN
     if name.endswith((".yml", ".yaml")) and (
-        name.startswith(".gitlab-ci")
-        or name.endswith((".gitlab-ci.yml", ".gitlab-ci.yaml"))
+        ".gitlab-ci" in name
         or (len(parts) >= 3 and parts[-3:-1] == [".github", "workflows"])
         or name in ("action.yml", "action.yaml")
     ):
@@ -232,6 +231,7 @@ class _Provisioner:
     type: str
     command: str  # as written
     danger_text: str
+    repeated: str | None = None  # "for_each" or "count": runs once per instance
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,7 @@ def _terraform_findings(
 def _provisioner_finding(
     provisioner: _Provisioner, prefix: str, patterns: Sequence[re.Pattern[str]]
 ) -> Finding:
-    joined = re.sub(r"\\\r?\n[ \t]*", " ", provisioner.danger_text)
+    joined = re.sub(r"[ \t]*\\\r?\n[ \t]*", " ", provisioner.danger_text)
     dangerous = []
     for pattern in patterns:
         match = pattern.search(joined)
@@ -309,6 +309,8 @@ def _provisioner_finding(
     written = " ".join(provisioner.command.split())
     command = f": {written}" if written else " (no command)"
     message = f"{where} has a destroy-time {provisioner.type} provisioner{command}"
+    if provisioner.repeated:
+        message += f" (runs for every {provisioner.repeated} instance)"
     if dangerous:
         message += " (dangerous: " + ", ".join(d.match for d in dangerous) + ")"
     return Finding(
@@ -340,17 +342,15 @@ def _parse_hcl(path: str, text: str) -> Any:
         return parser().parse(text + "\n")  # hcl2 needs the final newline
     except UnexpectedInput as error:
         line, column = getattr(error, "line", -1), getattr(error, "column", -1)
-        if isinstance(error, UnexpectedEOF) or line < 0:
-            where, what = f"{path}:{text.count(chr(10)) + 1}", "unexpected end of file"
+        token = getattr(error, "token", None)
+        if isinstance(error, UnexpectedEOF) or line < 0 or getattr(token, "type", "") == "$END":
+            where, what = f"{path}:{max(1, len(text.splitlines()))}", "unexpected end of file"
         else:
-            token = getattr(error, "token", None)
             if isinstance(error, UnexpectedCharacters):
-                shown = text.splitlines()[line - 1][column - 1 : column] if line > 0 else ""
-            elif token is not None and token.type == "$END":
-                shown = ""
+                shown = text.splitlines()[line - 1][column - 1 : column]
             else:
                 shown = str(token).strip().splitlines()[0] if str(token).strip() else ""
-            what = f"unexpected {shown!r}" if shown else "unexpected end of file"
+            what = f"unexpected {shown!r}" if shown else "unexpected end of line"
             where = f"{path}:{line}:{column}"
         raise LintError(f"safeterraform lint: {where}: invalid HCL: {what}") from None
 
@@ -427,6 +427,8 @@ def _read_hcl(path: str, text: str, module: _Module) -> None:
             resource, removed = _attributes(text, inner).get("from", "?").strip(), True
         else:
             continue
+        arguments = _attributes(text, inner)
+        repeated = next((k for k in ("for_each", "count") if k in arguments), None)
         for provisioner in _children(inner, "block"):
             p_kind, p_labels, p_body = _block_parts(text, provisioner)
             if p_kind != "provisioner" or len(p_labels) != 1 or p_body is None:
@@ -444,6 +446,7 @@ def _read_hcl(path: str, text: str, module: _Module) -> None:
                     type=p_labels[0],
                     command=command,
                     danger_text=f"{settings.get('interpreter', '')}\n{command}",
+                    repeated=repeated,
                 )
             )
 
@@ -502,6 +505,7 @@ def _read_json(path: str, text: str, module: _Module) -> None:
     def provisioners(body: Any, resource: str, removed: bool) -> None:
         if not isinstance(body, dict):
             return
+        repeated = next((k for k in ("for_each", "count") if k in body), None)
         for type_, settings in _objects(body.get("provisioner")):
             for setting in _listed(settings):
                 if not isinstance(setting, dict) or setting.get("when") != "destroy":
@@ -518,6 +522,7 @@ def _read_json(path: str, text: str, module: _Module) -> None:
                         type=type_,
                         command=command,
                         danger_text=f"{interpreter}\n{'' if written is None else written}",
+                        repeated=repeated,
                     )
                 )
 

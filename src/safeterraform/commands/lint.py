@@ -159,10 +159,11 @@ def to_text_lines(report: Report) -> list[tuple[str, str]]:
     counts = f"{len(report.findings)} finding{'s' if len(report.findings) != 1 else ''}"
     if report.findings:
         counts += f" ({errors} error{'s' if errors != 1 else ''})"
+    checked = f"{len(report.files)} file{'s' if len(report.files) != 1 else ''} checked"
     summary = (
-        f"{counts}, {len(report.suppressed)} suppressed, {len(report.files)} files checked"
+        f"{counts}, {len(report.suppressed)} suppressed, {checked}"
         if report.findings
-        else f"lint clean: {len(report.files)} files checked, {len(report.suppressed)} suppressed"
+        else f"lint clean: {checked}, {len(report.suppressed)} suppressed"
     )
     lines.append((summary, "bold" if report.findings else "green"))
     return lines
@@ -347,11 +348,12 @@ def doctor_rows(workdir: Path, env: Mapping[str, str]) -> list[tuple[str, str, s
         return [*rows, ("lint", str(error), "red")]
     if report.findings:
         first = report.findings[0]
+        where = os.path.relpath(os.path.abspath(first.path), root)
         more = f" (and {len(report.findings) - 1} more)" if len(report.findings) > 1 else ""
         rows.append(
             (
                 "lint",
-                f"{len(report.findings)} finding(s) in {root}: {first.path}:{first.line} "
+                f"{len(report.findings)} finding(s) in {root}: {where}:{first.line} "
                 f"[{first.rule}]{more}; run `safeterraform lint`",
                 "red",
             )
