@@ -301,7 +301,7 @@ Apply complete! Resources: 1 added, 0 changed, 0 destroyed.
 ```
 
 ```python
-subprocess.run(["terraform", "apply", "-auto-approve"])
+os.system("terraform apply -auto-approve")
 ```
 
 ~~~bash
@@ -314,11 +314,12 @@ tofu apply \\
 
 
 def test_auto_approve_in_scripts_makefiles_ci_and_runbooks() -> None:
-    """Mutations caught: reading prose or non-shell fences reports RUNBOOK lines 3 and 12;
-    not joining continuations misses the tofu line; reading comments reports line 16."""
+    """Mutations caught: reading non-shell fences reports RUNBOOK line 12; not joining
+    continuations misses the tofu line; reading trailing comments reports scripts/deploy:3."""
     files = {
         "scripts/deploy": (
-            "#!/usr/bin/env bash\nset -e\nterraform init\nterraform apply -auto-approve\n"
+            "#!/usr/bin/env bash\nset -e\nterraform plan -out=tfplan  # then apply, never -auto-approve\n"
+            "terraform apply -auto-approve\n"
         ),
         "Makefile": (
             "TF ?= terraform\n\napply:\n\t@$(TF) apply --auto-approve\n\nfmt:\n\tterraform fmt\n"
