@@ -318,7 +318,8 @@ def test_auto_approve_in_scripts_makefiles_ci_and_runbooks() -> None:
     continuations misses the tofu line; reading trailing comments reports scripts/deploy:3."""
     files = {
         "scripts/deploy": (
-            "#!/usr/bin/env bash\nset -e\nterraform plan -out=tfplan  # then apply, never -auto-approve\n"
+            "#!/usr/bin/env bash\nset -e\n"
+            "terraform plan -out=tfplan  # then apply, never -auto-approve\n"
             "terraform apply -auto-approve\n"
         ),
         "Makefile": (
