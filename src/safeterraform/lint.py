@@ -180,8 +180,7 @@ def lint(
 
 
 _SUPPRESSION = re.compile(
-    r"(?:#|//|<!--)[ \t]*safeterraform:[ \t]*allow[ \t]+([A-Za-z0-9_-]+)"
-    r"(?:[ \t]+(.*?))?[ \t]*(?:-->)?[ \t]*\r?$"
+    r"(?:#|//)[ \t]*safeterraform:[ \t]*allow[ \t]+([A-Za-z0-9_-]+)(?:[ \t]+(.*?))?[ \t]*\r?$"
 )
 
 
