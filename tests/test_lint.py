@@ -522,6 +522,10 @@ def test_module_outside_the_linted_directory_is_read(
         {
             "envs/prd/main.tf": 'module "nodes" {\n  source = "../../modules/nodes"\n}\n',
             "modules/nodes/main.tf": per_node_incident(),
+            "modules/nodes/ci.tf": (
+                'resource "terraform_data" "ci" {\n'
+                '  input = "terraform apply -auto-approve"  # HCL, not a command line\n}\n'
+            ),
         },
     )
     result = run_lint(tmp_path / "envs" / "prd", lint_env, "--format", "json")
@@ -533,6 +537,7 @@ def test_module_outside_the_linted_directory_is_read(
         "module.nodes.terraform_data.reset_phoebe",
     ]
     assert {f["file"] for f in report["findings"]} == {"../../modules/nodes/main.tf"}
+    assert "../../modules/nodes/ci.tf" in report["files"]
 
 
 def sample_repository(root: Path) -> None:

@@ -173,7 +173,7 @@ def lint(
     raw.extend(_terraform_findings(texts, terraform, patterns, load_module))
     for path in sorted(set(texts) - terraform):
         kind = file_kind(path, texts[path][:200])
-        if kind is not None:
+        if kind not in (None, TERRAFORM):  # a module read through load_module
             raw.extend(_auto_approve_findings(path, texts[path], kind))
     findings, suppressed = _suppress(raw, texts)
     return Report(tuple(findings), tuple(suppressed), tuple(sorted(texts)))
