@@ -453,6 +453,26 @@ def test_exit_codes_and_text(tmp_path: Path, lint_env: dict[str, str]) -> None:
     assert only_readme.returncode == 0
 
 
+def test_the_walk_finds_shebang_scripts_and_skips_caches_and_binaries(
+    tmp_path: Path, lint_env: dict[str, str]
+) -> None:
+    write(
+        tmp_path,
+        {
+            "bin/apply": "#!/usr/bin/env bash\nterraform apply -auto-approve\n",
+            "bin/notes": "terraform apply -auto-approve\n",  # no shebang, no extension
+            ".terraform/modules/x/run.sh": "terraform apply -auto-approve\n",
+            "node_modules/x/run.sh": "terraform apply -auto-approve\n",
+        },
+    )
+    (tmp_path / "bin" / "tool.sh").write_bytes(b"\xff\xfe terraform apply -auto-approve\n")
+    result = run_lint(tmp_path, lint_env, "--format", "json")
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    assert [(f["file"], f["line"]) for f in report["findings"]] == [("bin/apply", 2)]
+    assert report["files"] == ["bin/apply"]
+
+
 @pytest.mark.parametrize(
     ("name", "text", "expected"),
     [
