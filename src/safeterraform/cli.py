@@ -119,3 +119,25 @@ def demo(
     from safeterraform.commands import demo as command
 
     _run(lambda: command.run(keep))
+
+
+class LintFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+
+
+@app.command()
+def lint(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files and directories to check (default: the current directory)."),
+    ] = None,
+    output_format: Annotated[
+        LintFormat, typer.Option("--format", help="Output format.")
+    ] = LintFormat.text,
+) -> None:
+    """Find destroy-time provisioners and -auto-approve. Exit 0: clean, 2: findings."""
+    from safeterraform.commands import lint as command
+
+    _run(lambda: command.run(paths or [], output_format.value))

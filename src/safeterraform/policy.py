@@ -75,6 +75,7 @@ class Config(_Value):
         "audit_syslog",
         "before_destructive_apply",
         "break_glass_disabled_by",
+        "dangerous_commands",
         "error",
         "files",
         "max_affected_fraction",
@@ -111,6 +112,7 @@ class Config(_Value):
         two_person: str | None = None,  # the system file that requires it
         approval_ttl: int = DEFAULT_APPROVAL_TTL,
         approvals_dir: str | None = None,
+        dangerous_commands: tuple[tuple[str, str], ...] = (),  # (regex, file) added by layers
         error: str | None = None,  # a file that could not be read or parsed; fail closed
     ) -> None:
         self.files = files
@@ -133,6 +135,7 @@ class Config(_Value):
         self.two_person = two_person
         self.approval_ttl = approval_ttl
         self.approvals_dir = approvals_dir
+        self.dangerous_commands = dangerous_commands
         self.error = error
 
     @property
@@ -304,7 +307,7 @@ KNOWN_KEYS = {
     "hooks": frozenset({"before_destructive_apply", "after_destructive_apply"}),
     "state_backups": frozenset({"keep"}),
     "confirm": frozenset({"agent_env", "allow_env", "two_person", "approval_ttl", "approvals_dir"}),
-    "lint": frozenset({"dangerous_commands"}),
+    "lint": frozenset({"dangerous_commands"}),  # read by commands/lint.py
 }
 # A repository file is someone else's: it may only make things stricter (PRODUCT.md §4).
 # What runs, where the trail goes and who may bypass come from the system and user layers.
@@ -365,6 +368,7 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
     two_person = None
     approval_ttl: int | None = None
     approvals_dir = None
+    dangerous: list[tuple[str, str]] = []
     system_replaces: set[str] = set()
     for layer, path in config_paths(env, workdir, system_config):
         data = _read(path)
@@ -404,6 +408,7 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
                 raise ConfigError(f"safeterraform: config {path}: `approval_ttl` must be > 0")
             approval_ttl = ttl if approval_ttl is None else min(approval_ttl, ttl)
         approvals_dir = approvals_dir or _typed(path, confirm, "approvals_dir", str)
+        dangerous += [(p, path) for p in _strings(path, tables["lint"], "dangerous_commands")]
         if "attributes" in nodes:
             node_attributes = tuple(_strings(path, nodes, "attributes"))
         for program in ("terraform", "tofu"):
@@ -450,6 +455,7 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
         two_person=two_person,
         approval_ttl=approval_ttl or DEFAULT_APPROVAL_TTL,
         approvals_dir=approvals_dir,
+        dangerous_commands=tuple(dangerous),
     )
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from safeterraform import launcher, policy
+from safeterraform.commands import lint as lint_command
 from safeterraform.errors import RealBinaryNotFound
 from safeterraform.realbin import is_shim
 
@@ -115,5 +116,7 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
         add(table, "verdict", f"PRODUCTION: {verdict.reason}", "bold red")
     else:
         add(table, "verdict", f"not production: {verdict.reason}")
+    for label, value, style in lint_command.doctor_rows(Path(workdir), env):
+        add(table, label, value, style)
     console.print(table)
     return 1 if problems else 0
