@@ -231,11 +231,13 @@ KNOWN_KEYS = {
             "real_terraform",
             "real_tofu",
             "audit_log",
+            "confirm",
         }
     ),
     "production": frozenset({"workspaces", "paths", "var_files", "always", "allow_break_glass"}),
     "nodes": frozenset({"attributes"}),
     "audit": frozenset({"path", "syslog"}),
+    "confirm": frozenset({"approvals_dir", "two_person"}),
     "limits": frozenset({"max_affected_nodes", "max_affected_fraction"}),
     "hooks": frozenset({"before_destructive_apply"}),
     "state_backups": frozenset({"keep"}),
@@ -278,7 +280,9 @@ def _merge(env: "Mapping[str, str]", workdir: str) -> Config:
         limits = data.get("limits", {})
         hooks = data.get("hooks", {})
         state_backups = data.get("state_backups", {})
+        confirm = data.get("confirm", {})
         for name, table in (
+            ("confirm", confirm),
             ("production", production),
             ("nodes", nodes),
             ("audit", audit),
