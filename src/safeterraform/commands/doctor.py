@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shlex
 import shutil
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from safeterraform import policy, realbin
+from safeterraform import audit, policy, realbin
 from safeterraform.errors import RealBinaryNotFound
 from safeterraform.realbin import is_shim
 
@@ -38,6 +39,32 @@ def shim_for_alias(env: dict[str, str]) -> str:
         or (str(installed) if installed.is_file() else None)
     )
     return found or "safeterraform-shim"
+
+
+def recorded_real(shim: str) -> str | None:
+    """The real binary install.sh recorded in a launcher (`entry(recorded_real=...)`)."""
+    try:
+        tree = ast.parse(Path(shim).read_text())
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                if keyword.arg == "recorded_real" and isinstance(keyword.value, ast.Constant):
+                    value = keyword.value.value
+                    return value if isinstance(value, str) else None
+    return None
+
+
+def audit_trail(config: policy.Config, env: dict[str, str]) -> tuple[str, bool]:
+    """Where decisions are recorded, and whether that is a problem (syslog unreachable)."""
+    own = audit.default_path(env, config.audit_log)
+    if not config.audit_syslog:
+        return f"per-user file only: {own} (its user can delete it)", False
+    problem = audit.syslog_problem()
+    if problem is not None:
+        return f"syslog required but unreachable ({problem}): guarded commands are refused", True
+    return f"central: syslog via {audit.SYSLOG_SOCKET}, facility auth; and {own}", False
 
 
 def file_status(path: str, read: tuple[tuple[str, str], ...], error: str | None) -> str:
@@ -81,12 +108,17 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
     else:
         add(table, "shim first on PATH", shim)
     try:
-        real = realbin.find("terraform", env, shim, config.real_binaries.get("terraform"), None)
+        recorded = recorded_real(shim) if shim else None
+        configured = config.real_binaries.get("terraform")
+        real = realbin.find("terraform", env, shim, configured, recorded)
         target = "" if real.target == real.path else f" -> {real.target}"
         add(table, "real terraform", f"{real.path}{target} (from {real.source})")
     except RealBinaryNotFound as error:
         problems += 1
         add(table, "real terraform", str(error), "red")
+    trail, trail_broken = audit_trail(config, env)
+    problems += trail_broken
+    add(table, "audit trail", trail, "red" if trail_broken else "")
     workspace, source = policy.current_workspace(env, workdir)
     add(table, "working directory", workdir)
     add(table, "workspace", f"{workspace} (from {source})")
