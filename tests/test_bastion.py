@@ -117,8 +117,9 @@ class Bastion:
         as_user = (
             ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"] if user else []
         )
-        target = ["nsenter", f"--target={self.holder.pid}", "--mount", f"--wd={cwd}", "--"]
-        return [*target, *as_user, *argv]
+        # nsenter's --wd opens the directory before it enters: change directory inside.
+        target = ["nsenter", f"--target={self.holder.pid}", "--mount", "--"]
+        return [*target, *as_user, "env", f"--chdir={cwd}", *argv]
 
     def run(
         self,
@@ -209,7 +210,12 @@ class Bastion:
     def central_records(self) -> list[dict[str, object]]:
         """The JSON records that reached the central trail."""
         text = self.path(CENTRAL).read_text() if self.path(CENTRAL).exists() else ""
-        return [json.loads(line.split(": ", 1)[1]) for line in text.splitlines() if line]
+        # useradd and groupadd log there too; ours are tagged safeterraform[PID].
+        return [
+            json.loads(message)
+            for header, _, message in (line.partition(": ") for line in text.splitlines())
+            if header.split(" ")[-1].startswith("safeterraform[")
+        ]
 
     def close(self) -> None:
         self.stop_syslog()
@@ -262,10 +268,39 @@ def built_terraform(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def bastion(tmp_path: Path) -> Iterator[Bastion]:
+    """A fresh bastion for one install scenario."""
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     machine = Bastion(scratch)
     try:
+        yield machine
+    finally:
+        machine.close()
+
+
+@pytest.fixture(scope="module")
+def in_use(tmp_path_factory: pytest.TempPathFactory, built_terraform: Path) -> Iterator[Bastion]:
+    """A bastion after `install.sh --system --take-over`, with its operators.
+
+    alice and bob are in the group `safeterraform` (two-person approvals); carol is not.
+    Tests that stop the syslog receiver start it again.
+    """
+    machine = Bastion(tmp_path_factory.mktemp("scratch"))
+    try:
+        machine.put_real_terraform(built_terraform)
+        machine.start_syslog()
+        installed = machine.install("--system", "--take-over")
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        machine.add_user("alice", "safeterraform")
+        machine.add_user("bob", "safeterraform")
+        machine.add_user("carol")
+        for user in ("alice", "bob", "carol"):
+            made = machine.sh(
+                user,
+                f"mkdir -p work && printf '%s' {shlex.quote(CONFIG)} > work/main.tf",
+                cwd=f"/home/{user}",
+            )
+            assert made.returncode == 0, made.stderr
         yield machine
     finally:
         machine.close()
@@ -304,3 +339,161 @@ def test_take_over_install_and_byte_exact_restore(bastion: Bastion, built_terraf
     assert snapshot(bastion, "/usr/local/bin", "/etc") == before
     assert not bastion.path("/opt/safeterraform").exists()
     assert not bastion.path("/var/lib/safeterraform").exists()
+
+
+MOVED = "/opt/safeterraform/real/terraform"
+
+
+def test_an_ordinary_user_runs_the_real_terraform_through_the_shim(in_use: Bastion) -> None:
+    through_shim = in_use.sh("alice", "terraform version")
+    direct = in_use.sh("alice", f"{MOVED} version")
+    assert through_shim.returncode == 0, through_shim.stderr
+    assert through_shim.stdout.startswith("Terraform v")
+    assert (through_shim.stdout, through_shim.stderr) == (direct.stdout, direct.stderr)
+    init = in_use.sh("alice", "terraform init -input=false", cwd="/home/alice/work")
+    assert init.returncode == 0, init.stdout + init.stderr
+
+
+def test_auto_approve_is_refused_and_the_central_trail_keeps_the_record(in_use: Bastion) -> None:
+    """alice is refused -auto-approve; deleting her own log does not erase the central record.
+
+    Mutation: `append` sending nothing to syslog (the C syslog() dropping it) leaves the
+    central trail without alice's record and this test fails.
+    """
+    work = "/home/alice/work"
+    refused = in_use.sh("alice", "terraform apply -auto-approve -input=false", cwd=work)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "-auto-approve is not allowed" in refused.stderr
+    assert not in_use.path(f"{work}/terraform.tfstate").exists()
+
+    own_log = "/home/alice/.local/state/safeterraform/audit.jsonl"
+    assert in_use.sh("alice", f"rm {own_log}").returncode == 0  # hers to delete
+    central = [r for r in in_use.central_records() if r["user"] == "alice"]
+    assert [(r["argv"], r["verdict"], r["cwd"]) for r in central][-1] == (
+        ["apply", "-auto-approve", "-input=false"],
+        "refused",
+        work,
+    )
+
+    before = in_use.path(CENTRAL).read_bytes()
+    for attempt in (
+        f"rm -f {CENTRAL}",
+        f"echo forged >> {CENTRAL}",
+        f": > {CENTRAL}",
+        f"mv {CENTRAL} /tmp/x",
+        f"cat {CENTRAL}",
+    ):
+        tried = in_use.sh("alice", attempt)
+        assert tried.returncode != 0, attempt
+    assert in_use.path(CENTRAL).read_bytes() == before
+
+
+def test_syslog_line_is_auth_notice_with_tag_and_one_json_record(in_use: Bastion) -> None:
+    in_use.sh("bob", "terraform apply -auto-approve", cwd="/home/bob/work")
+    lines = in_use.path(CENTRAL).read_text().splitlines()
+    line = next(line for line in reversed(lines) if '"user": "bob"' in line)
+    header, message = line.split(": ", 1)
+    assert header.startswith("<37>")  # facility auth (4) * 8 + severity notice (5)
+    assert header.split(" ")[-1].startswith("safeterraform[")
+    record = json.loads(message)
+    assert (record["user"], record["verdict"], record["host"]) == ("bob", "refused", os.uname()[1])
+
+
+@pytest.mark.parametrize("syslog", ["stopped", "missing"])
+def test_guarded_command_is_refused_when_syslog_cannot_take_the_record(
+    in_use: Bastion, syslog: str
+) -> None:
+    """No central record, no command: not even a user config can turn the trail off.
+
+    Mutations: `_to_syslog` ignoring send errors (as the C syslog() does), or the user
+    layer's `syslog = false` winning over the system layer's, make the apply run.
+    """
+    work = "/home/carol/work"
+    in_use.sh(
+        "carol",
+        "mkdir -p ~/.config/safeterraform && "
+        "printf '[audit]\\nsyslog = false\\n' > ~/.config/safeterraform/config.toml",
+    )
+    assert in_use.sh("carol", "terraform init -input=false", cwd=work).returncode == 0
+    apply = "SAFETERRAFORM_CONFIRM_NODES= terraform apply -input=false"
+    in_use.stop_syslog(remove_socket=syslog == "missing")
+    try:
+        refused = in_use.sh("carol", apply, cwd=work)
+    finally:
+        in_use.start_syslog()
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "cannot send the audit record to the system log /dev/log" in refused.stderr
+    reason = "Connection refused" if syslog == "stopped" else "No such file or directory"
+    assert reason in refused.stderr
+    assert not in_use.path(f"{work}/terraform.tfstate").exists()
+
+    # The same command goes through once syslog takes records again.
+    applied = in_use.sh("carol", apply, cwd=work)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert in_use.path(f"{work}/terraform.tfstate").exists()
+    in_use.sh("carol", "rm -f terraform.tfstate terraform.tfstate.backup", cwd=work)
+
+
+def test_doctor_shows_the_system_layer_the_real_binary_and_the_central_trail(
+    in_use: Bastion,
+) -> None:
+    doctor = in_use.run(
+        ["safeterraform", "doctor"],
+        user="alice",
+        env={**in_use.user_env("alice"), "COLUMNS": "200"},
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    rows = {
+        cells[0].strip(): cells[1].strip()
+        for line in doctor.stdout.splitlines()
+        if (cells := line.strip("│ ").split("│")) and len(cells) == 2
+    }
+    assert rows["config (system)"] == "/etc/safeterraform/config.toml (read)"
+    assert rows["real terraform"] == f"{MOVED} (from recorded by install.sh)"
+    assert rows["audit trail"].startswith("central: syslog via /dev/log, facility auth")
+    assert rows["verdict"].startswith("PRODUCTION: always = true")
+
+    in_use.stop_syslog(remove_socket=True)
+    try:
+        broken = in_use.sh("alice", "COLUMNS=200 safeterraform doctor")
+    finally:
+        in_use.start_syslog()
+    assert broken.returncode == 1
+    assert "syslog required but unreachable (/dev/log: No such file or directory)" in broken.stdout
+
+
+def test_approvals_directory_lets_users_add_but_not_touch_each_others(in_use: Bastion) -> None:
+    """alice adds an approval; bob reads it but cannot change, replace or remove it.
+
+    Mutation: install.sh creating the directory without the sticky bit lets bob remove
+    and rename alice's file, and this test fails.
+    """
+    approvals = "/var/lib/safeterraform/approvals"
+    config = in_use.path("/etc/safeterraform/config.toml").read_text()
+    assert f'approvals_dir = "{approvals}"' in config
+    info = in_use.path(approvals).stat()
+    assert oct(info.st_mode & 0o7777) == "0o3770"
+    assert info.st_uid == 0
+    assert in_use.sh("alice", "id -gn", cwd="/").stdout  # alice exists
+    group = in_use.root(f"stat -c %G {approvals}").strip()
+    assert group == "safeterraform"
+
+    mine = f"{approvals}/alice.json"
+    made = in_use.sh("alice", f'umask 027 && echo \'{{"by": "alice"}}\' > {mine}')
+    assert made.returncode == 0, made.stderr
+    assert in_use.root(f"stat -c '%a %U %G' {mine}").split() == ["640", "alice", "safeterraform"]
+
+    assert in_use.sh("bob", f"cat {mine}").stdout == '{"by": "alice"}\n'
+    for attempt in (
+        f"echo forged >> {mine}",
+        f"rm -f {mine}",
+        f"mv {mine} {approvals}/bob.json",
+        f"ln -f {approvals}/other {mine}",
+        f"chmod 666 {mine}",
+    ):
+        assert in_use.sh("bob", attempt).returncode != 0, attempt
+    assert in_use.sh("bob", f"echo '{{}}' > {approvals}/bob.json").returncode == 0
+    assert in_use.sh("carol", f"cat {mine}").returncode != 0  # not in the group
+    assert in_use.sh("carol", f"touch {approvals}/carol.json").returncode != 0
+    assert in_use.path(mine).read_text() == '{"by": "alice"}\n'
+    assert in_use.sh("alice", f"rm {mine}").returncode == 0  # her own
