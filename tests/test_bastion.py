@@ -330,6 +330,7 @@ def test_take_over_install_and_byte_exact_restore(bastion: Bastion, built_terraf
     assert bastion.path(moved).read_bytes() == real_bytes
     assert "safeterraform-shim" in bastion.path(REAL).read_text()
     assert f"real:      {moved} [taken over from {REAL}]" in installed.stdout
+    assert "created virtualenv /opt/safeterraform/venv from /usr/bin/python3" in installed.stdout
 
     removed = bastion.install("--system", "--uninstall")
     assert removed.returncode == 0, removed.stdout + removed.stderr
@@ -497,3 +498,92 @@ def test_approvals_directory_lets_users_add_but_not_touch_each_others(in_use: Ba
     assert in_use.sh("carol", f"touch {approvals}/carol.json").returncode != 0
     assert in_use.path(mine).read_text() == '{"by": "alice"}\n'
     assert in_use.sh("alice", f"rm {mine}").returncode == 0  # her own
+
+
+def test_a_failed_check_as_nobody_undoes_the_install(
+    bastion: Bastion, built_terraform: Path
+) -> None:
+    """terraform's engine is readable by root alone: users could not run terraform at all.
+
+    Mutation: dropping the check as `nobody` (or its undo) leaves an install that only
+    root can use, and this test fails.
+    """
+    bastion.put_real_terraform(built_terraform)
+    bastion.root(f"chmod 0700 {ENGINE.parent}")
+    bastion.start_syslog()
+    before = snapshot(bastion, "/usr/local/bin", "/etc")
+    result = bastion.install("--system", "--take-over")
+    assert result.returncode == 1, result.stdout + result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last == (
+        "install.sh: `terraform version` as the user nobody exited 127; the install was undone"
+    )
+    assert "put back the real terraform /usr/local/bin/terraform" in result.stderr
+    assert snapshot(bastion, "/usr/local/bin", "/etc") == before
+    assert not bastion.path("/opt/safeterraform").exists()
+    assert not bastion.path("/var/lib/safeterraform").exists()
+
+
+def test_an_interpreter_other_users_cannot_run_is_refused(
+    bastion: Bastion, built_terraform: Path
+) -> None:
+    """Issue 22's `bad interpreter: Permission denied`, caught before anything changes."""
+    bastion.put_real_terraform(built_terraform)
+    bastion.start_syslog()
+    bastion.root("mkdir -m 0700 /opt/private && ln -s /usr/bin/python3 /opt/private/python3")
+    before = snapshot(bastion, "/usr/local/bin", "/etc")
+    result = bastion.install("--system", "--take-over", "--python", "/opt/private/python3")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "install.sh: --system needs an interpreter every user can run, but /opt/private is "
+        "not searchable by other users (mode drwx------); pass --python /usr/bin/python3\n"
+    )
+    assert snapshot(bastion, "/usr/local/bin", "/etc") == before
+    assert not bastion.path("/opt/safeterraform").exists()
+
+
+def test_version_manager_link_reinstall_and_an_admins_config(
+    bastion: Bastion, built_terraform: Path
+) -> None:
+    """A relative symlink (tfenv, Homebrew) at /usr/local/bin/terraform comes back as itself;
+    a second install changes nothing; a config the admin wrote is kept."""
+    bastion.put_real_terraform(built_terraform, Path("/opt/tfenv/bin/terraform"))
+    link_text = "../../../opt/tfenv/bin/terraform"
+    admins = "[production]\nalways = true\n\n[audit]\nsyslog = true\n"
+    bastion.root(
+        f"ln -sfn {link_text} {REAL} && mkdir -p /etc/safeterraform && "
+        f"printf '%s' {shlex.quote(admins)} > /etc/safeterraform/config.toml"
+    )
+    bastion.start_syslog()
+    before = snapshot(bastion, "/usr/local/bin", "/etc")
+
+    first = bastion.install("--system", "--take-over")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "real:      /opt/tfenv/bin/terraform [taken over from" in first.stdout
+    assert "kept existing /etc/safeterraform/config.toml" in first.stdout
+    assert not bastion.path(REAL).is_symlink()
+    bastion.add_user("dave")
+    version = bastion.sh("dave", "terraform version")
+    assert version.returncode == 0 and version.stdout.startswith("Terraform v"), version.stderr
+
+    installed = snapshot(
+        bastion, "/usr/local/bin", "/etc", "/opt/safeterraform", "/var/lib/safeterraform"
+    )
+    again = bastion.install("--system")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already installed and up to date" in again.stdout
+    assert "real:      /opt/tfenv/bin/terraform [taken over from" in again.stdout
+    pycache = [p for p in snapshot(bastion, "/opt/safeterraform") if "__pycache__" in p]
+    after = snapshot(
+        bastion, "/usr/local/bin", "/etc", "/opt/safeterraform", "/var/lib/safeterraform"
+    )
+    assert {k: v for k, v in after.items() if k not in pycache} == {
+        k: v for k, v in installed.items() if k not in pycache
+    }
+
+    removed = bastion.install("--system", "--uninstall")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert f"put back {REAL} -> {link_text}" in removed.stdout
+    assert os.readlink(bastion.path(REAL)) == link_text
+    bastion.root("userdel --remove dave")
+    assert snapshot(bastion, "/usr/local/bin", "/etc") == before
