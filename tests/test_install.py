@@ -380,3 +380,19 @@ def test_shell_scripts_are_shellcheck_clean() -> None:
         [str(shellcheck), "--severity=style", *map(str, scripts)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_terraform_found_says_what_happens_at_run_time(tmp_path: Path) -> None:
+    """17 item 9: not `real: (none: found on PATH at run time) [none found on PATH]`."""
+    home = tmp_path / "home"
+    home.mkdir()
+    bin_dir = tmp_path / "bin"
+    result = install(
+        install_env(home, [bin_dir]), "--venv", str(tmp_path / "venv"), "--bin-dir", str(bin_dir)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "  real:      none found on PATH yet; the shim looks for terraform on PATH each time "
+        "it runs (or re-run with --real-terraform PATH); `safeterraform demo` needs none\n"
+    ) in result.stdout
+    assert "[demo]" in result.stdout
