@@ -630,7 +630,11 @@ fi
 if ((system)); then
     say "  config:    ${config_note:-$etc_dir/config.toml}"
     say "  approvals: $approvals (add operators to the group: usermod -aG $group USER)"
-    say "  trail:     syslog, facility auth, tag safeterraform (journalctl -t safeterraform)"
+    if [[ -n "$config_note" ]]; then
+        say "  trail:     as the kept config says ([audit] syslog = true makes it central)"
+    else
+        say "  trail:     syslog, facility auth, tag safeterraform (journalctl -t safeterraform)"
+    fi
     say "  checked:   \`terraform version\` and \`safeterraform doctor\` run as the user nobody"
     say "  uninstall: $0 --uninstall --system"
 else
