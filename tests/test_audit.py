@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import stat
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -229,16 +232,84 @@ def test_a_partial_write_is_taken_back(tmp_path: Path, mocker: MockerFixture) ->
     assert path.read_bytes() == before
 
 
-def test_syslog_copy(tmp_path: Path, mocker: MockerFixture) -> None:
-    # No syslog daemon in the test environment: observe the call at the module boundary.
-    import syslog
+@pytest.fixture()
+def log_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    """A datagram socket standing in for /dev/log (the syslog daemon's end)."""
+    path = tmp_path / "log"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(5)
+    monkeypatch.setattr(audit, "SYSLOG_SOCKET", str(path))
+    with receiver:
+        yield receiver
 
-    sent = mocker.patch.object(syslog, "syslog")
+
+def test_syslog_gets_one_framed_record_per_decision(
+    tmp_path: Path, log_socket: socket.socket
+) -> None:
     record = sample()
     audit.append(str(tmp_path / "a.jsonl"), record, syslog=False)
-    assert sent.call_count == 0
+    log_socket.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        log_socket.recv(65536)
     audit.append(str(tmp_path / "a.jsonl"), record, syslog=True)
-    sent.assert_called_once_with(syslog.LOG_NOTICE, record.to_json())
+    frame = log_socket.recv(65536).decode()
+    header, message = frame.split(": ", 1)
+    assert re.fullmatch(
+        rf"<37>[A-Z][a-z]{{2}} [ 1-3]\d \d\d:\d\d:\d\d safeterraform\[{os.getpid()}\]", header
+    )
+    assert message == record.to_json()
+
+
+def test_syslog_frame_is_rfc3164_as_glibc_writes_it() -> None:
+    moment = datetime(2025, 1, 5, 9, 15, 2, tzinfo=UTC).astimezone()
+    expected = f"<37>{moment:%b} {moment.day:2d} {moment:%H:%M:%S} safeterraform[42]: {{}}"
+    assert audit.syslog_frame("{}", moment, 42) == expected.encode()
+
+
+@pytest.mark.parametrize("socket_state", ["missing", "nobody listening"])
+def test_undelivered_syslog_record_refuses_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, socket_state: str
+) -> None:
+    """Fail closed: no central record, no command, and no local line either.
+
+    Mutation: swallowing the send error (as the C syslog() call does) makes append succeed.
+    """
+    path = tmp_path / "log"
+    if socket_state == "nobody listening":
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as gone:
+            gone.bind(str(path))  # the file stays after the daemon's socket is closed
+    monkeypatch.setattr(audit, "SYSLOG_SOCKET", str(path))
+    local = tmp_path / "a.jsonl"
+    with pytest.raises(audit.AuditError) as refused:
+        audit.append(str(local), sample(), syslog=True)
+    reason = "No such file or directory" if socket_state == "missing" else "Connection refused"
+    assert str(refused.value) == (
+        f"safeterraform: cannot send the audit record to the system log {path}: {reason}; "
+        "production commands are refused until syslog accepts records ([audit] syslog = true)"
+    )
+    assert not local.exists()
+    assert audit.syslog_problem() == f"{path}: {reason}"
+
+
+def test_stream_log_socket_gets_nul_terminated_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "log"
+    monkeypatch.setattr(audit, "SYSLOG_SOCKET", str(path))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        listener.settimeout(5)
+        assert audit.syslog_problem() is None
+        listener.accept()[0].close()  # syslog_problem's probe
+        record = sample()
+        audit.append(str(tmp_path / "a.jsonl"), record, syslog=True)
+        connection, _ = listener.accept()
+        with connection:
+            data = connection.recv(65536)
+    assert data.startswith(b"<37>")
+    assert data.endswith(b": " + record.to_json().encode() + b"\0")
 
 
 def test_read_skips_corrupt_and_truncated_lines(tmp_path: Path) -> None:

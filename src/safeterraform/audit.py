@@ -242,7 +242,13 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def append(path: str, record: Record, syslog: bool = False) -> None:
-    """Append `record` as one JSON line, durably; any failure is an AuditError."""
+    """Append `record` as one JSON line, durably; any failure is an AuditError.
+
+    With `syslog`, the record goes to the system log first: that copy is the one a user
+    cannot erase, so when it cannot be delivered nothing else happens.
+    """
+    if syslog:
+        _to_syslog(record.to_json())
     line = (record.to_json() + "\n").encode("ascii")
     try:
         fd = _open(path)
@@ -265,16 +271,85 @@ def append(path: str, record: Record, syslog: bool = False) -> None:
         # Closing also releases the lock; the line is already fsynced, so a close error is moot.
         with contextlib.suppress(OSError):
             os.close(fd)
-    if syslog:
-        _to_syslog(record.to_json())
 
 
-def _to_syslog(message: str) -> None:
-    import syslog
+# The local syslog socket. Deliberately not configurable from the environment: a user who
+# could point it at a socket of their own could make the central trail disappear.
+SYSLOG_SOCKET = "/dev/log"
+SYSLOG_PRIORITY = 4 * 8 + 5  # facility auth (4), severity notice (5): RFC 5424 section 6.2.1
+SYSLOG_TIMEOUT = 10.0  # seconds a full log socket may block the command before it is refused
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-    syslog.openlog(SYSLOG_IDENT, syslog.LOG_PID, syslog.LOG_AUTH)
-    syslog.syslog(syslog.LOG_NOTICE, message)
-    syslog.closelog()
+
+def syslog_frame(message: str, now: datetime, pid: int) -> bytes:
+    """One RFC 3164 message as glibc's syslog() frames it for the local socket.
+
+    `<37>Jan 31 09:15:02 safeterraform[1234]: {json}`: journald and rsyslog parse the
+    priority, the local timestamp and the tag[pid] of this form.
+    """
+    local = now.astimezone()
+    stamp = f"{_MONTHS[local.month - 1]} {local.day:2d} {local:%H:%M:%S}"
+    return f"<{SYSLOG_PRIORITY}>{stamp} {SYSLOG_IDENT}[{pid}]: {message}".encode()
+
+
+def _syslog_refusal(socket_path: str, error: OSError) -> AuditError:
+    reason = error.strerror or str(error) or type(error).__name__
+    return AuditError(
+        f"safeterraform: cannot send the audit record to the system log {socket_path}: "
+        f"{reason}; production commands are refused until syslog accepts records "
+        "([audit] syslog = true)"
+    )
+
+
+def _to_syslog(message: str, socket_path: str | None = None) -> None:
+    """Send one record to the local syslog socket; an AuditError when it is not delivered.
+
+    The C syslog() call drops undeliverable messages silently, so the socket is written
+    directly: a missing socket, a daemon that is not listening or a message it will not
+    take is seen, and the guarded command is refused (fail closed).
+    """
+    path = socket_path or SYSLOG_SOCKET
+    frame = syslog_frame(message, datetime.now(UTC), os.getpid())
+    try:
+        _send(path, frame)
+    except OSError as error:
+        raise _syslog_refusal(path, error) from None
+
+
+def _send(path: str, frame: bytes) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(SYSLOG_TIMEOUT)
+        try:
+            sock.connect(path)
+        except OSError as error:
+            if error.errno != errno.EPROTOTYPE:
+                raise
+            # A stream socket (some syslog-ng set-ups): glibc ends each message with NUL.
+            _send_stream(path, frame + b"\0")
+            return
+        sock.send(frame)
+
+
+def _send_stream(path: str, frame: bytes) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(SYSLOG_TIMEOUT)
+        sock.connect(path)
+        sock.sendall(frame)
+
+
+def syslog_problem(socket_path: str | None = None) -> str | None:
+    """Why records cannot be sent to the syslog socket now, or None; sends nothing."""
+    path = socket_path or SYSLOG_SOCKET
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_UNIX, kind) as sock:
+            try:
+                sock.connect(path)
+            except OSError as error:
+                if error.errno == errno.EPROTOTYPE:
+                    continue
+                return f"{path}: {error.strerror or error}"
+            return None
+    return f"{path}: not a socket syslog listens on"
 
 
 def read(path: str) -> tuple[list[dict[str, Any]], list[str]]:

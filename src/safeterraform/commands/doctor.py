@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from safeterraform import launcher, policy
+from safeterraform import audit, launcher, policy
 from safeterraform.commands import lint as lint_command
 from safeterraform.errors import RealBinaryNotFound
 from safeterraform.realbin import is_shim
@@ -39,6 +39,17 @@ def shim_for_alias(env: dict[str, str]) -> str:
         or (str(installed) if installed.is_file() else None)
     )
     return found or "safeterraform-shim"
+
+
+def audit_trail(config: policy.Config, env: dict[str, str]) -> tuple[str, bool]:
+    """Where decisions are recorded, and whether that is a problem (syslog unreachable)."""
+    own = audit.default_path(env, config.audit_log)
+    if not config.audit_syslog:
+        return f"per-user file only: {own} (its user can delete it)", False
+    problem = audit.syslog_problem()
+    if problem is not None:
+        return f"syslog required but unreachable ({problem}): guarded commands are refused", True
+    return f"central: syslog via {audit.SYSLOG_SOCKET}, facility auth; and {own}", False
 
 
 def file_status(path: str, read: tuple[tuple[str, str], ...], error: str | None) -> str:
@@ -89,6 +100,9 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
     except RealBinaryNotFound as error:
         problems += 1
         add(table, "real terraform", str(error), "red")
+    trail, trail_broken = audit_trail(config, env)
+    problems += trail_broken
+    add(table, "audit trail", trail, "red" if trail_broken else "")
     workspace, source = policy.current_workspace(env, workdir)
     add(table, "working directory", workdir)
     add(table, "workspace", f"{workspace} (from {source})")
