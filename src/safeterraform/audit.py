@@ -25,11 +25,15 @@ from safeterraform.errors import Refused
 LOG_NAME = os.path.join("safeterraform", "audit.jsonl")
 SYSLOG_IDENT = "safeterraform"
 
+# Every verdict a record can carry (`safeterraform log --verdict` accepts these).
 VERDICTS = (
     "passed",
+    "planned",
+    "no-changes",
     "refused",
     "confirmed",
     "not-confirmed",
+    "interrupted",
     "break-glass",
     "applied",
     "failed",

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from safeterraform import __version__
+from safeterraform.audit import VERDICTS
 from safeterraform.errors import SafeTerraformError
 
 app = typer.Typer(
@@ -86,7 +87,10 @@ def check(
         Path | None, typer.Option("--chdir", help="Working directory terraform show runs in.")
     ] = None,
 ) -> None:
-    """Render the destructive part of a plan. Exit 0: nothing destructive, 2: destructive."""
+    """Render the destructive part of a plan.
+
+    Exit codes: 0 nothing destructive, 2 destructive changes found, 1 error (unreadable plan).
+    """
     from safeterraform.commands import check as command
 
     _run(lambda: command.run(plan, output_format.value, chdir))
@@ -98,7 +102,10 @@ def log(
     workspace: Annotated[
         str | None, typer.Option("--workspace", help="Only this workspace.")
     ] = None,
-    verdict: Annotated[str | None, typer.Option("--verdict", help="Only this verdict.")] = None,
+    verdict: Annotated[
+        str | None,
+        typer.Option("--verdict", help=f"Only this verdict: {', '.join(sorted(VERDICTS))}."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """Show the audit log."""

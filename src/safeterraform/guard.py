@@ -204,6 +204,17 @@ class Guard:
         as_typed = Terraform(self.terraform.path, self.terraform.cwd, dict(self.env))
         return as_typed.foreground(self.invocation.typed)
 
+    def run_after_break_glass(self) -> int:
+        """Run as typed after break-glass, then record how it ended (the log's outcome)."""
+        code = self.run_as_typed()
+        try:
+            self.record(
+                "applied" if code == 0 else "failed", f"terraform exited {code}", exit_code=code
+            )
+        except audit.AuditError as error:
+            self.say(str(error))  # it has run already: say so, keep terraform's code
+        return code
+
     # -- plans -----------------------------------------------------------------------
     def workdir_path(self, path: str) -> str:
         return path if os.path.isabs(path) else os.path.join(self.workdir, path)
@@ -495,7 +506,7 @@ def guard_command(guard: Guard) -> int:
             f"changes and type the node names; in a runbook set {CONFIRM_VAR}; "
             "Terragrunt users: pass --no-auto-approve."
         )
-        return guard.run_as_typed()
+        return guard.run_after_break_glass()
     if invocation.command_class == CommandClass.PLAN:
         return guarded_plan(guard)
     if invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY):
@@ -506,7 +517,7 @@ def guard_command(guard: Guard) -> int:
         f"safeterraform: refused `{words}`: safeterraform does not know what "
         f"`{invocation.command}` changes, and {where}."
     )
-    return guard.run_as_typed()
+    return guard.run_after_break_glass()
 
 
 def build(

@@ -184,8 +184,32 @@ def _typed(path: str, table: "Mapping[str, Any]", key: str, kind: type | tuple[t
     if value is None:
         return None
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ConfigError(f"safeterraform: config {path}: `{key}` has the wrong type")
+        expected = " or ".join(
+            _TOML_TYPES[k] for k in (kind if isinstance(kind, tuple) else (kind,))
+        )
+        raise ConfigError(
+            f"safeterraform: config {path}: `{key}` must be {expected}, not {_toml_type(value)}"
+        )
     return value
+
+
+# TOML's names for the Python types tomllib returns (bool before int: a bool is an int).
+_TOML_TYPES: "dict[type, str]" = {
+    bool: "a boolean (true or false)",
+    int: "an integer",
+    float: "a float",
+    str: "a string",
+    list: "an array",
+    dict: "a table",
+}
+
+
+def _toml_type(value: object) -> str:
+    """`a string`, `an integer`, ...: what the file wrote, in TOML's words."""
+    for kind, name in _TOML_TYPES.items():
+        if isinstance(value, kind):
+            return name.removesuffix(" (true or false)")
+    return "a date or time"
 
 
 def configured_real(env: "Mapping[str, str]", workdir: str, program: str) -> tuple[str, str] | None:
