@@ -13,7 +13,7 @@ import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rich import box
 from rich.console import Console
@@ -155,7 +155,7 @@ class _Column:
     header: str
     cells: list[Text]
     wraps: bool = True
-    justify: str = "left"
+    justify: Literal["left", "right"] = "left"
     unbroken: int = 0  # the first line of every cell is kept whole up to this width
 
     def natural(self) -> int:
@@ -222,7 +222,7 @@ def _build(columns: Sequence[_Column], width: int) -> Table:
             column.header,
             overflow="fold",
             no_wrap=not column.wraps,
-            justify="right" if column.justify == "right" else "left",
+            justify=column.justify,
         )
     for row in zip(*(column.cells for column in columns), strict=True):
         result.add_row(*row)
@@ -244,9 +244,10 @@ def _overhead(result: Table) -> int:
 
 def table(chosen: Sequence[Entry], width: int) -> Table:
     """The entries as a table `width` columns wide; every cell is plain text, never markup."""
-    wide = _wide_columns(chosen)
-    if sum(column.minimum() for column in wide) + _overhead(_build(wide, width)) <= width:
-        return _build(wide, width)
+    columns = _wide_columns(chosen)
+    wide = _build(columns, width)
+    if sum(column.minimum() for column in columns) + _overhead(wide) <= width:
+        return wide
     return _build(_compact_columns(chosen), width)
 
 
