@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,7 @@ import pytest
 
 from safeterraform import audit
 from tests import tfharness
+from tests.conftest import Runner
 
 SAFETERRAFORM = str(Path(sys.executable).parent / "safeterraform")
 START = datetime(2025, 1, 31, 9, 0, 0, tzinfo=UTC)
@@ -73,6 +76,12 @@ INCIDENT: list[dict[str, Any]] = [
         "verdict": "break-glass",
         "affected_nodes": ["powder", "poison", "phoebe"],
         "break_glass_reason": "INC-4411 cluster already lost",
+    },
+    {
+        "argv": ["destroy"],
+        "verdict": "applied",
+        "affected_nodes": ["powder", "poison", "phoebe"],
+        "break_glass_reason": "INC-4411 cluster already lost",
         "exit_code": 0,
     },
 ]
@@ -107,9 +116,10 @@ def test_table_shows_every_record(log_env: dict[str, str], tmp_path: Path, log_p
     ):
         assert expected in out
     rows = [line for line in out.splitlines() if "2025-01-31" in line]
-    assert len(rows) == 4
-    assert "apply -auto-approve" in rows[0] and " 3 " in rows[0]
-    assert "destroy" in rows[3]
+    assert len(rows) == 5
+    assert "apply -auto-approve" in rows[0] and rows[0].rstrip().endswith(" 3")
+    assert "destroy" in rows[3] and "break-glass" in rows[3]
+    assert rows[3].rstrip().endswith(" 0")  # the exit code of the run it allowed
 
 
 def test_corrupt_and_truncated_lines_are_reported_and_the_rest_shown(
@@ -148,14 +158,16 @@ def test_filters(log_env: dict[str, str], tmp_path: Path, log_path: Path) -> Non
 
     staging = rows("--workspace", "staging")
     assert len(staging) == 1 and "bob" in staging[0]
-    assert len(rows("--workspace", "prod")) == 3
+    assert len(rows("--workspace", "prod")) == 4
     applied = rows("--verdict", "applied")
-    assert len(applied) == 1 and "pearl" in applied[0]
+    assert len(applied) == 2 and "pearl" in applied[0] and "phoebe" in applied[1]
     last_two = rows("--last", "2")
     assert len(last_two) == 2
-    assert "plan" in last_two[0] and "destroy" in last_two[1]
+    assert "destroy" in last_two[0] and "destroy" in last_two[1]
     last_prod = rows("--workspace", "prod", "--last", "1")
-    assert len(last_prod) == 1 and "break-glass" in last_prod[0]
+    assert len(last_prod) == 1 and "applied" in last_prod[0]
+    break_glass = rows("--verdict", "break-glass")
+    assert len(break_glass) == 1 and break_glass[0].rstrip().endswith(" 0")
     nothing = safeterraform_log(log_env, tmp_path, "--verdict", "confirmed")
     assert nothing.returncode == 0
     assert nothing.stdout.strip() == f"No records in {log_path} match."
@@ -173,7 +185,7 @@ def test_json_lines_are_the_records(
         record for record in on_disk if record["workspace"] == "prod"
     ]
     # One record per line, however long.
-    assert len(lines) == 3
+    assert len(lines) == 4
 
 
 def test_markup_in_a_record_is_shown_literally(
@@ -241,3 +253,186 @@ def test_unreadable_log_is_one_line(
     assert result.stderr.strip() == (
         f"safeterraform: cannot read audit log {log_path}: Is a directory"
     )
+
+
+# -- 80 columns, break-glass outcomes, verdicts (issue 17 items 7 and 10) ----------------
+
+GOLDEN_80 = Path(__file__).parent / "golden" / "log_80.txt"
+LONG_COMMAND: dict[str, Any] = {
+    "argv": [
+        "apply",
+        "-var-file=envs/production-eu-west-1.tfvars",
+        '-target=module.cluster.terraform_data.reset_on_destroy["powder"]',
+    ],
+    "verdict": "not-confirmed",
+    "user": "alexandra.longname",
+    "affected_nodes": ["powder", "poison", "phoebe"],
+    "typed_nodes": ["powder"],
+    "exit_code": 4,
+}
+
+
+def table_lines(stdout: str) -> list[str]:
+    """The table without its first line (the title names the temporary log path)."""
+    lines = [line.rstrip() for line in stdout.splitlines()]
+    assert lines[0].startswith("audit log ")
+    return lines[1:]
+
+
+def test_80_columns_golden(log_env: dict[str, str], tmp_path: Path, log_path: Path) -> None:
+    """Mutation: rich's own column sizing instead of `fit` (words broken, `terrafo|rm`)."""
+    write(log_path, *INCIDENT, LONG_COMMAND)
+    log_env["COLUMNS"] = "80"
+    result = safeterraform_log(log_env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = table_lines(result.stdout)
+    assert max(len(line) for line in lines) <= 80
+    text = "\n".join(lines) + "\n"
+    if os.environ.get("SAFETERRAFORM_UPDATE_GOLDEN") == "1":
+        GOLDEN_80.write_text(text)
+    assert text == GOLDEN_80.read_text(), (
+        f"{GOLDEN_80} differs; if intended, rerun with SAFETERRAFORM_UPDATE_GOLDEN=1 and review"
+    )
+
+
+@pytest.mark.parametrize("columns", [80, 100, 132])
+def test_no_word_is_broken_mid_word(
+    log_env: dict[str, str], tmp_path: Path, log_path: Path, columns: int
+) -> None:
+    """Every word that fits its column is shown whole; only longer ones are folded.
+
+    Mutation: drop the minimum widths in `fit` (columns shrink below their longest word).
+    """
+    write(log_path, *INCIDENT, LONG_COMMAND)
+    log_env["COLUMNS"] = str(columns)
+    result = safeterraform_log(log_env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    words = result.stdout.split()
+    for whole in (
+        "terraform",
+        "-auto-approve",
+        "destroy",
+        "break-glass",
+        "not-confirmed",
+        "INC-4411",
+        "alexandra.longname",
+        "2025-01-31",
+        "phoebe",
+    ):
+        assert whole in words, f"{whole!r} is broken at {columns} columns:\n{result.stdout}"
+    # The one word longer than any column is folded, not lost.
+    assert "".join(result.stdout.split()).count('reset_on_destroy["powder"]') == 1
+
+
+def test_break_glass_shows_its_outcome_and_exit_code(
+    log_env: dict[str, str], tmp_path: Path, log_path: Path
+) -> None:
+    """Mutation: `entries` without pairing (the break-glass row has no exit, no outcome)."""
+    write(
+        log_path,
+        {"argv": ["destroy"], "verdict": "break-glass", "break_glass_reason": "INC-1"},
+        {"argv": ["plan"], "verdict": "planned", "exit_code": 0, "user": "bob"},
+        {"argv": ["destroy"], "verdict": "failed", "break_glass_reason": "INC-1", "exit_code": 1},
+        {"argv": ["apply"], "verdict": "break-glass", "break_glass_reason": "INC-2"},
+    )
+    log_env["COLUMNS"] = "80"
+    result = safeterraform_log(log_env, tmp_path, "--verdict", "break-glass")
+    assert result.returncode == 0, result.stderr
+    lines = table_lines(result.stdout)
+    first = next(i for i, line in enumerate(lines) if "destroy" in line)
+    assert lines[first].endswith(" 1")  # the exit code of the run it let through
+    assert "outcome: failed, exit 1" in " ".join(" ".join(lines[first:]).split())
+    # A break-glass run that left no record after it (killed, or an older version).
+    assert "outcome: not recorded" in " ".join(result.stdout.split())
+
+
+def test_unknown_verdict_lists_the_valid_ones(
+    log_env: dict[str, str], tmp_path: Path, log_path: Path
+) -> None:
+    write(log_path, *INCIDENT, {"verdict": "from-a-newer-version"})
+    result = safeterraform_log(log_env, tmp_path, "--verdict", "bogus")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "safeterraform: unknown verdict 'bogus'; valid verdicts: "
+        + ", ".join(sorted([*audit.VERDICTS, "from-a-newer-version"]))
+        + "\n"
+    )
+    assert "break-glass" in result.stderr and "not-confirmed" in result.stderr
+    # Also before anything was ever recorded.
+    log_path.unlink()
+    empty = safeterraform_log(log_env, tmp_path, "--verdict", "bogus")
+    assert empty.returncode == 1 and "valid verdicts: " in empty.stderr
+
+
+def test_every_verdict_the_code_records_is_a_valid_filter() -> None:
+    """A verdict written by the flows but missing from audit.VERDICTS could not be filtered."""
+    source = Path(__file__).parent.parent / "src" / "safeterraform"
+    text = "\n".join(path.read_text() for path in source.rglob("*.py"))
+    written = set(re.findall(r'\brecord\(\s*"([a-z-]+)"', text))
+    written |= set(re.findall(r'"([a-z-]+)" if code == 0 else "([a-z-]+)"', text)[0])
+    assert {"refused", "break-glass", "interrupted", "applied", "failed"} <= written
+    assert written <= set(audit.VERDICTS)
+
+
+def test_break_glass_through_the_shim_records_its_outcome(
+    workdir: Path, shim: Runner, real: Runner, env: dict[str, str], log_path: Path
+) -> None:
+    """The real flow: break-glass lets `apply -auto-approve` run in prod; `log` says how it
+    ended. Mutation: the flow runs the command without recording after it."""
+    (workdir / "main.tf").write_text('resource "terraform_data" "n" {\n  input = "x"\n}\n')
+    assert real("init", "-input=false").returncode == 0
+    assert real("workspace", "new", "prod").returncode == 0
+    env["SAFETERRAFORM_BREAK_GLASS"] = "INC-9 the bastion is on fire"
+    applied = shim("apply", "-auto-approve", "-input=false")
+    assert applied.returncode == 0, applied.stderr
+    env.pop("SAFETERRAFORM_BREAK_GLASS")
+    env["COLUMNS"] = "80"
+    result = safeterraform_log(env, workdir, "--verdict", "break-glass")
+    assert result.returncode == 0, result.stderr
+    assert {"-auto-approve", "-input=false", "INC-9"} <= set(result.stdout.split())
+    assert "outcome: applied, exit 0" in " ".join(result.stdout.split())
+    row = next(line for line in table_lines(result.stdout) if "terraform apply" in line)
+    assert row.endswith(" 0")
+
+
+OLD_SECRET = "hunter2-old-secret"
+
+
+def test_old_records_with_var_values_are_shown_redacted_and_can_be_found(
+    log_env: dict[str, str], tmp_path: Path, log_path: Path
+) -> None:
+    """Records written before redaction existed keep their secret on disk (nothing is
+    rewritten silently), but `log` never shows it, and `--secrets` finds them.
+    Mutation: show stored argv as it is -> the secret appears."""
+    log_path.parent.mkdir(parents=True)
+    raw = [
+        {"time": "2026-01-01T00:00:00.000Z", "verdict": "refused", "workspace": "prod",
+         "argv": ["apply", "-var", f"db_password={OLD_SECRET}"],
+         "reason": f"refused `terraform apply -var db_password={OLD_SECRET}`"},
+        {"time": "2026-01-01T00:01:00.000Z", "verdict": "refused", "workspace": "prod",
+         "argv": ["plan", f"--var=token={OLD_SECRET}"]},
+        {"time": "2026-01-01T00:02:00.000Z", "verdict": "applied", "workspace": "prod",
+         "argv": ["apply", "-var-file=prod.tfvars"]},
+    ]  # fmt: skip
+    log_path.write_text("".join(json.dumps(record) + "\n" for record in raw))
+    table = safeterraform_log(log_env, tmp_path)
+    as_json = safeterraform_log(log_env, tmp_path, "--json")
+    for result in (table, as_json):
+        assert result.returncode == 0, result.stderr
+        assert OLD_SECRET not in result.stdout + result.stderr
+    assert "db_password=<redacted>" in as_json.stdout and "token=<redacted>" in as_json.stdout
+    assert "-var-file=prod.tfvars" in as_json.stdout  # a path is not a secret
+    assert OLD_SECRET in log_path.read_text()  # not rewritten behind anyone's back
+
+    found = safeterraform_log(log_env, tmp_path, "--secrets", "--json")
+    assert found.returncode == 0
+    assert len(found.stdout.splitlines()) == 2
+    assert "2 record(s)" in found.stderr
+
+    # The README's scrub: the redacted JSON lines replace the file.
+    scrubbed = safeterraform_log(log_env, tmp_path, "--json").stdout
+    log_path.write_text(scrubbed)
+    assert OLD_SECRET not in log_path.read_text()
+    after = safeterraform_log(log_env, tmp_path, "--secrets", "--json")
+    assert after.stdout == "" and "0 record(s)" in after.stderr

@@ -352,11 +352,28 @@ def test_a_broken_layer_fails_the_whole_config(layers: Layers) -> None:
     [
         ('[production]\nworkspaces = "live"\n', "`workspaces` must be a list of strings"),
         ("[production]\npaths = [1]\n", "`paths` must be a list of strings"),
-        ('[production]\nalways = "yes"\n', "`always` must be true or false, not str 'yes'"),
+        (
+            '[production]\nalways = "yes"\n',
+            "`always` must be a boolean (true or false), not a string",
+        ),
+        (
+            "[production]\nallow_break_glass = 0\n",
+            "`allow_break_glass` must be a boolean (true or false), not an integer",
+        ),
         ("production = 1\n", "[production] must be a table"),
-        ("[limits]\nmax_affected_nodes = true\n", "`max_affected_nodes` must be an integer"),
-        ('[limits]\nmax_affected_nodes = "one"\n', "must be an integer, not str 'one'"),
-        ('[limits]\nmax_affected_fraction = "half"\n', "must be an integer or a number"),
+        (
+            "[limits]\nmax_affected_nodes = true\n",
+            "`max_affected_nodes` must be an integer, not a boolean",
+        ),
+        (
+            '[limits]\nmax_affected_nodes = "one"\n',
+            "`max_affected_nodes` must be an integer, not a string",
+        ),
+        (
+            '[limits]\nmax_affected_fraction = "half"\n',
+            "`max_affected_fraction` must be an integer or a float, not a string",
+        ),
+        ("audit_log = 1979-05-27\n", "`audit_log` must be a string, not a date or time"),
         ("state_backups = 3\n", "[state_backups] must be a table"),
     ],
 )

@@ -26,6 +26,7 @@ from safeterraform.redact import Redactor, redact_argv
 LOG_NAME = os.path.join("safeterraform", "audit.jsonl")
 SYSLOG_IDENT = "safeterraform"
 
+# Every verdict a record can carry (`safeterraform log --verdict` accepts these).
 VERDICTS = (
     "passed",
     "planned",

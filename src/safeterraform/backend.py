@@ -120,6 +120,19 @@ def _workspaces(workdir: str, env: Mapping[str, str], recorded: Backend | None) 
     return list(dict.fromkeys([*names, current]))
 
 
+def _local_state_exists(workdir: str) -> bool:
+    """State in terraform's implicit local backend: terraform.tfstate or any workspace."""
+    try:
+        if os.path.getsize(os.path.join(workdir, "terraform.tfstate")) > 0:
+            return True
+    except OSError:
+        pass
+    try:
+        return bool(os.listdir(os.path.join(workdir, "terraform.tfstate.d")))
+    except OSError:
+        return False
+
+
 def _differs(configured_backend: Backend | None, recorded: Backend | None) -> bool:
     if configured_backend is None:
         return recorded is not None  # the block was removed: back to local state
@@ -171,4 +184,6 @@ def init_migration(
     recorded = policy.recorded_backend(env, workdir)
     if not _differs(backend, recorded):
         return None  # also with -migrate-state: there is nothing to migrate
+    if recorded is None and not _local_state_exists(workdir):
+        return None  # a first init: terraform's implicit local backend holds nothing
     return targets(backend or DEFAULT_LOCAL, _workspaces(workdir, env, recorded), env)

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from safeterraform import __version__
+from safeterraform.audit import VERDICTS
 from safeterraform.errors import SafeTerraformError
 
 app = typer.Typer(
@@ -88,8 +89,8 @@ def check(
 ) -> None:
     """Render the destructive part of a plan, and why it happens.
 
-    Exit 0: nothing destructive, 2: destructive changes, 1: error (unreadable plan, no
-    terraform). JSON schema: schemas/check.schema.json.
+    Exit codes: 0 nothing destructive, 2 destructive changes found, 1 error (unreadable
+    plan, no terraform). JSON schema: schemas/check.schema.json.
     """
     from safeterraform.commands import check as command
 
@@ -102,13 +103,20 @@ def log(
     workspace: Annotated[
         str | None, typer.Option("--workspace", help="Only this workspace.")
     ] = None,
-    verdict: Annotated[str | None, typer.Option("--verdict", help="Only this verdict.")] = None,
+    verdict: Annotated[
+        str | None,
+        typer.Option("--verdict", help=f"Only this verdict: {', '.join(sorted(VERDICTS))}."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    secrets: Annotated[
+        bool,
+        typer.Option("--secrets", help="Only records written with -var values in them."),
+    ] = False,
 ) -> None:
-    """Show the audit log."""
+    """Show the audit log (`-var` values always redacted)."""
     from safeterraform.commands import log as command
 
-    _run(lambda: command.run(last, workspace, verdict, as_json))
+    _run(lambda: command.run(last, workspace, verdict, as_json, secrets=secrets))
 
 
 @app.command()

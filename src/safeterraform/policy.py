@@ -227,25 +227,38 @@ def _strings(path: str, table: "Mapping[str, Any]", key: str) -> list[str]:
     return value
 
 
-_TYPE_NAMES = {bool: "true or false", int: "an integer", str: "a string", float: "a number"}
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(dict.fromkeys(_TYPE_NAMES.get(k, k.__name__) for k in kinds))
-
-
 def _typed(path: str, table: "Mapping[str, Any]", key: str, kind: type | tuple[type, ...]) -> "Any":
     """The value of `key` if it has the right TOML type (a bool is not an int here)."""
     value = table.get(key)
     if value is None:
         return None
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        expected = " or ".join(
+            _TOML_TYPES[k] for k in (kind if isinstance(kind, tuple) else (kind,))
+        )
         raise ConfigError(
-            f"safeterraform: config {path}: `{key}` must be {_type_name(kind)}, "
-            f"not {type(value).__name__} {value!r}"
+            f"safeterraform: config {path}: `{key}` must be {expected}, not {_toml_type(value)}"
         )
     return value
+
+
+# TOML's names for the Python types tomllib returns (bool before int: a bool is an int).
+_TOML_TYPES: "dict[type, str]" = {
+    bool: "a boolean (true or false)",
+    int: "an integer",
+    float: "a float",
+    str: "a string",
+    list: "an array",
+    dict: "a table",
+}
+
+
+def _toml_type(value: object) -> str:
+    """`a string`, `an integer`, ...: what the file wrote, in TOML's words."""
+    for kind, name in _TOML_TYPES.items():
+        if isinstance(value, kind):
+            return name.removesuffix(" (true or false)")
+    return "a date or time"
 
 
 def configured_real(

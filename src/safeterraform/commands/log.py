@@ -1,4 +1,10 @@
-"""`safeterraform log`: the audit log as a table, or as JSON lines."""
+"""`safeterraform log`: the audit log as a table, or as JSON lines.
+
+The table is laid out for the terminal it is shown in: one column per field when that
+fits, else a compact layout (time, user and workspace stacked in one column). Column
+widths are computed here, not by rich, so that text wraps at spaces and only a word longer
+than its whole column is folded (rich's own squeezing breaks words mid-word).
+"""
 
 from __future__ import annotations
 
@@ -6,39 +12,85 @@ import json
 import os
 import shlex
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from safeterraform import audit, launcher, policy
 from safeterraform.errors import SafeTerraformError
+from safeterraform.redact import Redactor, has_secrets, redact_argv
 
 MAX_PROBLEMS_SHOWN = 10
 VERDICT_STYLES = {
     "refused": "red",
     "break-glass": "bold red",
     "failed": "red",
+    "interrupted": "yellow",
     "not-confirmed": "yellow",
     "confirmed": "green",
     "applied": "green",
     "passed": "dim",
 }
+# A word longer than this is folded rather than widening its column further.
+LONGEST_UNFOLDED_WORD = 16
+TIME_WIDTH = len("2025-01-31 09:15:02Z")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A record and, for a break-glass record, the later record that says how it ended."""
+
+    record: dict[str, Any]
+    outcome: dict[str, Any] | None = None
+
+
+def _same_command(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    keys = ("user", "host", "cwd", "argv", "break_glass_reason")
+    return all(first.get(key) == second.get(key) for key in keys)
+
+
+def entries(records: Sequence[dict[str, Any]]) -> list[Entry]:
+    """Each record with its outcome: a break-glass record is written before the command
+    runs; the first later record of the same command with an exit code is how it ended."""
+    result = []
+    for index, record in enumerate(records):
+        outcome = None
+        if record.get("verdict") == "break-glass":
+            outcome = next(
+                (
+                    later
+                    for later in records[index + 1 :]
+                    if later.get("exit_code") is not None and _same_command(record, later)
+                ),
+                None,
+            )
+        result.append(Entry(record, outcome))
+    return result
+
+
+def known_verdicts(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The verdicts `--verdict` accepts: every verdict a record can carry, and any other
+    verdict that is in this log (written by another version)."""
+    found = {_text(record.get("verdict")) for record in records} - {""}
+    return sorted(set(audit.VERDICTS) | found)
 
 
 def select(
-    records: Sequence[dict[str, Any]],
+    found: Sequence[Entry],
     last: int | None,
     workspace: str | None,
     verdict: str | None,
-) -> list[dict[str, Any]]:
-    """The records matching every filter, oldest first; `last` applies after filtering."""
+) -> list[Entry]:
+    """The entries matching every filter, oldest first; `last` applies after filtering."""
     chosen = [
-        record
-        for record in records
-        if (workspace is None or record.get("workspace") == workspace)
-        and (verdict is None or record.get("verdict") == verdict)
+        entry
+        for entry in found
+        if (workspace is None or entry.record.get("workspace") == workspace)
+        and (verdict is None or entry.record.get("verdict") == verdict)
     ]
     if last is not None:
         chosen = chosen[-last:] if last else []
@@ -75,29 +127,129 @@ def _time(value: Any) -> str:
     return text
 
 
-def table(records: Sequence[dict[str, Any]], path: str) -> Table:
-    """The records as a rich table; every cell is plain text, never markup."""
-    result = Table(title=f"audit log {path}", title_justify="left")
-    result.add_column("time", no_wrap=True)
-    for column in ("user", "workspace", "command", "verdict", "nodes"):
-        result.add_column(column, overflow="fold")
-    result.add_column("exit", no_wrap=True, justify="right")
-    for record in records:
-        verdict = _text(record.get("verdict"))
-        verdict_cell = Text(verdict, style=VERDICT_STYLES.get(verdict, ""))
-        reason = record.get("break_glass_reason")
-        if reason:
-            verdict_cell.append(f"\n{_text(reason)}", style="red")
-        result.add_row(
-            Text(_time(record.get("time"))),
-            Text(_text(record.get("user"))),
-            Text(_text(record.get("workspace"))),
-            Text(command_line(record)),
-            verdict_cell,
-            Text(_names(record.get("affected_nodes"))),
-            Text(_text(record.get("exit_code"))),
+def _exit_code(entry: Entry) -> str:
+    code = entry.record.get("exit_code")
+    if code is None and entry.outcome is not None:
+        code = entry.outcome.get("exit_code")
+    return _text(code)
+
+
+def _verdict(entry: Entry) -> Text:
+    verdict = _text(entry.record.get("verdict"))
+    cell = Text(verdict, style=VERDICT_STYLES.get(verdict, ""))
+    reason = entry.record.get("break_glass_reason")
+    if reason:
+        cell.append(f"\nreason: {_text(reason)}", style="red")
+    if verdict == "break-glass":
+        if entry.outcome is not None:
+            ended = _text(entry.outcome.get("verdict"))
+            cell.append(f"\noutcome: {ended}, exit {_text(entry.outcome.get('exit_code'))}")
+        elif entry.record.get("exit_code") is not None:
+            cell.append(f"\noutcome: exit {_text(entry.record.get('exit_code'))}")
+        else:
+            cell.append("\noutcome: not recorded (no record after it)")
+    return cell
+
+
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    cells: list[Text]
+    wraps: bool = True
+    justify: Literal["left", "right"] = "left"
+    unbroken: int = 0  # the first line of every cell is kept whole up to this width
+
+    def natural(self) -> int:
+        lines = [self.header, *(line for cell in self.cells for line in cell.plain.split("\n"))]
+        return max(len(line) for line in lines)
+
+    def minimum(self) -> int:
+        """The narrowest width that breaks no word (words over the limit fold anyway)."""
+        if not self.wraps:
+            return self.natural()
+        words = [
+            *self.header.split(),
+            *(word for cell in self.cells for word in cell.plain.split()),
+        ]
+        longest = min(max((len(word) for word in words), default=1), LONGEST_UNFOLDED_WORD)
+        return max(longest, self.unbroken)
+
+
+def fit(naturals: Sequence[int], minimums: Sequence[int], available: int) -> list[int]:
+    """Column widths summing to at most `available`: take from the widest column that is
+    still above its minimum, one character at a time; below every minimum, from the widest."""
+    widths = list(naturals)
+    while sum(widths) > available:
+        shrinkable = [i for i, width in enumerate(widths) if width > minimums[i]]
+        candidates = shrinkable or [i for i, width in enumerate(widths) if width > 1]
+        if not candidates:
+            break
+        widest = max(candidates, key=lambda i: widths[i] - (minimums[i] if shrinkable else 0))
+        widths[widest] -= 1
+    return widths
+
+
+def _wide_columns(chosen: Sequence[Entry]) -> list[_Column]:
+    records = [entry.record for entry in chosen]
+    return [
+        _Column("time", [Text(_time(r.get("time"))) for r in records], wraps=False),
+        _Column("user", [Text(_text(r.get("user"))) for r in records]),
+        _Column("workspace", [Text(_text(r.get("workspace"))) for r in records]),
+        _Column("command", [Text(command_line(r)) for r in records]),
+        _Column("verdict", [_verdict(entry) for entry in chosen]),
+        _Column("nodes", [Text(_names(r.get("affected_nodes"))) for r in records]),
+        _Column("exit", [Text(_exit_code(entry)) for entry in chosen], False, "right"),
+    ]
+
+
+def _compact_columns(chosen: Sequence[Entry]) -> list[_Column]:
+    records = [entry.record for entry in chosen]
+    who = [
+        Text(f"{_time(r.get('time'))}\n{_text(r.get('user'))} in {_text(r.get('workspace'))}")
+        for r in records
+    ]
+    wide = _wide_columns(chosen)
+    return [_Column("time, user in workspace", who, unbroken=TIME_WIDTH), *wide[3:]]
+
+
+def _build(columns: Sequence[_Column], width: int) -> Table:
+    result = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for column in columns:
+        result.add_column(
+            column.header,
+            overflow="fold",
+            no_wrap=not column.wraps,
+            justify=column.justify,
         )
+    for row in zip(*(column.cells for column in columns), strict=True):
+        result.add_row(*row)
+    widths = fit(
+        [column.natural() for column in columns],
+        [column.minimum() for column in columns],
+        width - _overhead(result),
+    )
+    for column_width, table_column in zip(widths, result.columns, strict=True):
+        table_column.width = column_width
     return result
+
+
+def _overhead(result: Table) -> int:
+    """Characters a table row spends on dividers and padding."""
+    padding = sum(result._get_padding_width(index) for index in range(len(result.columns)))
+    return result._extra_width + padding
+
+
+def table(chosen: Sequence[Entry], width: int) -> Table:
+    """The entries as a table `width` columns wide; every cell is plain text, never markup."""
+    columns = _wide_columns(chosen)
+    wide = _build(columns, width)
+    if sum(column.minimum() for column in columns) + _overhead(wide) <= width:
+        return wide
+    return _build(_compact_columns(chosen), width)
 
 
 def _warn(err: Console, path: str, problems: Sequence[str]) -> None:
@@ -108,6 +260,35 @@ def _warn(err: Console, path: str, problems: Sequence[str]) -> None:
         err.print(Text(f"safeterraform: warning: {more} more unreadable lines"), soft_wrap=True)
 
 
+def shown(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as `log` shows it: `-var` values redacted, even in records written before
+    the shim redacted them (the file itself is never rewritten behind anyone's back)."""
+    argv = record.get("argv")
+    if not isinstance(argv, list) or not all(isinstance(word, str) for word in argv):
+        return record
+    redactor = Redactor.for_args(argv)
+    copy = dict(record, argv=redact_argv(argv))
+    if isinstance(record.get("reason"), str):
+        copy["reason"] = redactor.scrub(record["reason"])
+    if isinstance(record.get("break_glass_reason"), str):
+        copy["break_glass_reason"] = redactor.scrub_typed(record["break_glass_reason"])
+    return copy
+
+
+def carries_secrets(record: dict[str, Any]) -> bool:
+    """The stored record itself holds a `-var` value (written before redaction)."""
+    argv = record.get("argv")
+    return isinstance(argv, list) and all(isinstance(w, str) for w in argv) and has_secrets(argv)
+
+
+def _check_verdict(verdict: str | None, records: Sequence[dict[str, Any]]) -> None:
+    valid = known_verdicts(records)
+    if verdict is not None and verdict not in valid:
+        raise SafeTerraformError(
+            f"safeterraform: unknown verdict {verdict!r}; valid verdicts: {', '.join(valid)}"
+        )
+
+
 def run(
     last: int | None,
     workspace: str | None,
@@ -115,6 +296,7 @@ def run(
     as_json: bool,
     console: Console | None = None,
     err: Console | None = None,
+    secrets: bool = False,
 ) -> int:
     console = console or Console()
     err = err or Console(stderr=True)
@@ -130,19 +312,32 @@ def run(
     try:
         records, problems = audit.read(path)
     except FileNotFoundError:
+        _check_verdict(verdict, [])
         console.print(Text(f"No audit log yet at {path}: nothing guarded has run."), soft_wrap=True)
         return 0
     except OSError as error:
         reason = error.strerror or str(error)
         raise SafeTerraformError(f"safeterraform: cannot read audit log {path}: {reason}") from None
+    _check_verdict(verdict, records)
     _warn(err, path, problems)
-    chosen = select(records, last, workspace, verdict)
+    if secrets:
+        records = [record for record in records if carries_secrets(record)]
+        err.print(
+            Text(
+                f"{len(records)} record(s) in {path} hold -var values (shown redacted); the "
+                'file is not rewritten: see the README, "Secrets in old audit logs".'
+            ),
+            soft_wrap=True,
+        )
+    records = [shown(record) for record in records]
     if as_json:
-        for record in chosen:
-            console.out(json.dumps(record, sort_keys=True), highlight=False)
+        for record in select([Entry(record) for record in records], last, workspace, verdict):
+            console.out(json.dumps(record.record, sort_keys=True), highlight=False)
         return 0
+    chosen = select(entries(records), last, workspace, verdict)
     if not chosen:
         console.print(Text(f"No records in {path} match."), soft_wrap=True)
         return 0
-    console.print(table(chosen, path))
+    console.print(Text(f"audit log {path}"), soft_wrap=True)
+    console.print(table(chosen, console.width))
     return 0
