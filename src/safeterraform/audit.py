@@ -39,7 +39,7 @@ VERDICTS = (
     "approved",
     "applied",
     "failed",
-    "unrecorded",
+    "alert-failed",
 )
 
 

@@ -177,6 +177,40 @@ class Session:
         """A configured hook, with the user's environment plus the record's fields."""
         return foreground(["/bin/sh", "-c", command], self.workdir, {**self.env, **extra})
 
+    def alert(self, nodes: Sequence[str] | None, code: int, plan_sha256: str = "") -> None:
+        """[hooks] after_destructive_apply, after a destructive production apply whatever
+        its outcome (PRODUCT.md §13 "alert on destroy"). `nodes` None: not known (a
+        break-glass run that was never planned here). Its failure never changes the
+        apply's exit code; it is recorded."""
+        command = self.config.after_destructive_apply
+        if not command:
+            return
+        user = self.recorder.user
+        extra = {
+            "SAFETERRAFORM_AFFECTED_NODES": " ".join(nodes) if nodes is not None else "unknown",
+            "SAFETERRAFORM_EXIT_CODE": str(code),
+            "SAFETERRAFORM_OUTCOME": "applied" if code == 0 else "failed",
+            "SAFETERRAFORM_WORKSPACE": self.workspace,
+            "SAFETERRAFORM_WORKDIR": self.workdir,
+            "SAFETERRAFORM_USER": user,
+            "SAFETERRAFORM_HOST": self.recorder.host,
+            "SAFETERRAFORM_COMMAND": self.words(),
+            "SAFETERRAFORM_BREAK_GLASS": "1" if self.recorder.break_glass_reason else "0",
+            "SAFETERRAFORM_PLAN_SHA256": plan_sha256,
+        }
+        try:
+            hook_code = self.run_hook("after_destructive_apply", command, extra)
+        except SafeTerraformError as error:
+            hook_code, detail = 127, str(error)
+        else:
+            detail = f"hook after_destructive_apply exited {hook_code} ({command})"
+        if hook_code != 0:
+            self.ui.say(f"safeterraform: warning: {detail}; the apply's outcome stands")
+            try:
+                self.recorder.record("alert-failed", detail, exit_code=code)
+            except audit.AuditError as error:
+                self.ui.say(str(error))
+
 
 def data_dir(env: Mapping[str, str], workdir: str) -> str:
     path = env.get("TF_DATA_DIR") or ".terraform"

@@ -48,7 +48,13 @@ def _as_typed(session: Session) -> int:
     """After break-glass: run what was typed and record its outcome."""
     code = session.run_as_typed()
     session.record_outcome(code, f"terraform {session.invocation.command} exited {code}")
+    if invocation_applies(session):
+        session.alert(None, code)  # break-glass: never planned here, possibly destructive
     return code
+
+
+def invocation_applies(session: Session) -> bool:
+    return session.invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY)
 
 
 def execute(session: Session) -> int:

@@ -61,6 +61,7 @@ def run(session: Session) -> int:
 def _as_typed(session: Session) -> int:
     code = session.run_as_typed()
     session.record_outcome(code, f"terraform {session.invocation.command} exited {code}")
+    session.alert(None, code)  # break-glass: never planned here, so possibly destructive
     return code
 
 
@@ -172,4 +173,6 @@ def review_and_apply(
     session.record_outcome(
         code, f"terraform apply exited {code}", affected_nodes=nodes, plan_sha256=private.sha256
     )
+    if analysis.destructive:
+        session.alert(nodes, code, private.sha256)
     return code
