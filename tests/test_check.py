@@ -72,16 +72,6 @@ def test_json_format_validates(incident_plan: Path, env: dict[str, str], tmp_pat
         assert change["cause"]["links"][-1]["origin"] is True
 
 
-def test_help_names_every_exit_code(env: dict[str, str], tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(CHECK), "check", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert result.returncode == 0
-    text = " ".join(result.stdout.split())
-    for words in ("0: nothing destructive", "2: destructive", "1: error"):
-        assert words in text, text
-
-
 def test_markdown_and_chdir(incident_plan: Path, env: dict[str, str], tmp_path: Path) -> None:
     result = check(
         "plan.tfplan",
