@@ -82,3 +82,23 @@ def test_break_glass_applies_alert_with_unknown_nodes(
     assert fields["SAFETERRAFORM_AFFECTED_NODES"] == "unknown"
     assert fields["SAFETERRAFORM_EXIT_CODE"] == "0"
     assert json.dumps(audit_records(home)[-1]["verdict"]) == '"applied"'
+
+
+def test_the_before_hook_reads_the_reviewed_plan(
+    incident: Path, shim: Runner, env: dict[str, str], home: Path, terraform_bin: Path
+) -> None:
+    """SAFETERRAFORM_PLAN_FILE is the private copy (/dev/fd/N), readable by the hook."""
+    user_config(
+        home,
+        "[hooks]\n"
+        f'before_destructive_apply = "{terraform_bin} show -json $SAFETERRAFORM_PLAN_FILE'
+        ' > shown.json"\n',
+    )
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    result = shim("apply", "-input=false")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads((incident / "shown.json").read_text())
+    replaced = [
+        c["address"] for c in shown["resource_changes"] if "delete" in c["change"]["actions"]
+    ]
+    assert len(replaced) == 3

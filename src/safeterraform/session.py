@@ -173,9 +173,12 @@ class Session:
                 f"safeterraform: WARNING: the outcome (exit {code}) could not be recorded: {error}"
             )
 
-    def run_hook(self, name: str, command: str, extra: Mapping[str, str]) -> int:
+    def run_hook(
+        self, name: str, command: str, extra: Mapping[str, str], pass_fds: Sequence[int] = ()
+    ) -> int:
         """A configured hook, with the user's environment plus the record's fields."""
-        return foreground(["/bin/sh", "-c", command], self.workdir, {**self.env, **extra})
+        env = {**self.env, **extra}
+        return foreground(["/bin/sh", "-c", command], self.workdir, env, pass_fds)
 
     def alert(self, nodes: Sequence[str] | None, code: int, plan_sha256: str = "") -> None:
         """[hooks] after_destructive_apply, after a destructive production apply whatever

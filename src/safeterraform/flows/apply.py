@@ -153,10 +153,11 @@ def review_and_apply(
         "SAFETERRAFORM_AFFECTED_NODES": " ".join(nodes),
         "SAFETERRAFORM_WORKSPACE": session.workspace,
         "SAFETERRAFORM_PLAN_SHA256": private.sha256,
+        "SAFETERRAFORM_PLAN_FILE": private.path,  # the reviewed copy, readable by the hook
     }
     hook = session.config.before_destructive_apply
     if hook and analysis.destructive:
-        code = session.run_hook("before_destructive_apply", hook, hook_env)
+        code = session.run_hook("before_destructive_apply", hook, hook_env, (private.fd,))
         if code != 0:
             raise session.confirmer.refusal(
                 f"safeterraform: refused: hook before_destructive_apply exited {code} "
