@@ -378,7 +378,7 @@ def test_a_broken_layer_fails_the_whole_config(layers: Layers) -> None:
     ],
 )
 def test_wrong_types_are_errors(layers: Layers, text: str, message: str) -> None:
-    path = layers.write_repo(text)
+    path = layers.write_user(text)
     config = layers.load()
     assert config.error is not None
     assert str(path) in config.error and message in config.error

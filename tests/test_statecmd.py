@@ -28,7 +28,7 @@ COMMANDS = [
     (["state", "push", "-force", "pushed.tfstate"], "prod"),
     (["state", "replace-provider", "-auto-approve", "hashicorp/a", "hashicorp/b"], "prod"),
     (["taint", POWDER], "powder"),
-    (["untaint", POWDER], "powder"),
+    (["untaint", 'terraform_data.reset_on_destroy["phoebe"]'], "phoebe"),
     (["import", "terraform_data.imported", "some-id"], "terraform_data.imported"),
     (["refresh", "-input=false"], "prod"),
     (["workspace", "delete", "staging"], "staging"),
@@ -48,10 +48,13 @@ def ids(value: object) -> str:
 
 def prepare(directory: Path, real: Runner) -> None:
     """Extra objects some commands need: a state to push, a second workspace."""
+    tainted = real("taint", 'terraform_data.reset_on_destroy["phoebe"]', cwd=directory)
+    assert tainted.returncode == 0, tainted.stderr  # something `untaint` can untaint
     pulled = real("state", "pull", cwd=directory)
     (directory / "pushed.tfstate").write_text(pulled.stdout)
     with (directory / "main.tf").open("a") as config:  # something `import` can import
         config.write('\nresource "terraform_data" "imported" {}\n')
+
     assert real("workspace", "new", "staging", cwd=directory).returncode == 0
     assert real("workspace", "select", "prod", cwd=directory).returncode == 0
 

@@ -175,11 +175,14 @@ class Invocation:
         return f"Invocation({fields})"
 
 
-def as_state_change(invocation: Invocation, states: "Sequence[tuple[str, str]]") -> Invocation:
-    """`init` that would migrate state: guarded like `init -migrate-state`, and judged
-    on the states it would write as well."""
+def with_states(
+    invocation: Invocation, states: "Sequence[tuple[str, str]]", command_class: str | None = None
+) -> Invocation:
+    """The invocation with more states it touches (found outside the command line: the
+    backend a migrating `init` writes into, the one a saved plan was made with), and, for
+    such an `init`, guarded like `init -migrate-state`."""
     fields = {name: getattr(invocation, name) for name in Invocation.__slots__}
-    fields["command_class"] = CommandClass.STATE_CHANGE
+    fields["command_class"] = command_class or invocation.command_class
     fields["states"] = (*invocation.states, *states)
     return Invocation(**fields)
 
@@ -439,6 +442,7 @@ FLAGS: "dict[str, tuple[bool, str | None]]" = {
     "json": (False, "both"),
     "backup": (True, "apply"),
     "state-out": (True, "apply"),
+    "backup-out": (True, None),
     "auto-approve": (False, "drop"),  # only ever false by then: true is refused
     "out": (True, None),
     "generate-config-out": (True, None),
@@ -462,7 +466,7 @@ APPLY_VALUE_FLAGS = frozenset(
 # Removed from any position before flag parsing (arguments.ParseView).
 VIEW_FLAGS = frozenset({"-no-color", "-compact-warnings"})
 # Flags naming a state file the command reads or writes (legacy local-state flags).
-STATE_FILE_FLAGS = ("state", "state-out", "backup")
+STATE_FILE_FLAGS = ("state", "state-out", "backup", "backup-out")
 
 
 def split_apply_flags(args: "Sequence[str]") -> tuple[list[str], list[str]]:

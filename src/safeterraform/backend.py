@@ -161,17 +161,50 @@ def targets(backend: Backend, workspaces: Sequence[str], env: Mapping[str, str])
             for name in workspaces
         ]
     words = " ".join(
-        f"{key}={value}" for key, value in sorted(settings.items()) if isinstance(value, str)
+        f"{key}={_without_userinfo(value)}"
+        for key, value in sorted(settings.items())
+        if key in LOCATION_KEYS and isinstance(value, str)
     )
     return [("backend", f"{kind} {words}".strip())]
+
+
+# Settings that say where a state lives (judged, shown, recorded). Everything else in a
+# backend block may be a credential (password, conn_str, access_key, token...): never shown.
+LOCATION_KEYS = frozenset(
+    {
+        "address",
+        "bucket",
+        "key",
+        "prefix",
+        "workspace_key_prefix",
+        "path",
+        "workspace_dir",
+        "schema_name",
+        "container_name",
+        "storage_account_name",
+        "resource_group_name",
+        "organization",
+        "hostname",
+        "name",
+        "region",
+        "namespace",
+        "secret_suffix",
+    }
+)
+
+
+def _without_userinfo(value: str) -> str:
+    """`https://user:secret@host/x` -> `https://host/x`."""
+    scheme, sep, rest = value.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://{rest.split('@', 1)[1]}"
+    return value
 
 
 def init_migration(
     env: Mapping[str, str], command_args: Sequence[str], workdir: str
 ) -> list[State] | None:
     """The states `init COMMAND_ARGS` would migrate into, or None when it migrates nothing."""
-    if argv.bool_flag(command_args, "reconfigure"):
-        return None
     if "-backend=false" in command_args or "--backend=false" in command_args:
         return None
     try:
@@ -181,9 +214,29 @@ def init_migration(
         return [("unknown", f"init may migrate state and safeterraform {error}")]
     if backend is not None or extra:
         backend = (backend or DEFAULT_LOCAL)[0], {**(backend or DEFAULT_LOCAL)[1], **extra}
-    recorded = policy.recorded_backend(env, workdir)
+    # -reconfigure forgets the recorded backend, but terraform still offers to copy what
+    # its implicit local backend holds into the new one.
+    reconfigure = argv.bool_flag(command_args, "reconfigure")
+    recorded = None if reconfigure else policy.recorded_backend(env, workdir)
     if not _differs(backend, recorded):
         return None  # also with -migrate-state: there is nothing to migrate
     if recorded is None and not _local_state_exists(workdir):
         return None  # a first init: terraform's implicit local backend holds nothing
     return targets(backend or DEFAULT_LOCAL, _workspaces(workdir, env, recorded), env)
+
+
+def plan_states(env: Mapping[str, str], plan_path: str) -> list[State]:
+    """The states `apply PLANFILE` writes: the workspace and backend the plan was made
+    with (a plan made in a production directory stays production wherever it is applied)."""
+    from safeterraform import planfiles
+
+    if not os.path.isfile(plan_path) or planfiles.cloud_plan(plan_path) is not None:
+        return []  # terraform reports a missing file; a cloud plan is refused by the flow
+    try:
+        recorded = planfiles.recorded_backend(plan_path)
+    except ValueError as error:
+        return [("unknown", f"the backend of plan {plan_path} cannot be read: {error}")]
+    if recorded is None:
+        return []
+    kind, settings, workspace = recorded
+    return [("workspace", workspace), *targets((kind, dict(settings)), [workspace], env)]

@@ -197,3 +197,142 @@ def staleness(plan_meta: tuple[str, int] | None, current: tuple[str, int] | None
             "state was changed by another operation after the plan was created"
         )
     return None
+
+
+# -- the backend a plan file will write to ------------------------------------------------
+# A saved plan carries the backend (type, settings, workspace) it was made with, and
+# `terraform apply PLANFILE` writes there, wherever it is run from. The `tfplan` member is
+# protobuf (internal/plans/planproto/planfile.proto: Plan.backend = 13, Plan.state_store =
+# 29; Backend{type = 1, config = 2 (DynamicValue{msgpack = 1}), workspace = 3}); these few
+# fields are read with a minimal wire-format and msgpack reader.
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if at >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
+def _fields(data: bytes) -> dict[int, list[bytes | int]]:
+    """Top-level protobuf fields: number -> values (bytes for length-delimited)."""
+    fields: dict[int, list[bytes | int]] = {}
+    at = 0
+    while at < len(data):
+        key, at = _varint(data, at)
+        number, wire = key >> 3, key & 7
+        value: bytes | int
+        if wire == 0:
+            value, at = _varint(data, at)
+        elif wire == 1:
+            value, at = 0, at + 8
+        elif wire == 5:
+            value, at = 0, at + 4
+        elif wire == 2:
+            length, at = _varint(data, at)
+            value, at = data[at : at + length], at + length
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        if at > len(data):
+            raise ValueError("truncated field")
+        fields.setdefault(number, []).append(value)
+    return fields
+
+
+def _msgpack(data: bytes, at: int = 0) -> tuple[object, int]:
+    """One msgpack value (the subset cty values use); extensions (unknown) become None."""
+    tag = data[at]
+    at += 1
+    if tag <= 0x7F:
+        return tag, at
+    if tag >= 0xE0:
+        return tag - 0x100, at
+    if 0xA0 <= tag <= 0xBF or tag in (0xD9, 0xDA, 0xDB):
+        if tag <= 0xBF:
+            length = tag & 0x1F
+        else:
+            size = {0xD9: 1, 0xDA: 2, 0xDB: 4}[tag]
+            length, at = int.from_bytes(data[at : at + size], "big"), at + size
+        return data[at : at + length].decode("utf-8", "replace"), at + length
+    if 0x80 <= tag <= 0x8F or tag in (0xDE, 0xDF):
+        if tag <= 0x8F:
+            count = tag & 0x0F
+        else:
+            size = 2 if tag == 0xDE else 4
+            count, at = int.from_bytes(data[at : at + size], "big"), at + size
+        result: dict[str, object] = {}
+        for _ in range(count):
+            key, at = _msgpack(data, at)
+            value, at = _msgpack(data, at)
+            result[str(key)] = value
+        return result, at
+    if 0x90 <= tag <= 0x9F or tag in (0xDC, 0xDD):
+        if tag <= 0x9F:
+            count = tag & 0x0F
+        else:
+            size = 2 if tag == 0xDC else 4
+            count, at = int.from_bytes(data[at : at + size], "big"), at + size
+        items = []
+        for _ in range(count):
+            item, at = _msgpack(data, at)
+            items.append(item)
+        return items, at
+    simple = {0xC0: None, 0xC2: False, 0xC3: True}
+    if tag in simple:
+        return simple[tag], at
+    sizes = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+    if tag in sizes:
+        size = sizes[tag]
+        signed = tag >= 0xD0
+        return int.from_bytes(data[at : at + size], "big", signed=signed), at + size
+    if tag in (0xCA, 0xCB):
+        return 0, at + (4 if tag == 0xCA else 8)
+    if tag in (0xC4, 0xC5, 0xC6):
+        size = {0xC4: 1, 0xC5: 2, 0xC6: 4}[tag]
+        length, at = int.from_bytes(data[at : at + size], "big"), at + size
+        return None, at + length
+    fixext = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
+    if tag in fixext:
+        return None, at + 1 + fixext[tag]
+    if tag in (0xC7, 0xC8, 0xC9):
+        size = {0xC7: 1, 0xC8: 2, 0xC9: 4}[tag]
+        length, at = int.from_bytes(data[at : at + size], "big"), at + size
+        return None, at + 1 + length
+    raise ValueError(f"unsupported msgpack tag {tag:#x}")
+
+
+def recorded_backend(path: str) -> tuple[str, dict[str, object], str] | None:
+    """(type, settings, workspace) a plan file was made with; None when it has none
+    (terraform's implicit local backend); raises ValueError when it cannot be read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = archive.read("tfplan")
+    except (KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(f"not a plan file ({error})") from None
+    except OSError as error:
+        raise ValueError(error.strerror or str(error)) from None
+    try:
+        top = _fields(data)
+        messages = [m for number in (13, 29) for m in top.get(number, []) if isinstance(m, bytes)]
+        if not messages:
+            return None
+        backend = _fields(messages[-1])
+        kind = bytes(backend.get(1, [b""])[-1]).decode()
+        workspace = bytes(backend.get(3, [b""])[-1]).decode() or "default"
+        settings: dict[str, object] = {}
+        config = backend.get(2, [])
+        if config and isinstance(config[-1], bytes):
+            packed = _fields(config[-1]).get(1, [])
+            if packed and isinstance(packed[-1], bytes) and packed[-1]:
+                value, _ = _msgpack(packed[-1])
+                if isinstance(value, dict):
+                    settings = {k: v for k, v in value.items() if v is not None}
+    except (ValueError, IndexError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read its backend ({error})") from None
+    return kind or "local", settings, workspace

@@ -645,6 +645,17 @@ def judge(
                 if _fnmatch(base, pattern.glob):
                     found.append(f"{how} {base!r} matches {pattern.glob!r} in {pattern.source}")
                     break
+    local_state = current_state_file(env, workdir, workspace)
+    if local_state is not None:
+        # Where terraform's local backend keeps this workspace: a backend `path` or
+        # `workspace_dir` set in the configuration is judged as written and resolved; the
+        # default place only through a symlink (its own name is the workspace's).
+        path, custom = local_state
+        absolute = os.path.normpath(os.path.join(logical, path))
+        resolved = os.path.realpath(absolute)
+        if custom or resolved != absolute:
+            touched.append(f"workspace state {resolved}")
+            found.extend(_state_rules(config, logical, "workspace state", resolved))
     for kind, value in states:
         touched.append(f"{kind} {value}")
         found.extend(_state_rules(config, logical, kind, value))
@@ -658,7 +669,7 @@ def judge(
 def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[str]:
     """Why one touched state is production (empty: it is not)."""
     found = []
-    if kind in ("state file", "backend path"):
+    if kind in ("state file", "backend path", "workspace state"):
         absolute = os.path.join(logical, value)
         for spelling in _spellings(absolute):
             owner = _state_file_workspace(spelling)
@@ -680,6 +691,34 @@ def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[st
     elif kind == "unknown":
         found.append(value)
     return found
+
+
+def current_state_file(
+    env: "Mapping[str, str]", workdir: str, workspace: str
+) -> tuple[str, bool] | None:
+    """The state file the local backend uses for `workspace` (its recorded `path` and
+    `workspace_dir`, else terraform's defaults) and whether the configuration chose it;
+    None when another backend is in use."""
+    data_dir = env.get("TF_DATA_DIR") or ".terraform"
+    settings: Mapping[str, Any] = {}
+    if os.path.exists(os.path.join(workdir, data_dir, "terraform.tfstate")):
+        backend = recorded_backend(env, workdir)
+        if backend is None or backend[0] != "local":
+            return None
+        settings = backend[1]
+    if workspace == "default":
+        return str(settings.get("path") or "terraform.tfstate"), bool(settings.get("path"))
+    base = str(settings.get("workspace_dir") or "terraform.tfstate.d")
+    return os.path.join(base, workspace, "terraform.tfstate"), bool(settings.get("workspace_dir"))
+
+
+def state_file_workspace(path: str) -> str | None:
+    """The workspace a state file belongs to, by its `terraform.tfstate.d/<name>/` path."""
+    for spelling in _spellings(path):
+        owner = _state_file_workspace(spelling)
+        if owner:
+            return owner
+    return None
 
 
 def remote_workspace(

@@ -60,7 +60,14 @@ def main(
 
         migration = backend.init_migration(env, invocation.command_args, workdir)
         if migration is not None:
-            invocation = cmdline.as_state_change(invocation, migration)
+            invocation = cmdline.with_states(
+                invocation, migration, cmdline.CommandClass.STATE_CHANGE
+            )
+    elif invocation.plan_file is not None and invocation.error is None:
+        from safeterraform import backend  # a saved plan writes where it was made
+
+        plan_path = os.path.join(workdir, invocation.plan_file)
+        invocation = cmdline.with_states(invocation, backend.plan_states(env, plan_path))
     if invocation.error is not None or invocation.command_class in PASS_THROUGH:
         configured = policy.configured_real(env, workdir, program, system_config)
         real = realbin.find(program, env, argv[0], configured, recorded_real)

@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-from safeterraform import statecmd
+from safeterraform import policy, statecmd
 from safeterraform.argv import bool_flag
 from safeterraform.errors import SafeTerraformError
 from safeterraform.session import Session
@@ -24,7 +24,10 @@ def run(session: Session) -> int:
         return session.run_as_typed()
     if command == "test":
         refuse_test_with_destroy_provisioners(session)
-    workspace = session.workspace
+    # A state file named by -state/-state-out/-backup(-out) belonging to another
+    # workspace: that workspace is the one at stake, and the one to type.
+    owners = [policy.state_file_workspace(path) for path in session.state_files()]
+    workspace = next((owner for owner in owners if owner), session.workspace)
     state = _read_state(session) if command in statecmd.ADDRESS_COMMANDS else None
     found = statecmd.touched(command, args, workspace, state, session.config.node_attributes)
     if command == "init":
