@@ -317,7 +317,10 @@ class Confirmer:
         else:
             who = f"two_person = true in {self.config.two_person}: another user must approve it"
         ask = next_step or "A person must run this command in their own terminal."
-        why = f" ({missing})" if missing else ""
+        reasons = [missing] if missing else []
+        if self.agents and BREAK_GLASS_VAR in self.env:
+            reasons.append(f"break-glass is not available to a coding agent ({BREAK_GLASS_VAR})")
+        why = f" ({'; '.join(reasons)})" if reasons else ""
         return (
             f"safeterraform: refused: {who}. Destroyed, replaced or forgotten ({what}): "
             f"{shown}; {self.where}. Stop here and ask a person to review it{why}. {ask}"
