@@ -26,7 +26,7 @@ def approved(directory: Path, ttl: int = 3600, shared: bool = False) -> Store:
 
 
 def test_an_approval_is_used_once(tmp_path: Path) -> None:
-    """Mutation: `_consume` not creating the `.used` marker lets the second take succeed."""
+    """Mutation: `Store.use` not creating the `.used` marker lets the second take succeed."""
     store = approved(tmp_path / "approvals")
     approval = store.take(PLAN, NOW, os.getuid(), None)
     assert (approval.approver, approval.affected_nodes) == (
@@ -117,21 +117,18 @@ def test_two_person_needs_another_user(tmp_path: Path) -> None:
 
 
 def _race(directory: str, barrier: multiprocessing.synchronize.Barrier, results: object) -> None:
+    """Find the approval as `take` does, then use it at the same moment as the others."""
     store = Store(directory)
+    (approval,) = store._approvals()
     barrier.wait()
-    try:
-        store.take(PLAN, NOW, os.getuid(), None)
-    except NoApproval:
-        results.put("refused")  # type: ignore[attr-defined]
-    else:
-        results.put("applied")  # type: ignore[attr-defined]
+    results.put("applied" if store.use(approval, NOW) else "refused")  # type: ignore[attr-defined]
 
 
 def test_concurrent_applies_use_an_approval_once(tmp_path: Path) -> None:
     """Eight applies take the same approval at the same moment: exactly one gets it.
 
-    Mutation: `_consume` checking for the marker first and then creating it without
-    O_EXCL lets several racing applies through."""
+    Mutation: `Store.use` creating the `.used` marker without O_EXCL lets all eight
+    through."""
     directory = tmp_path / "approvals"
     approved(directory)
     context = multiprocessing.get_context("fork")

@@ -172,7 +172,7 @@ class Store:
             else:
                 usable.append(approval)
         for approval in usable:
-            if self._consume(approval, now):
+            if self.use(approval, now):
                 return approval
             problems.append(f"the approval by {approval.approver} was just used by another apply")
         raise NoApproval("; ".join(problems) or "no person has approved this plan")
@@ -191,8 +191,9 @@ class Store:
                 found.append(approval)
         return found
 
-    def _consume(self, approval: Approval, now: datetime.datetime) -> bool:
-        """Create the `.used` marker; False when another apply created it first."""
+    def use(self, approval: Approval, now: datetime.datetime) -> bool:
+        """Create the `.used` marker; False when another apply created it first (O_EXCL:
+        of any number of racing applies exactly one creates it)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             descriptor = os.open(approval.file + USED, flags, 0o640 if self.shared else 0o600)
