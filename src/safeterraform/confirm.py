@@ -295,12 +295,12 @@ class Confirmer:
             approval = self.approvals.take(plan, self.now(), os.getuid(), self.config.two_person)
         except NoApproval as error:
             return str(error)
-        self.recorder.approved_by = approval.names()
         if not matches(approval.affected_nodes, expected):
             return (
                 f"the approval by {approval.approver} named other nodes "
                 f"({display_names(approval.affected_nodes)})"
             )
+        self.recorder.approved_by = approval.names()
         return None
 
     def _for_a_person(
