@@ -140,7 +140,7 @@ def approve(
 
     For a person at a terminal: it shows the plan as the guarded apply does and asks for
     the node names. Then `terraform apply PLANFILE` (a coding agent, a runbook) applies
-    exactly those bytes, once, within [confirm] approval_ttl. Exit codes: 0 approved,
+    exactly those bytes, once, within approval_ttl (default: one hour). Exit codes: 0 approved,
     3 refused (no terminal, a coding agent, a stale plan), 4 not confirmed.
     """
     from safeterraform.commands import approve as command
