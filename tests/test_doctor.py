@@ -206,3 +206,10 @@ def test_unknown_shell_is_refused(doctor_env: dict[str, str]) -> None:
     result = doctor(doctor_env, "--shell", "tcsh")
     assert result.returncode == 2
     assert "tcsh" in result.stderr
+
+
+def test_doctor_says_when_a_coding_agent_runs_it(doctor_env: dict[str, str], workdir: Path) -> None:
+    doctor_env["GEMINI_CLI"] = "1"
+    result = doctor(doctor_env, "--chdir", str(workdir))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert rows(result.stdout)["coding agent"][0].startswith("yes (GEMINI_CLI set)")

@@ -403,3 +403,18 @@ def test_file_that_is_not_utf8(layers: Layers) -> None:
     config = layers.load()
     assert config.error is not None
     assert str(layers.system) in config.error and "line 2" in config.error
+
+
+def test_agent_env_layers_add_names_and_never_remove_the_defaults(tmp_path: Path) -> None:
+    """Mutation: a layer's `agent_env` replacing the list (instead of adding to it) drops
+    CLAUDECODE, and Claude Code's commands are no longer recognised as an agent's."""
+    layers = Layers(tmp_path)
+    layers.write_system('[confirm]\nagent_env = ["TEAM_AGENT"]\n')
+    layers.write_user("[confirm]\nagent_env = []\n")
+    config = policy.load(layers.env, str(layers.workdir), str(layers.system))
+    assert config.error is None
+    assert config.agent_env[: len(policy.DEFAULT_AGENT_ENV)] == policy.DEFAULT_AGENT_ENV
+    assert "TEAM_AGENT" in config.agent_env
+    assert policy.agent_markers(config, {"CLAUDECODE": "1", "TEAM_AGENT": ""}) == ["CLAUDECODE"]
+    assert policy.agent_markers(config, {"TEAM_AGENT": "yes"}) == ["TEAM_AGENT"]
+    assert policy.agent_markers(config, {"CLAUDECODE": " "}) == []

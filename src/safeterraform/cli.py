@@ -129,6 +129,25 @@ def demo(
     _run(lambda: command.run(keep))
 
 
+@app.command()
+def approve(
+    plan: Annotated[Path, typer.Argument(help="The plan file, relative to the working directory.")],
+    chdir: Annotated[
+        Path | None, typer.Option("--chdir", help="Terraform's working directory (like -chdir).")
+    ] = None,
+) -> None:
+    """Review a production plan and approve it for one apply without a terminal.
+
+    For a person at a terminal: it shows the plan as the guarded apply does and asks for
+    the node names. Then `terraform apply PLANFILE` (a coding agent, a runbook) applies
+    exactly those bytes, once, within approval_ttl (default: one hour). Exit codes: 0 approved,
+    3 refused (no terminal, a coding agent, a stale plan), 4 not confirmed.
+    """
+    from safeterraform.commands import approve as command
+
+    _run(lambda: command.run(plan, chdir))
+
+
 class LintFormat(enum.StrEnum):
     text = "text"
     json = "json"

@@ -1,19 +1,26 @@
-"""Who says go: typed node names, the runbook variable, break-glass (PRODUCT.md §7, §8).
+"""Who says go: typed node names, the runbook variable, approvals, break-glass (PRODUCT.md
+§7, §8).
 
 The pure part reads and compares names. `Confirmer` applies the rules to one guarded
 command: at a terminal the operator types every affected node name (or `yes` when
-nothing is destroyed); without one, SAFETERRAFORM_CONFIRM_NODES must state the set;
-break-glass stands in for either where config allows. Every refusal is recorded first.
+nothing is destroyed); without one, SAFETERRAFORM_CONFIRM_NODES must state the set, or a
+person's approval (`safeterraform approve`) of exactly this plan file is used, once;
+break-glass stands in for either where config allows. Under a coding agent (a variable of
+`[confirm] agent_env` is set) nothing destructive is confirmed by anything but a
+person's approval: no prompt, no variable, no break-glass. Every refusal is recorded first.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
 import shlex
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from safeterraform.approvals import NoApproval, PlanRef, Store
 from safeterraform.audit import Recorder
 from safeterraform.errors import (
     EXIT_INTERRUPTED,
@@ -22,7 +29,7 @@ from safeterraform.errors import (
     Refused,
     SafeTerraformError,
 )
-from safeterraform.policy import Config
+from safeterraform.policy import Config, agent_markers
 from safeterraform.ui import UI
 
 ATTEMPTS = 3
@@ -165,6 +172,22 @@ class Confirmer:
     config: Config
     recorder: Recorder
     where: str = "this is production"  # and why: every refusal says it
+    approvals: Store | None = None
+    now: Callable[[], datetime.datetime] = field(
+        default=lambda: datetime.datetime.now(datetime.UTC)
+    )
+
+    @property
+    def agents(self) -> list[str]:
+        """The agent variables set here: a coding agent runs this command."""
+        return agent_markers(self.config, self.env)
+
+    def needs_approval(self, expected: Sequence[str], plan: bool = True) -> bool:
+        """Only a person's approval can confirm this: something is destroyed, replaced or
+        forgotten, and a coding agent runs the command (or, for a plan, two_person)."""
+        if not expected:
+            return False
+        return bool(self.agents) or (plan and self.config.two_person is not None)
 
     def refusal(self, message: str, **fields: Any) -> Refused:
         """Record a refusal (if even that fails, say so: it is refused anyway)."""
@@ -178,6 +201,10 @@ class Confirmer:
         """The break-glass reason when set and allowed; raises Refused when unusable."""
         if BREAK_GLASS_VAR not in self.env:
             return None
+        if self.agents:
+            raise Refused(
+                f"break-glass is not available to a coding agent ({self.agents[0]} is set)"
+            )
         reason = self.env[BREAK_GLASS_VAR].strip()
         if not reason:
             raise Refused(f"{BREAK_GLASS_VAR} is set but empty; give the reason")
@@ -203,12 +230,33 @@ class Confirmer:
         """How the go-ahead was given, for the audit record."""
         if self.recorder.break_glass_reason is not None:
             return "break-glass instead of a confirmation"
+        if self.recorder.approved_by is not None:
+            return f"approved by {self.recorder.approved_by}"
         return "operator confirmed" if self.ui.interactive else f"{CONFIRM_VAR} matched"
 
-    def confirm(self, expected: Sequence[str], what: str, **fields: Any) -> Outcome:
-        """The go-ahead for `what` (one phrase naming what is at stake)."""
+    def confirm(
+        self,
+        expected: Sequence[str],
+        what: str,
+        *,
+        plan: PlanRef | None = None,
+        next_step: str = "",
+        **fields: Any,
+    ) -> Outcome:
+        """The go-ahead for `what` (one phrase naming what is at stake). With `plan`, a
+        person's approval of exactly that plan may give it; `next_step` tells the reader
+        how a person approves it when only an approval can."""
         expected = list(expected)
         fields = {"affected_nodes": expected, "expected_nodes": expected, **fields}
+        needs_approval = self.needs_approval(expected, plan=plan is not None)
+        if plan is not None and (needs_approval or not self.ui.interactive):
+            missing = self._approved(plan, expected)
+            if missing is None:
+                return Outcome(True, tuple(expected))
+            if needs_approval:
+                raise self.refusal(self._for_a_person(expected, what, next_step, missing), **fields)
+        elif needs_approval:
+            raise self.refusal(self._for_a_person(expected, what, next_step, None), **fields)
         if not self.ui.interactive:
             return self._from_env(expected, what, fields)
         if expected:
@@ -237,6 +285,46 @@ class Confirmer:
                 f"safeterraform: not confirmed ({outcome.reason}); nothing was changed",
             )
         return outcome
+
+    def _approved(self, plan: PlanRef, expected: list[str]) -> str | None:
+        """Take the approval of this plan (recorded as `approved_by` from now on); None
+        when taken, else why there is none."""
+        if self.approvals is None:
+            return "no approvals directory"
+        try:
+            approval = self.approvals.take(plan, self.now(), os.getuid(), self.config.two_person)
+        except NoApproval as error:
+            return str(error)
+        if not matches(approval.affected_nodes, expected):
+            return (
+                f"the approval by {approval.approver} named other nodes "
+                f"({display_names(approval.affected_nodes)})"
+            )
+        self.recorder.approved_by = approval.names()
+        return None
+
+    def _for_a_person(
+        self, expected: list[str], what: str, next_step: str, missing: str | None
+    ) -> str:
+        """The refusal when only a person can approve: it speaks to an agent as much as to
+        a person, and offers nothing that an agent could copy to get through."""
+        shown = display_names(expected)
+        if self.agents:
+            who = (
+                f"{self.agents[0]} is set: a coding agent runs this command, and a coding "
+                "agent cannot confirm what production destroys, whatever it types or sets"
+            )
+        else:
+            who = f"two_person = true in {self.config.two_person}: another user must approve it"
+        ask = next_step or "A person must run this command in their own terminal."
+        reasons = [missing] if missing else []
+        if self.agents and BREAK_GLASS_VAR in self.env:
+            reasons.append(f"break-glass is not available to a coding agent ({BREAK_GLASS_VAR})")
+        why = f" ({'; '.join(reasons)})" if reasons else ""
+        return (
+            f"safeterraform: refused: {who}. Destroyed, replaced or forgotten ({what}): "
+            f"{shown}; {self.where}. Stop here and ask a person to review it{why}. {ask}"
+        )
 
     def _from_env(self, expected: list[str], what: str, fields: dict[str, Any]) -> Outcome:
         outcome = confirm_from_env(expected, self.env) if self.config.allow_env else None

@@ -24,9 +24,17 @@ DEFAULT_NODE_ATTRIBUTES = ("hostname", "node", "name", "tags.Name")
 DEFAULT_STATE_BACKUPS_KEEP = 10
 DEFAULT_APPROVAL_TTL = 3600
 BUILTIN = "built-in default"
-# Environment variables coding agents set in the shells they run (README "Coding agents"
-# cites where each is documented). Layers may add names; none can remove these.
-DEFAULT_AGENT_ENV = ("CLAUDECODE",)
+# Environment variables coding agents set in the shells they run their commands in
+# (docs/agents.md cites where each agent documents or sets it). Layers may add names;
+# none can remove these.
+DEFAULT_AGENT_ENV = (
+    "CLAUDECODE",  # Claude Code
+    "GEMINI_CLI",  # Gemini CLI
+    "CODEX_SANDBOX",  # OpenAI Codex CLI (macOS Seatbelt sandbox)
+    "CODEX_SANDBOX_NETWORK_DISABLED",  # OpenAI Codex CLI (sandbox without network)
+    "CLINE_ACTIVE",  # Cline (VS Code terminals)
+    "OPENCODE",  # OpenCode
+)
 # Go's unicode.IsSpace, which bytes.TrimSpace uses on the environment file.
 GO_SPACE = (
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -470,6 +478,12 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
         approvals_dir=approvals_dir,
         dangerous_commands=tuple(dangerous),
     )
+
+
+def agent_markers(config: Config, env: "Mapping[str, str]") -> list[str]:
+    """The `[confirm] agent_env` variables set (non-empty) here: a coding agent runs this
+    command, and no person is at the keyboard (PRODUCT.md §7)."""
+    return [name for name in config.agent_env if env.get(name, "").strip()]
 
 
 def _fnmatch(name: str, glob: str) -> bool:

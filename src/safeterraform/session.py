@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from safeterraform import audit, ui
+from safeterraform import approvals, audit, ui
 from safeterraform.argv import Invocation
 from safeterraform.confirm import Confirmer
 from safeterraform.errors import Refused, SafeTerraformError
@@ -154,6 +154,24 @@ class Session:
         chdir = f"-chdir={shlex.quote(self.invocation.chdir)} " if self.invocation.chdir else ""
         return f"{self.program} {chdir}apply {shlex.quote(shown)}"
 
+    def approve_hint(self, plan_path: str) -> str:
+        """How a person approves this plan file, for whoever reads a refusal: the exact
+        command, in the directory and workspace the approval is bound to."""
+        absolute = self.workdir_path(plan_path)
+        shown = shlex.quote(os.path.relpath(absolute, self.workdir))
+        workspace = (
+            f"TF_WORKSPACE={shlex.quote(self.workspace)} "
+            if self.verdict.workspace_source == "TF_WORKSPACE"
+            else ""
+        )
+        minutes = max(1, self.config.approval_ttl // 60)
+        return (
+            f"A person runs, in their own terminal: cd {shlex.quote(self.workdir)} && "
+            f"{workspace}safeterraform approve {shown} (it shows them this plan and asks "
+            f"for the node names). Then `{self.program} apply {shown}` applies exactly "
+            f"this plan, once, within {minutes} minutes."
+        )
+
     def run_as_typed(self) -> int:
         """Run exactly what the operator typed, environment untouched (after confirmation
         or break-glass)."""
@@ -220,6 +238,15 @@ def data_dir(env: Mapping[str, str], workdir: str) -> str:
     return path if os.path.isabs(path) else os.path.join(workdir, path)
 
 
+def approval_store(env: Mapping[str, str], config: Config) -> approvals.Store:
+    """The system layer's shared approvals directory, else the user's own beside the
+    default audit log ($XDG_STATE_HOME/safeterraform/approvals)."""
+    if config.approvals_dir:
+        return approvals.Store(config.approvals_dir, shared=True)
+    state_dir = os.path.dirname(audit.default_path(env, None))
+    return approvals.Store(approvals.default_directory(state_dir))
+
+
 def build(
     invocation: Invocation,
     config: Config,
@@ -271,7 +298,13 @@ def build(
         ui=terminal,
         recorder=recorder,
         confirmer=Confirmer(
-            terminal, env, config, recorder, f"this is production ({verdict.reason})"
+            terminal,
+            env,
+            config,
+            recorder,
+            f"this is production ({verdict.reason})",
+            approvals=approval_store(env, config),
+            now=now,
         ),
         snapshotter=Snapshotter(
             terraform, os.path.join(base, "state-backups"), config.state_backups_keep, now

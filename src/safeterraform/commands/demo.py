@@ -1,5 +1,10 @@
 """`safeterraform demo`: replay the incident in a throwaway directory and watch it stopped.
 
+The night as it happened: the command comes from a coding agent (CLAUDECODE=1 in its
+shell). The demo shows what the agent is told, then the person's `safeterraform approve`
+(typed in a terminal; without one, the demo says what the person would do), then the
+agent's apply of exactly the approved plan.
+
 The demo is sealed off from the user's own setup: it reads none of their safeterraform
 config files (it shows the built-in defaults), and its audit records go to a log inside
 the throwaway directory (XDG_STATE_HOME points there), never to the user's audit log.
@@ -26,7 +31,8 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
-from safeterraform import audit, embedded, launcher, realbin
+from safeterraform import audit, embedded, launcher, policy, realbin
+from safeterraform.confirm import CONFIRM_VAR
 from safeterraform.errors import (
     EXIT_INTERRUPTED,
     EXIT_NOT_CONFIRMED,
@@ -41,6 +47,7 @@ TALOS_BEFORE = "v1.6.0"
 TALOS_AFTER = "v1.7.0"
 WORKSPACE = "prod"
 RESET_LOG = "reset.log"
+AGENT_VAR = "CLAUDECODE"
 # terraform_data, which needs no provider download, arrived in Terraform 1.4.
 MINIMUM_TERRAFORM = (1, 4)
 SETUP_TIMEOUT = 120
@@ -235,17 +242,29 @@ def run_setup(terraform: Terraform, args: Sequence[str], sandbox: Sandbox) -> No
         raise DemoError(f"safeterraform: demo: `{words}` failed (exit {result.returncode}): {last}")
 
 
-def run_guarded(args: Sequence[str], sandbox: Sandbox, interactive: bool) -> int:
-    """`terraform ARGS` through the shim, in the foreground, as an operator would type it.
+def agent_env(sandbox: Sandbox) -> dict[str, str]:
+    """The sandbox as a coding agent's shell: Claude Code sets CLAUDECODE=1 (PRODUCT.md §7)."""
+    return {**person_env(sandbox), AGENT_VAR: "1"}
+
+
+def person_env(sandbox: Sandbox) -> dict[str, str]:
+    """The sandbox as the person's own terminal: no coding agent's variables."""
+    return {k: v for k, v in sandbox.env.items() if k not in policy.DEFAULT_AGENT_ENV}
+
+
+def run_guarded(args: Sequence[str], sandbox: Sandbox, env: Mapping[str, str]) -> int:
+    """`terraform ARGS` through the shim, as the agent runs it: no terminal on stdin.
 
     Ctrl-C reaches the shim and terraform through the terminal; we wait for them to stop.
     """
-    stdin = None if interactive else subprocess.DEVNULL
     sys.stdout.flush()
     sys.stderr.flush()
     try:
         process = subprocess.Popen(
-            [str(sandbox.shim), *args], cwd=sandbox.workdir, env=sandbox.env, stdin=stdin
+            [str(sandbox.shim), *args],
+            cwd=sandbox.workdir,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
         )
     except OSError as error:
         words = shlex.join(["terraform", *args])
@@ -257,6 +276,12 @@ def run_guarded(args: Sequence[str], sandbox: Sandbox, interactive: bool) -> int
             continue
 
 
+def kept_plans(sandbox: Sandbox) -> list[Path]:
+    """The plans the shim kept for a person to approve."""
+    directory = sandbox.workdir / ".terraform" / "safeterraform" / "plans"
+    return sorted(directory.glob("*.tfplan")) if directory.is_dir() else []
+
+
 # -- narration ------------------------------------------------------------------------------
 
 
@@ -265,8 +290,10 @@ def step(console: Console, number: int, title: str) -> None:
     console.rule(Text(f"{number}. {title}", style="bold"), align="left")
 
 
-def command(console: Console, args: Sequence[str]) -> None:
-    console.print(Text(f"$ {shlex.join(['terraform', *args])}", style="bold cyan"))
+def command(console: Console, args: Sequence[str], agent: bool = False, prefix: str = "") -> None:
+    who = "agent" if agent else ""
+    words = prefix + shlex.join(["terraform", *args])
+    console.print(Text(f"{who}$ {words}", style="bold cyan"), soft_wrap=True)
 
 
 def change_diff() -> str:
@@ -319,24 +346,13 @@ def show_audit(console: Console, sandbox: Sandbox) -> None:
         console.print(line, soft_wrap=True)
 
 
-def explain_outcome(console: Console, code: int, nodes: str) -> None:
-    if code == 0:
-        console.print(
-            Text(
-                "You typed the node names, so the reviewed plan was applied: in production "
-                f"{nodes} would now be wiped, deliberately, by someone who saw it coming.",
-                style="bold",
-            ),
-            soft_wrap=True,
-        )
-    elif code == EXIT_NOT_CONFIRMED:
-        console.print(
-            Text("Not confirmed (exit 4): nothing was applied.", style="bold green"),
-        )
+def explain_outcome(console: Console, code: int) -> None:
+    if code == EXIT_NOT_CONFIRMED:
+        console.print(Text("Not approved (exit 4): nothing was applied.", style="bold green"))
     elif code == EXIT_INTERRUPTED:
         console.print(Text("Interrupted: nothing was applied.", style="bold green"))
     else:
-        console.print(Text(f"The guarded apply exited {code}.", style="bold yellow"))
+        console.print(Text(f"`safeterraform approve` exited {code}.", style="bold yellow"))
 
 
 # -- the demo -------------------------------------------------------------------------------
@@ -376,16 +392,25 @@ def change(console: Console, sandbox: Sandbox) -> None:
     )
 
 
-def refuse_auto_approve(console: Console, sandbox: Sandbox, interactive: bool) -> None:
-    step(console, 3, "What the operator ran that day")
-    args = ["apply", "-auto-approve"]
-    command(console, args)
-    code = run_guarded(args, sandbox, interactive)
+def expect_refusal(code: int, words: str) -> None:
     if code != EXIT_REFUSED:
         raise DemoError(
-            f"safeterraform: demo: `terraform apply -auto-approve` exited {code}, "
-            f"expected the refusal (exit {EXIT_REFUSED})"
+            f"safeterraform: demo: `{words}` exited {code}, expected the refusal "
+            f"(exit {EXIT_REFUSED})"
         )
+
+
+def refuse_auto_approve(console: Console, sandbox: Sandbox) -> None:
+    step(console, 3, "What the coding agent ran that night")
+    console.print(
+        f"The command came from a coding agent acting for the cluster's owner. Claude Code "
+        f"sets {AGENT_VAR}=1 in the shell it runs commands in; so does this replay.",
+        soft_wrap=True,
+    )
+    args = ["apply", "-auto-approve"]
+    command(console, args, agent=True)
+    code = run_guarded(args, sandbox, agent_env(sandbox))
+    expect_refusal(code, "terraform apply -auto-approve")
     console.print(
         Text(
             f"Refused (exit {code}) before terraform ran: nothing was planned or applied.",
@@ -394,55 +419,123 @@ def refuse_auto_approve(console: Console, sandbox: Sandbox, interactive: bool) -
     )
 
 
-def guarded_apply(console: Console, sandbox: Sandbox, interactive: bool) -> int:
-    nodes = " ".join(CONTROL_PLANES)
-    step(console, 4, "The same apply, reviewed")
-    if interactive:
+def agent_applies(console: Console, sandbox: Sandbox) -> Path:
+    """The agent's next steps: a plain apply, then the retry with the names it was shown."""
+    step(console, 4, "The agent tries again without -auto-approve")
+    console.print(
+        "The shim plans to a file and shows what it destroys. A coding agent cannot confirm "
+        "that, so the shim keeps the plan and tells the agent to ask a person.",
+        soft_wrap=True,
+    )
+    args = ["apply"]
+    command(console, args, agent=True)
+    code = run_guarded(args, sandbox, agent_env(sandbox))
+    expect_refusal(code, "terraform apply")
+    plans = kept_plans(sandbox)
+    if len(plans) != 1:
+        raise DemoError(f"safeterraform: demo: expected one kept plan, found {len(plans)}")
+    console.print(Text(f"Refused (exit {code}): nothing was applied.", style="bold green"))
+
+    step(console, 5, "The agent retries with the names it was just shown")
+    console.print(
+        "On the night, an agent that was refused read the message and retried with whatever "
+        "it suggested. Stating the blast radius in the runbook variable is a runbook's way "
+        "in, not an agent's:",
+        soft_wrap=True,
+    )
+    names = " ".join(CONTROL_PLANES)
+    args = ["apply"]
+    command(console, args, agent=True, prefix=f"{CONFIRM_VAR}={shlex.quote(names)} ")
+    code = run_guarded(args, sandbox, {**agent_env(sandbox), CONFIRM_VAR: names})
+    expect_refusal(code, "terraform apply")
+    for extra in kept_plans(sandbox):
+        if extra not in plans:
+            extra.unlink()  # the retry kept its own copy of the same plan; one is enough
+    console.print(Text(f"Refused again (exit {code}): nothing was applied.", style="bold green"))
+    return plans[0]
+
+
+def person_approves(
+    console: Console, terraform: Terraform, sandbox: Sandbox, plan: Path, interactive: bool
+) -> int:
+    step(console, 6, "A person reviews the plan and approves it")
+    shown = str(plan.relative_to(sandbox.workdir))
+    words = f"safeterraform approve {shlex.quote(shown)}"
+    if not interactive:
         console.print(
-            "The shim plans to a file and shows what it destroys. Then it is your turn: type "
-            f"the affected node names ([bold]{nodes}[/]) to apply it, or anything else to "
-            "see it stop.",
+            f"The agent stops and asks its person. The person would now run, in their own "
+            f"terminal (in {escape(str(sandbox.workdir))}):\n    {escape(words)}\n"
+            "It shows them this same plan and asks them to type the affected node names; "
+            "then the agent's `terraform apply` of exactly that plan file goes through, "
+            "once. Without a terminal the demo stops here: run `safeterraform demo` in a "
+            "terminal to be that person.",
+            soft_wrap=True,
+        )
+        return 0
+    console.print(
+        "The agent stops and asks you. You are the person now, at your own terminal: "
+        f"type the affected node names ([bold]{' '.join(CONTROL_PLANES)}[/]) to approve "
+        "the plan, or anything else to see it stop.",
+        soft_wrap=True,
+    )
+    console.print(Text(f"$ {words}", style="bold cyan"))
+    from safeterraform.commands import approve
+
+    sys.stdout.flush()
+    try:
+        code = approve.run(
+            Path(shown),
+            None,
+            env=person_env(sandbox),
+            cwd=str(sandbox.workdir),
+            system_config=str(sandbox.root / "config" / "system.toml"),
+            recorded_real=terraform.path,
+            interactive=True,
+        )
+    except SafeTerraformError as error:
+        console.print(Text(str(error)), soft_wrap=True)
+        code = error.exit_code
+    if code != 0:
+        explain_outcome(console, code)
+        return code
+
+    step(console, 7, "The agent applies the plan the person approved")
+    args = ["apply", shown]
+    command(console, args, agent=True)
+    code = run_guarded(args, sandbox, agent_env(sandbox))
+    if code == 0:
+        console.print(
+            Text(
+                "The approved plan was applied, once: in production "
+                f"{', '.join(CONTROL_PLANES)} would now be wiped, deliberately, after a person "
+                "saw it coming.",
+                style="bold",
+            ),
             soft_wrap=True,
         )
     else:
-        console.print(
-            "The shim plans to a file and shows what it destroys. In a terminal it would now "
-            "ask you to type the affected node names; without one (as here) it refuses "
-            "unless SAFETERRAFORM_CONFIRM_NODES states the expected blast radius.",
-            soft_wrap=True,
-        )
-    args = ["apply"]
-    command(console, args)
-    code = run_guarded(args, sandbox, interactive)
-    if interactive:
-        explain_outcome(console, code, ", ".join(CONTROL_PLANES))
-        return EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else 0
-    if code != EXIT_REFUSED:
-        raise DemoError(
-            f"safeterraform: demo: the non-interactive `terraform apply` exited {code}, "
-            f"expected the refusal (exit {EXIT_REFUSED})"
-        )
-    console.print(
-        Text(f"Refused (exit {code}): nothing was applied.", style="bold green"),
-    )
-    console.print("Run `safeterraform demo` in a terminal to type the node names yourself.")
+        console.print(Text(f"The approved apply exited {code}.", style="bold yellow"))
     return 0
 
 
 def play(console: Console, terraform: Terraform, sandbox: Sandbox, interactive: bool) -> int:
     prepare(console, terraform, sandbox)
     change(console, sandbox)
-    refuse_auto_approve(console, sandbox, interactive)
-    code = guarded_apply(console, sandbox, interactive)
-    step(console, 5, "What happened")
+    refuse_auto_approve(console, sandbox)
+    plan = agent_applies(console, sandbox)
+    code = person_approves(console, terraform, sandbox, plan, interactive)
+    step(console, 8, "What happened")
     show_resets(console, sandbox)
     show_audit(console, sandbox)
-    return code
+    return EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else 0
 
 
 def run(keep: bool) -> int:
     console = Console(highlight=False)
-    interactive = sys.stdin.isatty()
+    # Under a coding agent nobody is at this terminal to play the person's part.
+    interactive = sys.stdin.isatty() and not any(
+        os.environ.get(name) for name in policy.DEFAULT_AGENT_ENV
+    )
     root = Path(tempfile.mkdtemp(prefix="safeterraform-demo-"))
     try:
         env = sandbox_env(os.environ, root)
@@ -458,7 +551,8 @@ def run(keep: bool) -> int:
         sandbox = Sandbox(root, workdir, shim, Path(audit.default_path(env, None)), env)
         console.print(
             Panel(
-                "An operator ran `terraform apply -auto-approve` against production to add "
+                "A coding agent, acting for the cluster's owner, ran `terraform apply "
+                "-auto-approve` against production to add "
                 "one worker node. A changed argument replaced three resources whose "
                 "destroy-time provisioners ran `talosctl reset`: all three control planes "
                 "were wiped at once. Nobody saw a plan.\n"

@@ -119,6 +119,16 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
         "break-glass",
         "allowed" if config.allow_break_glass else f"disabled by {config.break_glass_disabled_by}",
     )
+    agents = policy.agent_markers(config, env)
+    add(
+        table,
+        "coding agent",
+        f"yes ({', '.join(agents)} set): destructive plans need `safeterraform approve`"
+        if agents
+        else f"no (none of {', '.join(config.agent_env)} is set)",
+    )
+    if config.two_person:
+        add(table, "two-person approval", f"required by {config.two_person}")
     for var_file in policy.auto_var_files(workdir):
         add(table, "auto-loaded var file", var_file)
     verdict = policy.judge(config, env, workdir)

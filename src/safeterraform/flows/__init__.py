@@ -6,6 +6,8 @@ every way out and turns expected failures into one line and their exit code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from safeterraform.argv import CommandClass
 from safeterraform.audit import AuditError
 from safeterraform.confirm import CONFIRM_VAR
@@ -24,11 +26,23 @@ def run(session: Session) -> int:
     if invocation.auto_approve:
         source = invocation.auto_approve_source
         via = "" if source == "command line" else f" (injected through {source})"
+        if session.confirmer.agents:
+            instead = (
+                f"{session.confirmer.agents[0]} is set, so a coding agent runs this: run "
+                f"`{session.program} {invocation.command}` without it; it shows what the plan "
+                "destroys, and when it destroys anything a person must review and approve "
+                "that plan in their own terminal with `safeterraform approve PLANFILE` (the "
+                "refusal names the file)."
+            )
+        else:
+            instead = (
+                f"Run `{session.program} {invocation.command}` without it to review the "
+                f"destructive changes and type the node names; in a runbook set {CONFIRM_VAR} "
+                "(see the README); Terragrunt users: pass --no-auto-approve."
+            )
         session.confirmer.refuse_or_break_glass(
             f"safeterraform: refused `{session.words()}`: -auto-approve{via} is not allowed: "
-            f"{session.where}. Run `{session.program} {invocation.command}` without it to "
-            "review the destructive changes and type the node names; in a runbook set "
-            f"{CONFIRM_VAR} (see the README); Terragrunt users: pass --no-auto-approve."
+            f"{session.where}. {instead}"
         )
         return _as_typed(session)
     if invocation.command_class == CommandClass.PLAN:
@@ -57,11 +71,12 @@ def invocation_applies(session: Session) -> bool:
     return session.invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY)
 
 
-def execute(session: Session) -> int:
-    """Guard one command; expected failures become one line and their exit code."""
+def execute(session: Session, flow: Callable[[Session], int] = run) -> int:
+    """Guard one command (or run another flow, e.g. approve's); expected failures become
+    one line and their exit code."""
     with session.plans.removed_on_exit():
         try:
-            return run(session)
+            return flow(session)
         except Interrupted as error:
             try:
                 session.recorder.record("interrupted", str(error), exit_code=EXIT_INTERRUPTED)

@@ -3,11 +3,13 @@ destroys and why, confirm, then apply exactly the reviewed bytes (PRODUCT.md §5
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from safeterraform import blast, planfiles, render, review
+from safeterraform.approvals import PlanRef
 from safeterraform.argv import CommandLineError, split_apply_flags
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import PrivatePlan
@@ -88,10 +90,9 @@ def limits_broken(analysis: blast.Analysis, config: Config) -> list[str]:
     return broken
 
 
-def review_and_apply(
-    session: Session, private: PrivatePlan, apply_flags: list[str], created: bool
-) -> int:
-    """Render the private copy, confirm, snapshot, apply it; every step recorded."""
+def review_plan(session: Session, private: PrivatePlan) -> blast.Analysis | None:
+    """Read the private copy, refuse it when stale, render it and check `[limits]`, as the
+    guarded apply and `safeterraform approve` both do; None when it has no changes."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     try:
@@ -107,7 +108,7 @@ def review_and_apply(
         session.recorder.record(
             "no-changes", "the plan has no changes", plan_sha256=private.sha256, exit_code=0
         )
-        return 0
+        return None
     try:
         current = planfiles.state_meta(join_state())
     except SafeTerraformError as error:
@@ -122,11 +123,6 @@ def review_and_apply(
             plan_sha256=private.sha256,
         )
     session.ui.show(render.renderable(analysis))
-    if created:
-        session.ui.note(
-            "safeterraform: production: the plan above is applied by this command once you "
-            "confirm; there is nothing else to run."
-        )
     nodes = list(analysis.affected_nodes)
     broken = limits_broken(analysis, session.config)
     if broken:
@@ -138,7 +134,43 @@ def review_and_apply(
             f"-target={shlex.quote(first)}",
             affected_nodes=nodes,
         )
-    outcome = session.confirmer.confirm(nodes, "affected nodes", plan_sha256=private.sha256)
+    return analysis
+
+
+def plan_ref(session: Session, private: PrivatePlan) -> PlanRef:
+    """What an approval of this plan is bound to (`safeterraform approve` writes the same)."""
+    return PlanRef(
+        private.sha256, os.path.abspath(private.origin), session.workspace, session.workdir
+    )
+
+
+def review_and_apply(
+    session: Session, private: PrivatePlan, apply_flags: list[str], created: bool
+) -> int:
+    """Render the private copy, confirm, snapshot, apply it; every step recorded."""
+    analysis = review_plan(session, private)
+    if analysis is None:
+        return 0
+    nodes = list(analysis.affected_nodes)
+    source = private.origin
+    hidden = os.path.dirname(os.path.abspath(source)) == os.path.abspath(session.plans.directory)
+    if session.confirmer.needs_approval(nodes):
+        # Only a person's approval can confirm it: keep the plan for `safeterraform approve`.
+        session.plans.keep(source)
+    elif created:
+        session.ui.note(
+            "safeterraform: production: the plan above is applied by this command once you "
+            "confirm; there is nothing else to run."
+        )
+    outcome = session.confirmer.confirm(
+        nodes,
+        "affected nodes",
+        plan=plan_ref(session, private),
+        next_step=session.approve_hint(source),
+        plan_sha256=private.sha256,
+    )
+    if hidden and source not in session.plans.hidden:
+        session.plans.hidden.append(source)  # a kept plan, confirmed: it goes when applied
     backup = session.snapshotter.save(session.workspace, session.state_files())
     session.recorder.record(
         "confirmed",
@@ -155,6 +187,7 @@ def review_and_apply(
         "SAFETERRAFORM_PLAN_SHA256": private.sha256,
         "SAFETERRAFORM_PLAN_FILE": private.path,  # the reviewed copy, readable by the hook
     }
+    terraform = session.terraform.with_fds(private.fd)
     hook = session.config.before_destructive_apply
     if hook and analysis.destructive:
         code = session.run_hook("before_destructive_apply", hook, hook_env, (private.fd,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from safeterraform import render, review
 from safeterraform.argv import flag_values
+from safeterraform.confirm import display_names
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import sha256_of
 from safeterraform.policy import recorded_backend
@@ -38,7 +39,22 @@ def run(session: Session) -> int:
     except SafeTerraformError as error:
         raise Refused(f"{error}; the plan cannot be reviewed") from None
     session.ui.show(render.renderable(analysis))
-    session.ui.note(f"\nTo apply exactly this plan, run:\n    {session.apply_command(plan_path)}")
+    nodes = list(analysis.affected_nodes)
+    if session.confirmer.needs_approval(nodes):
+        who = (
+            f"{session.confirmer.agents[0]} is set: a coding agent cannot confirm it"
+            if session.confirmer.agents
+            else f"two_person = true in {session.config.two_person}: another user approves it"
+        )
+        session.ui.note(
+            f"\nThis plan destroys, replaces or forgets {display_names(nodes)} in production, "
+            f"and {who}. Stop here and ask a person to review it. "
+            f"{session.approve_hint(plan_path)}"
+        )
+    else:
+        session.ui.note(
+            f"\nTo apply exactly this plan, run:\n    {session.apply_command(plan_path)}"
+        )
     session.recorder.record(
         "planned",
         "plan written to a file",
