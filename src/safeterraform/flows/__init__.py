@@ -6,6 +6,8 @@ every way out and turns expected failures into one line and their exit code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from safeterraform.argv import CommandClass
 from safeterraform.audit import AuditError
 from safeterraform.confirm import CONFIRM_VAR
@@ -51,11 +53,12 @@ def _as_typed(session: Session) -> int:
     return code
 
 
-def execute(session: Session) -> int:
-    """Guard one command; expected failures become one line and their exit code."""
+def execute(session: Session, flow: Callable[[Session], int] = run) -> int:
+    """Guard one command (`flow`: the rollout's, else the class's); expected failures
+    become one line and their exit code."""
     with session.plans.removed_on_exit():
         try:
-            return run(session)
+            return flow(session)
         except Interrupted as error:
             try:
                 session.recorder.record("interrupted", str(error), exit_code=EXIT_INTERRUPTED)

@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from safeterraform import blast, planfiles, render, review
+from safeterraform import blast, planfiles, promotion, render, review
 from safeterraform.argv import CommandLineError, split_apply_flags
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import PrivatePlan
@@ -88,9 +88,15 @@ def limits_broken(analysis: blast.Analysis, config: Config) -> list[str]:
 
 
 def review_and_apply(
-    session: Session, private: PrivatePlan, apply_flags: list[str], created: bool
+    session: Session,
+    private: PrivatePlan,
+    apply_flags: list[str],
+    created: bool,
+    only_nodes: tuple[str, ...] | None = None,
 ) -> int:
-    """Render the private copy, confirm, snapshot, apply it; every step recorded."""
+    """Render the private copy, confirm, snapshot, apply it; every step recorded.
+
+    `only_nodes` (a rollout's step): the nodes this plan must affect, exactly."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     try:
@@ -101,6 +107,14 @@ def review_and_apply(
         raise session.confirmer.refusal(
             f"{error}; nothing was applied", plan_sha256=private.sha256
         ) from None
+    if only_nodes is not None and set(analysis.affected_nodes) != set(only_nodes):
+        raise session.confirmer.refusal(
+            f"safeterraform: refused: this step should destroy or replace "
+            f"{blast.display_names(only_nodes) or 'nothing'}, but its plan affects "
+            f"{blast.display_names(analysis.affected_nodes) or 'nothing'}; nothing was applied",
+            plan_sha256=private.sha256,
+            affected_nodes=list(analysis.affected_nodes),
+        )
     if not has_changes(plan_json):
         session.ui.note("No changes. Nothing to apply.")
         session.recorder.record(
@@ -120,6 +134,7 @@ def review_and_apply(
             f"safeterraform: refused: {stale}. Make a new plan; nothing was applied",
             plan_sha256=private.sha256,
         )
+    promotion.require(session, private)  # [promotion] after: applied in a lower env first?
     session.ui.show(render.renderable(analysis))
     if created:
         session.ui.note(
