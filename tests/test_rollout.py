@@ -16,6 +16,7 @@ import pytest
 
 from safeterraform.flows.rollout import rollout_order
 from tests import tfharness
+from tests.conftest import Runner
 from tests.test_guard import RESET, finish, incident, incident_template, leftover_plans, reset_log
 from tests.test_prevention import audit_records, user_config
 
@@ -198,4 +199,39 @@ def test_unknown_order_name_is_one_line(incident: Path, env: dict[str, str]) -> 
     result = rollout(["--order", "pearl"], incident, env)
     assert result.returncode == 1
     assert "--order names pearl" in result.stderr and "Traceback" not in result.stderr
+    assert reset_log(incident) == []
+
+
+def test_a_step_that_takes_another_node_along_is_refused(
+    incident: Path, env: dict[str, str], real: Runner
+) -> None:
+    """Every control plane also depends on a shared etcd secret that is replaced; asked to
+    go first, phoebe's targeted plan takes the secret (node `etcd`) along.
+
+    Mutation: drop the `only_nodes` check in flows/apply.review_and_apply and the step asks
+    for both names instead of refusing -- this fails."""
+    text = (incident / "main.tf").read_text()
+    text = text.replace(
+        "triggers_replace = terraform_data.node_config[each.key].output",
+        "triggers_replace = [terraform_data.node_config[each.key].output, "
+        "terraform_data.secret.output]",
+    )
+    text += (
+        'resource "terraform_data" "secret" {\n'
+        '  input            = { hostname = "etcd" }\n'
+        "  triggers_replace = var.talos_version\n}\n"
+    )
+    (incident / "main.tf").write_text(text)
+    setup = real("apply", "-auto-approve", "-input=false", "-var=talos_version=v1.6.0")
+    assert setup.returncode == 0, setup.stderr
+    (incident / "reset.log").unlink()
+    before = tfharness.state_bytes(incident)
+    child = spawn_rollout(["--order", "phoebe"], incident, env)
+    child.timeout = 60
+    child.expect("node 1 of 4: phoebe")
+    child.expect("nothing was applied")
+    assert "its plan affects etcd, phoebe" in " ".join(child.before.split())
+    assert finish(child) == 3
+    assert "done: none" in " ".join(child.before.split())
+    assert tfharness.state_bytes(incident) == before
     assert reset_log(incident) == []

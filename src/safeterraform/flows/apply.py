@@ -111,7 +111,9 @@ def review_and_apply(
         raise session.confirmer.refusal(
             f"safeterraform: refused: this step should destroy or replace "
             f"{blast.display_names(only_nodes) or 'nothing'}, but its plan affects "
-            f"{blast.display_names(analysis.affected_nodes) or 'nothing'}; nothing was applied",
+            f"{blast.display_names(analysis.affected_nodes) or 'nothing'} (-target takes a "
+            "resource's dependencies along); nothing was applied. These nodes cannot be "
+            "changed one at a time: review them together with a plain apply",
             plan_sha256=private.sha256,
             affected_nodes=list(analysis.affected_nodes),
         )
