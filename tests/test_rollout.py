@@ -235,3 +235,28 @@ def test_a_step_that_takes_another_node_along_is_refused(
     assert "done: none" in " ".join(child.before.split())
     assert tfharness.state_bytes(incident) == before
     assert reset_log(incident) == []
+
+
+def test_ctrl_c_at_the_second_node_says_what_is_done(
+    incident: Path, env: dict[str, str], home: Path
+) -> None:
+    """Mutation: lose the progress (append `done` after the hook, or not at all) and the
+    summary says `done: none` -- this fails."""
+    child = spawn_rollout(["--order", "powder"], incident, env)
+    child.expect("Type the names of the 1 affected node")
+    child.sendline("powder")
+    child.expect("node 2 of 3: phoebe")
+    child.expect("Type the names of the 1 affected node")
+    untouched = node_state(incident, "phoebe")
+    child.sendintr()
+    assert finish(child) == 130
+    summary = " ".join(child.before.split())
+    assert "done: powder not done: phoebe" in summary
+    assert "safeterraform rollout --order powder --resume" in summary
+    assert resets(incident) == ["powder"]
+    assert node_state(incident, "phoebe") == untouched
+    progress = json.loads(
+        (incident / ".terraform" / "safeterraform" / "rollout-prod.json").read_text()
+    )
+    assert progress == {"order": ["powder", "phoebe", "poison"], "done": ["powder"]}
+    assert audit_records(home)[-1]["verdict"] == "interrupted"

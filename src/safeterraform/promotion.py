@@ -169,14 +169,15 @@ def age_words(seconds: int) -> str:
 
 
 def require(session: Session, private: PrivatePlan) -> None:
-    """Refuse a production apply whose configuration was not promoted (break-glass aside).
+    """Refuse a production apply whose configuration was not promoted (break-glass aside);
+    elsewhere (a rollout rehearsed in staging) there is nothing to check.
 
     `terraform destroy` and `-refresh-only` apply no configuration: they need no promotion.
     """
     from safeterraform import audit
 
     config, invocation = session.config, session.invocation
-    if not config.promotion_after or invocation.destroy:
+    if not config.promotion_after or not session.verdict.production or invocation.destroy:
         return
     if invocation.command == "apply" and bool_flag(invocation.command_args, "refresh-only"):
         return

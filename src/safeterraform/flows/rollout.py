@@ -181,8 +181,7 @@ class Rollout:
             )
             self.done = [n for n in self.done if n not in again]
         session.ui.show(render.renderable(analysis))
-        if session.verdict.production:
-            promotion.require(session, full)
+        promotion.require(session, full)
         steps = ", ".join(f"{i}. {blast.display_name(n)}" for i, n in enumerate(self.order, 1))
         session.ui.note(
             f"\nsafeterraform rollout: {len(self.order)} node(s), one apply each"
