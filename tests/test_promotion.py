@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from safeterraform import promotion
+from safeterraform import launcher, promotion
 from tests import tfharness
 from tests.conftest import Runner
 from tests.test_guard import incident, incident_template, reset_log
@@ -231,3 +231,36 @@ def test_max_age_accepts_durations(tmp_path: Path) -> None:
     assert [p.glob for p in config.promotion_after] == ["qa"]
     (tmp_path / ".safeterraform.toml").write_text('[promotion]\nmax_age = "soon"\n')
     assert "max_age" in str(policy.load({"HOME": str(tmp_path)}, str(tmp_path)).error)
+
+
+@pytest.mark.parametrize("directory", ["dev", "staging"])
+def test_only_applies_in_a_named_lower_environment_stay_in_python(
+    directory: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Outside the named environments an apply is exec'd as before: no promotion module,
+    nothing heavy; in one of them the shim stays to record the outcome (stdlib only)."""
+    from tests.test_fastpath import HEAVY, probe
+
+    root = tmp_path_factory.mktemp("layout")
+    work = root / "envs" / directory
+    work.mkdir(parents=True)
+    (root / ".safeterraform.toml").write_text(PROMOTION)
+    real_bin = root / "real" / "terraform"
+    real_bin.parent.mkdir()
+    real_bin.write_text("#!/bin/sh\nexit 0\n")
+    real_bin.chmod(0o755)
+    env = tfharness.clean_env(tmp_path_factory.mktemp("home"))
+    env["SAFETERRAFORM_REAL_TERRAFORM"] = str(real_bin)
+    shim = launcher.write(root / "bin", "terraform", None, str(root / "no-system.toml"))
+    if directory == "dev":
+        executed, modules = probe(shim, ["apply", "-input=false"], work, env)
+        assert executed == [str(real_bin), "apply", "-input=false"]
+        assert "safeterraform.promotion" not in modules
+        assert {name.split(".")[0] for name in modules} & HEAVY == set()
+    else:
+        result = tfharness.run(shim, ["apply", "-input=false"], work, env)
+        assert result.returncode == 0, result.stderr
+        (line,) = (
+            (Path(env["XDG_STATE_HOME"]) / "safeterraform" / "audit.jsonl").read_text().splitlines()
+        )
+        assert '"verdict": "applied"' in line and '"config_sha256": "' in line

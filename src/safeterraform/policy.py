@@ -526,6 +526,13 @@ def _duration(path: str, table: "Mapping[str, Any]", key: str) -> int | None:
     return int(seconds)
 
 
+def lower_environment(names: "Sequence[str]", workspace: str, workdir: str) -> str | None:
+    """The `[promotion] after` name a workspace or working directory is (None: neither):
+    the workspace's name, or the directory's (`envs/staging`)."""
+    basename = os.path.basename(os.path.normpath(workdir))
+    return next((name for name in names if name in (workspace, basename)), None)
+
+
 def _fnmatch(name: str, glob: str) -> bool:
     import fnmatch  # only configured globs need it (it imports re)
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from safeterraform.argv import Invocation, bool_flag, flag_values
 from safeterraform.errors import PlanError
+from safeterraform.policy import lower_environment
 
 if TYPE_CHECKING:
     from safeterraform.planfiles import PrivatePlan
@@ -105,12 +106,6 @@ def partial_reason(invocation: Invocation) -> str | None:
         if bool_flag(args, name):
             return f"-{name}"
     return None
-
-
-def lower_environment(names: Sequence[str], workspace: str, workdir: str) -> str | None:
-    """The `[promotion] after` name this workspace or directory is (None: neither)."""
-    basename = os.path.basename(os.path.normpath(workdir))
-    return next((name for name in names if name in (workspace, basename)), None)
 
 
 def _time(record: Mapping[str, Any]) -> datetime | None:

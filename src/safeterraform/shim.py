@@ -71,15 +71,12 @@ def main(
         config, env, cwd, invocation.chdir, invocation.var_files, invocation.states
     )
     if not verdict.production:
-        if invocation.command == "apply" and config.promotion_after:
-            from safeterraform import promotion  # stdlib only: record lower-environment applies
+        names = [p.glob for p in config.promotion_after] if invocation.command == "apply" else []
+        lower = policy.lower_environment(names, verdict.workspace, verdict.workdir)
+        if lower is not None:  # an apply in a lower environment: record it (stdlib only)
+            from safeterraform import promotion
 
-            names = [pattern.glob for pattern in config.promotion_after]
-            lower = promotion.lower_environment(names, verdict.workspace, verdict.workdir)
-            if lower is not None:
-                return promotion.apply_recorded(
-                    invocation, config, verdict, real, env, program, lower
-                )
+            return promotion.apply_recorded(invocation, config, verdict, real, env, program, lower)
         exec_real(real.path, typed, env)
     from safeterraform import flows, session  # heavy: only now that we must guard
 
