@@ -77,6 +77,7 @@ def test_judge_is_the_only_production_decision() -> None:
     assert callers == [
         "safeterraform.commands.approve",
         "safeterraform.commands.doctor",
+        "safeterraform.commands.rollout",
         "safeterraform.shim",
     ]
 

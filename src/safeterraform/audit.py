@@ -40,6 +40,7 @@ VERDICTS = (
     "applied",
     "failed",
     "alert-failed",
+    "rollout",
 )
 
 
@@ -68,6 +69,8 @@ class Record:
     state_backup: str | None = None
     program: str = "terraform"
     approved_by: str | None = None  # the approval a non-interactive apply used
+    config_sha256: str | None = None  # the configuration an apply applied (promotion.py)
+    partial: str | None = None  # why that apply was not in full (-target, -destroy, ...)
 
     @classmethod
     def now(cls, **fields: Any) -> Record:
@@ -109,6 +112,8 @@ def make_record(
     state_backup: str | None = None,
     program: str = "terraform",
     approved_by: str | None = None,
+    config_sha256: str | None = None,
+    partial: str | None = None,
     redactor: Redactor | None = None,
 ) -> Record:
     """Build a record from explicit inputs (pure: time, user and host are arguments).
@@ -137,6 +142,8 @@ def make_record(
         state_backup=state_backup,
         program=program,
         approved_by=approved_by,
+        config_sha256=config_sha256,
+        partial=partial,
     )
 
 

@@ -168,3 +168,27 @@ def lint(
     from safeterraform.commands import lint as command
 
     _run(lambda: command.run(paths or [], output_format.value))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def rollout(
+    ctx: typer.Context,
+    order: Annotated[
+        str | None, typer.Option("--order", help="Nodes first, in this order: a,b,c.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Go on with a stopped rollout (plans afresh).")
+    ] = False,
+    chdir: Annotated[
+        Path | None, typer.Option("--chdir", help="Working directory (like -chdir).")
+    ] = None,
+) -> None:
+    """Apply node by node: one node per apply, [hooks] after_node between, then the rest.
+
+    Other arguments are terraform's plan flags (put them after `--` to be safe).
+    Exit codes: 0 done; 3 refused (also a failed health check); 4 not confirmed;
+    130 interrupted; terraform's own code when a plan or apply fails.
+    """
+    from safeterraform.commands import rollout as command
+
+    _run(lambda: command.run(list(ctx.args), order, resume, chdir))

@@ -23,6 +23,9 @@ PRODUCTION_TOKENS = frozenset({"prod", "production", "prd"})
 DEFAULT_NODE_ATTRIBUTES = ("hostname", "node", "name", "tags.Name")
 DEFAULT_STATE_BACKUPS_KEEP = 10
 DEFAULT_APPROVAL_TTL = 3600
+DEFAULT_PROMOTION_MAX_AGE = 7 * 24 * 3600
+# `[promotion] max_age` units: "7d", "12h", "90m", "30s", "2w" (or an integer of seconds).
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 BUILTIN = "built-in default"
 # Environment variables coding agents set in the shells they run their commands in
 # (docs/agents.md cites where each agent documents or sets it). Layers may add names;
@@ -74,6 +77,7 @@ class Config(_Value):
 
     __slots__ = (
         "after_destructive_apply",
+        "after_node",
         "agent_env",
         "allow_env_disabled_by",
         "always",
@@ -90,7 +94,10 @@ class Config(_Value):
         "max_affected_nodes",
         "node_attributes",
         "paths",
+        "promotion_after",
+        "promotion_max_age",
         "real_binaries",
+        "rollout_last",
         "state_backups_keep",
         "two_person",
         "var_files",
@@ -121,6 +128,10 @@ class Config(_Value):
         approval_ttl: int = DEFAULT_APPROVAL_TTL,
         approvals_dir: str | None = None,
         dangerous_commands: tuple[tuple[str, str], ...] = (),  # (regex, file) added by layers
+        after_node: str | None = None,  # the rollout's health check between nodes
+        rollout_last: tuple[str, ...] = (),  # nodes a rollout leaves to the end, in order
+        promotion_after: tuple[Pattern, ...] = (),  # lower environments, with their file
+        promotion_max_age: int = DEFAULT_PROMOTION_MAX_AGE,  # seconds
         error: str | None = None,  # a file that could not be read or parsed; fail closed
     ) -> None:
         self.files = files
@@ -144,6 +155,10 @@ class Config(_Value):
         self.approval_ttl = approval_ttl
         self.approvals_dir = approvals_dir
         self.dangerous_commands = dangerous_commands
+        self.after_node = after_node
+        self.rollout_last = rollout_last
+        self.promotion_after = promotion_after
+        self.promotion_max_age = promotion_max_age
         self.error = error
 
     @property
@@ -316,6 +331,8 @@ KNOWN_KEYS = {
             "state_backups",
             "confirm",
             "lint",
+            "rollout",
+            "promotion",
             "real_terraform",
             "real_tofu",
             "audit_log",
@@ -325,10 +342,12 @@ KNOWN_KEYS = {
     "nodes": frozenset({"attributes"}),
     "audit": frozenset({"path", "syslog"}),
     "limits": frozenset({"max_affected_nodes", "max_affected_fraction"}),
-    "hooks": frozenset({"before_destructive_apply", "after_destructive_apply"}),
+    "hooks": frozenset({"before_destructive_apply", "after_destructive_apply", "after_node"}),
     "state_backups": frozenset({"keep"}),
     "confirm": frozenset({"agent_env", "allow_env", "two_person", "approval_ttl", "approvals_dir"}),
     "lint": frozenset({"dangerous_commands"}),  # read by commands/lint.py
+    "rollout": frozenset({"last"}),  # read by flows/rollout.py
+    "promotion": frozenset({"after", "max_age"}),  # read by promotion.py
 }
 # A repository file is someone else's: it may only make things stricter (PRODUCT.md §4).
 # What runs, where the trail goes and who may bypass come from the system and user layers.
@@ -390,6 +409,9 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
     approval_ttl: int | None = None
     approvals_dir = None
     dangerous: list[tuple[str, str]] = []
+    rollout_last: list[str] = []
+    promotion_after: list[Pattern] = []
+    max_age: int | None = None
     system_replaces: set[str] = set()
     for layer, path in config_paths(env, workdir, system_config):
         data = _read(path)
@@ -447,7 +469,15 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
         if fraction is not None:
             max_fraction = fraction if max_fraction is None else min(max_fraction, fraction)
         keep = _typed(path, tables["state_backups"], "keep", int) or keep
-        for hook in ("before_destructive_apply", "after_destructive_apply"):
+        # Any layer may add lower environments and last nodes, or shorten max_age; none
+        # can remove what another layer named (the system layer is authoritative).
+        rollout_last += _strings(path, tables["rollout"], "last")
+        promotion = tables["promotion"]
+        promotion_after += [Pattern(name, path) for name in _strings(path, promotion, "after")]
+        age = _duration(path, promotion, "max_age")
+        if age is not None:
+            max_age = age if max_age is None else min(max_age, age)
+        for hook in ("before_destructive_apply", "after_destructive_apply", "after_node"):
             value = _typed(path, hooks, hook, str)
             if value and hook not in hooks_set:
                 hooks_set[hook] = value
@@ -477,6 +507,10 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
         approval_ttl=approval_ttl or DEFAULT_APPROVAL_TTL,
         approvals_dir=approvals_dir,
         dangerous_commands=tuple(dangerous),
+        after_node=hooks_set.get("after_node"),
+        rollout_last=tuple(dict.fromkeys(rollout_last)),
+        promotion_after=tuple(promotion_after),
+        promotion_max_age=DEFAULT_PROMOTION_MAX_AGE if max_age is None else max_age,
     )
 
 
@@ -484,6 +518,33 @@ def agent_markers(config: Config, env: "Mapping[str, str]") -> list[str]:
     """The `[confirm] agent_env` variables set (non-empty) here: a coding agent runs this
     command, and no person is at the keyboard (PRODUCT.md §7)."""
     return [name for name in config.agent_env if env.get(name, "").strip()]
+
+
+def _duration(path: str, table: "Mapping[str, Any]", key: str) -> int | None:
+    """Seconds from an integer or a string such as "7d", "12h", "90m"; > 0."""
+    value = _typed(path, table, key, (int, str))
+    if value is None:
+        return None
+    seconds = value
+    if isinstance(value, str):
+        text = value.strip()
+        number, unit = text[:-1].strip(), DURATION_UNITS.get(text[-1:].lower())
+        seconds = int(number) * unit if unit and number.isdigit() else 0
+        if not seconds:
+            raise ConfigError(
+                f"safeterraform: config {path}: `{key}` must be a number of seconds or a "
+                f'duration such as "7d", "12h", "30m" (not {value!r})'
+            )
+    if seconds <= 0:
+        raise ConfigError(f"safeterraform: config {path}: `{key}` must be > 0")
+    return int(seconds)
+
+
+def lower_environment(names: "Sequence[str]", workspace: str, workdir: str) -> str | None:
+    """The `[promotion] after` name a workspace or working directory is (None: neither):
+    the workspace's name, or the directory's (`envs/staging`)."""
+    basename = os.path.basename(os.path.normpath(workdir))
+    return next((name for name in names if name in (workspace, basename)), None)
 
 
 def _fnmatch(name: str, glob: str) -> bool:

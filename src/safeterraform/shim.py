@@ -78,6 +78,12 @@ def main(
         config, env, cwd, invocation.chdir, invocation.var_files, invocation.states
     )
     if not verdict.production:
+        names = [p.glob for p in config.promotion_after] if invocation.command == "apply" else []
+        lower = policy.lower_environment(names, verdict.workspace, verdict.workdir)
+        if lower is not None:  # an apply in a lower environment: record it (stdlib only)
+            from safeterraform import promotion
+
+            return promotion.apply_recorded(invocation, config, verdict, real, env, program, lower)
         exec_real(real.path, typed, env)
     from safeterraform import flows, session  # heavy: only now that we must guard
 

@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from safeterraform import blast, planfiles, render, review
+from safeterraform import blast, planfiles, promotion, render, review
 from safeterraform.approvals import PlanRef
 from safeterraform.argv import CommandLineError, split_apply_flags
 from safeterraform.errors import Refused, SafeTerraformError
@@ -90,9 +90,13 @@ def limits_broken(analysis: blast.Analysis, config: Config) -> list[str]:
     return broken
 
 
-def review_plan(session: Session, private: PrivatePlan) -> blast.Analysis | None:
-    """Read the private copy, refuse it when stale, render it and check `[limits]`, as the
-    guarded apply and `safeterraform approve` both do; None when it has no changes."""
+def review_plan(
+    session: Session, private: PrivatePlan, only_nodes: tuple[str, ...] | None = None
+) -> blast.Analysis | None:
+    """Read the private copy, refuse it when stale or not promoted, render it and check
+    `[limits]`, as the guarded apply, a rollout's step and `safeterraform approve` all do;
+    None when it has no changes. `only_nodes` (a rollout's step): the nodes this plan must
+    affect, exactly."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     try:
@@ -103,6 +107,16 @@ def review_plan(session: Session, private: PrivatePlan) -> blast.Analysis | None
         raise session.confirmer.refusal(
             f"{error}; nothing was applied", plan_sha256=private.sha256
         ) from None
+    if only_nodes is not None and set(analysis.affected_nodes) != set(only_nodes):
+        raise session.confirmer.refusal(
+            f"safeterraform: refused: this step should destroy or replace "
+            f"{blast.display_names(only_nodes) or 'nothing'}, but its plan affects "
+            f"{blast.display_names(analysis.affected_nodes) or 'nothing'} (-target takes a "
+            "resource's dependencies along); nothing was applied. These nodes cannot be "
+            "changed one at a time: review them together with a plain apply",
+            plan_sha256=private.sha256,
+            affected_nodes=list(analysis.affected_nodes),
+        )
     if not has_changes(plan_json):
         session.ui.note("No changes. Nothing to apply.")
         session.recorder.record(
@@ -122,6 +136,7 @@ def review_plan(session: Session, private: PrivatePlan) -> blast.Analysis | None
             f"safeterraform: refused: {stale}. Make a new plan; nothing was applied",
             plan_sha256=private.sha256,
         )
+    promotion.require(session, private)  # [promotion] after: applied in a lower env first?
     session.ui.show(render.renderable(analysis))
     nodes = list(analysis.affected_nodes)
     broken = limits_broken(analysis, session.config)
@@ -145,10 +160,14 @@ def plan_ref(session: Session, private: PrivatePlan) -> PlanRef:
 
 
 def review_and_apply(
-    session: Session, private: PrivatePlan, apply_flags: list[str], created: bool
+    session: Session,
+    private: PrivatePlan,
+    apply_flags: list[str],
+    created: bool,
+    only_nodes: tuple[str, ...] | None = None,
 ) -> int:
     """Render the private copy, confirm, snapshot, apply it; every step recorded."""
-    analysis = review_plan(session, private)
+    analysis = review_plan(session, private, only_nodes)
     if analysis is None:
         return 0
     nodes = list(analysis.affected_nodes)
