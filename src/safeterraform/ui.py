@@ -72,7 +72,7 @@ class UI:
         from rich.panel import Panel
 
         with contextlib.suppress(OSError):
-            self.err.print(Panel(self.redactor.scrub(text), style="bold red"))
+            self.err.print(Panel(self.redactor.scrub_typed(text), style="bold red"))
 
     def ask(self, message: str) -> str:
         return self.prompt.text(message)
