@@ -118,6 +118,7 @@ def test_a_token_in_a_break_glass_reason_is_recorded_redacted(
 ) -> None:
     token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2
     env["SAFETERRAFORM_BREAK_GLASS"] = f"INC-9 approved by ops, token {token}"
+    env["COLUMNS"] = "300"  # the banner must not wrap the token (the test would pass)
     result = shim("apply", "-auto-approve", "-input=false")
     assert result.returncode == 0, result.stderr
     audit_log = (home / ".local" / "state" / "safeterraform" / "audit.jsonl").read_text()
