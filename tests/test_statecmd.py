@@ -96,6 +96,8 @@ def test_refused_without_a_terminal_and_runs_with_the_stated_names(
     tmp_path: Path,
 ) -> None:
     prepare(incident, real)
+    if args[0] == "untaint":  # only a tainted instance can be untainted (else exit 1)
+        assert real("taint", POWDER).returncode == 0
     twin = tmp_path / "twin"
     shutil.copytree(incident, twin, symlinks=True)
     before = snapshot(incident)
@@ -197,7 +199,9 @@ def test_state_rm_of_a_resource_does_not_take_one_whose_name_it_prefixes(
     """`state rm terraform_data.reset` touches `reset` (node pearl), not the three
     `reset_on_destroy` instances whose name merely starts the same way. Mutation: loosen the
     boundary in statecmd.covers (plain startswith) -> the refusal names powder, poison and
-    phoebe too, and SAFETERRAFORM_CONFIRM_NODES=pearl is refused (the state is unchanged)."""
+    phoebe too, and SAFETERRAFORM_CONFIRM_NODES=pearl is refused (the state is unchanged).
+    Mutation: read state attributes without statecmd.plain_attributes -> the node is
+    called `terraform_data.reset`, not by its `input.hostname` as the plan names it."""
     with (incident / "main.tf").open("a") as config:
         config.write('\nresource "terraform_data" "reset" {\n  input = { hostname = "pearl" }\n}\n')
     applied = real("apply", "-auto-approve", "-input=false", "-target=terraform_data.reset")
