@@ -162,7 +162,9 @@ def review_and_apply(
                 f"({hook}); nothing was applied",
                 plan_sha256=private.sha256,
             )
-    if planfiles.sha256_of(private.path) != private.sha256:  # cannot happen: nobody else holds it
+    # Unnamed, yet any process of this user can rewrite it through /proc/PID/fd (the hook
+    # just ran): test_a_private_copy_rewritten_after_the_review_is_not_applied.
+    if planfiles.sha256_of(private.path) != private.sha256:
         raise session.confirmer.refusal(
             "safeterraform: refused: the reviewed plan changed after it was reviewed; "
             "nothing was applied",
