@@ -235,7 +235,8 @@ def test_auto_approve_against_a_remote_prod_workspace_is_refused(
 ) -> None:
     """The local workspace is `default`; the remote one is what is judged. Mutation: judge
     only the local workspace name -> passed straight through to a remote prod run."""
-    result = shim(*args, "-input=false")
+    # A refusal is immediate; passed through, the remote run would wait forever.
+    result = shim(*args, "-input=false", timeout=60)
     assert result.returncode == 3, result.stderr
     assert "auto-approve" in result.stderr
     assert "'prod'" in result.stderr  # the remote workspace that made it production
@@ -247,7 +248,7 @@ def test_a_plain_apply_against_a_remote_prod_workspace_says_it_runs_remotely(
 ) -> None:
     """Not Terraform's "Saving a generated plan is currently not supported" (exit 1), but the
     shim's reason and what to do instead; no run is started."""
-    result = shim("apply", "-input=false")
+    result = shim("apply", "-input=false", timeout=60)
     assert result.returncode == 3, result.stderr
     assert "the remote backend runs apply remotely" in result.stderr
     assert "Review and confirm the run in HCP Terraform/TFE" in result.stderr

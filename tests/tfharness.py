@@ -80,7 +80,12 @@ def clean_env(home: Path, extra_path: list[Path] | None = None) -> dict[str, str
 
 
 def run(
-    tf: Path | str, args: list[str], cwd: Path, env: dict[str, str], input: str | None = None
+    tf: Path | str,
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    input: str | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(tf), *args],
@@ -89,7 +94,7 @@ def run(
         capture_output=True,
         text=True,
         input=input,
-        timeout=300,
+        timeout=timeout,
     )
 
 
