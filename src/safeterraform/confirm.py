@@ -195,8 +195,9 @@ class Confirmer:
             raise self.refusal(message, **fields)
         self.recorder.break_glass_reason = reason
         self.recorder.record("break-glass", message, **fields)
+        shown = self.ui.redactor.scrub_typed(reason)  # a pasted token is shown as recorded
         self.ui.banner(
-            f"BREAK-GLASS: {message}\nReason: {reason}\nThis is recorded in {self.recorder.path}."
+            f"BREAK-GLASS: {message}\nReason: {shown}\nThis is recorded in {self.recorder.path}."
         )
 
     def how(self) -> str:

@@ -174,8 +174,11 @@ class Session:
             )
 
     def run_hook(self, name: str, command: str, extra: Mapping[str, str]) -> int:
-        """A configured hook, with the user's environment plus the record's fields."""
-        return foreground(["/bin/sh", "-c", command], self.workdir, {**self.env, **extra})
+        """A configured hook, with the user's environment plus the record's fields; without
+        TF_CLI_ARGS*, which were merged already and carry -var values (issue 15)."""
+        return foreground(
+            ["/bin/sh", "-c", command], self.workdir, {**child_env(self.env), **extra}
+        )
 
 
 def data_dir(env: Mapping[str, str], workdir: str) -> str:
