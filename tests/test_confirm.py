@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import shutil
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from safeterraform.confirm import matches, split_names
+from safeterraform.confirm import confirm_nodes, matches, split_names
 from tests import tfharness
 from tests.conftest import Runner
 from tests.test_guard import finish, reset_log, spawn
@@ -65,6 +66,44 @@ def test_matches_is_the_exact_set(typed: list[str], expected: list[str], confirm
 )
 def test_split_names(answer: str, names: tuple[str, ...]) -> None:
     assert split_names(answer) == names
+
+
+def answers(*lines: str) -> tuple[list[str], Callable[[str], str]]:
+    """A prompt that answers `lines` in turn, and the questions it was asked."""
+    asked: list[str] = []
+    queue = list(lines)
+
+    def ask(question: str) -> str:
+        asked.append(question)
+        return queue.pop(0)
+
+    return asked, ask
+
+
+THREE = ["powder", "poison", "phoebe"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "confirmed", "questions"),
+    [
+        (["powder", "poison", "phoebe"], True, 3),  # pasted one per line
+        (["'Control Plane 1'", "Control Plane 2", "db,primary"], False, 3),  # not these nodes
+        (["powder", "", "", ""], False, 3),  # one name, then Enter: a subset; then empty: stop
+        (["powder", "poison", "", "", ""], False, 4),
+        (["powder", "pearl", "x", "y"], False, 4),  # a wrong line ends the list
+        (["powder", "powder", "x", "y"], False, 4),  # a repeated name too
+        (["powder poison", "x", "y"], False, 3),  # two names on one line: judged at once
+    ],
+)
+def test_one_name_per_line_reads_on_only_while_names_are_missing(
+    lines: list[str], confirmed: bool, questions: int
+) -> None:
+    """Mutation: end the line-by-line list with an empty line as a confirmation (accepting
+    the names so far) -> the subset rows are confirmed."""
+    asked, ask = answers(*lines, "", "", "", "", "")
+    outcome = confirm_nodes(THREE, ask, lambda line: None)
+    assert outcome.confirmed is confirmed
+    assert len(asked) == questions
 
 
 # -- the real Terraform -----------------------------------------------------------------------
@@ -186,7 +225,6 @@ def test_typed_shell_quoted_names_apply(spaced: Path, shim_bin: Path, env: dict[
     assert len(reset_log(spaced)) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="the prompt reads one line: issue 17 item 12 (PTY)")
 def test_typed_one_name_per_line_applies(spaced: Path, shim_bin: Path, env: dict[str, str]) -> None:
     """One name per line, as pasted from a list: the prompt reads on while the lines name
     nodes still missing, and applies when every name is there."""
