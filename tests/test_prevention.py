@@ -41,10 +41,12 @@ def test_break_glass_runs_auto_approve_loudly_and_records_the_reason(
     assert "BREAK-GLASS" in result.stderr
     assert len(reset_log(incident)) == 3
     records = audit_records(home)
-    assert [r["verdict"] for r in records] == ["break-glass", "applied"] or records[0][
-        "verdict"
-    ] == "break-glass"
-    assert records[0]["break_glass_reason"] == "INC-42 control plane already lost"
+    # The decision, then the outcome with Terraform's exit code (issue 18: it was unrecorded).
+    assert [(r["verdict"], r["exit_code"]) for r in records] == [
+        ("break-glass", None),
+        ("applied", 0),
+    ]
+    assert {r["break_glass_reason"] for r in records} == {"INC-42 control plane already lost"}
 
 
 def test_break_glass_with_an_empty_reason_is_refused(
