@@ -20,6 +20,12 @@ def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tfharness.build_terraform(tmp_path_factory.mktemp("real-terraform"))
 
 
+@pytest.fixture(scope="session")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """sh, bash, env... and no terraform: use it instead of /usr/bin:/bin in a PATH."""
+    return tfharness.tools_dir(tmp_path_factory.mktemp("tools"))
+
+
 @pytest.fixture()
 def system_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where this test's shim reads its system layer (absent until a test writes it): the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -137,6 +138,15 @@ WRITER = textwrap.dedent(
     from datetime import UTC, datetime
     from safeterraform import audit
     path, gate, index = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if len(sys.argv) > 4:
+        # Short writes, as POSIX allows (a signal, NFS, FUSE): every os.write takes at most
+        # CHUNK bytes and yields the CPU, so only the lock keeps a record's pieces together.
+        chunk, real_write = int(sys.argv[4]), os.write
+        def short_write(fd, data):
+            written = real_write(fd, bytes(data[:chunk]))
+            os.sched_yield()
+            return written
+        os.write = short_write
     record = audit.make_record(
         now=datetime.now(UTC), user="u", host="h", cwd="/w", workspace="prod",
         argv=["apply", "x" * (1000 * (index % 7) + 70000)],
@@ -149,11 +159,18 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_fifty_concurrent_writer_processes_leave_fifty_whole_lines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [None, 4096], ids=["whole-writes", "short-writes"])
+def test_fifty_concurrent_writer_processes_leave_fifty_whole_lines(
+    tmp_path: Path, chunk: int | None
+) -> None:
+    """Mutation: drop the `fcntl.flock` in audit.append -> with short writes the records'
+    pieces interleave (corrupt lines, fewer than 50 records). A single write() to a local
+    file is atomic on Linux, so without short writes the lock is never exercised."""
     path = tmp_path / "state" / "audit.jsonl"
     gate = tmp_path / "go"
+    extra = [] if chunk is None else [str(chunk)]
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(gate), str(index)])
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(gate), str(index), *extra])
         for index in range(50)
     ]
     time.sleep(0.5)  # let the interpreters start, then release them together
@@ -172,6 +189,29 @@ def test_fifty_concurrent_writer_processes_leave_fifty_whole_lines(tmp_path: Pat
     assert sorted(reasons) == list(range(50))
     records, problems = audit.read(str(path))
     assert (len(records), problems) == (50, [])
+
+
+def test_a_writer_waits_for_the_lock_another_holds(tmp_path: Path) -> None:
+    """The lock is the protocol every writer and reader of the log shares: while someone
+    holds it, append writes nothing, and it writes its whole line once it is released.
+    Mutation: drop the `fcntl.flock` in audit.append -> the line appears at once."""
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"")
+    gate = tmp_path / "go"
+    gate.touch()
+    with path.open("rb") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(gate), "3"])
+        try:
+            with pytest.raises(subprocess.TimeoutExpired):
+                writer.wait(timeout=3)
+            assert path.read_bytes() == b""
+        finally:
+            fcntl.flock(holder.fileno(), fcntl.LOCK_UN)
+        assert writer.wait(timeout=60) == 0
+    records, problems = audit.read(str(path))
+    assert problems == []
+    assert [record["reason"] for record in records] == ["writer 3"]
 
 
 def test_unwritable_location_is_a_refusal_naming_the_path(tmp_path: Path) -> None:

@@ -270,7 +270,9 @@ def test_guarded_apply_end_to_end_in_a_terminal(
     shown = child.before
     for name, ip in cluster.items():
         assert name in shown and f"{RESET} {ip}" in shown
-    child.sendline("phoebe")  # a subset is not a confirmation
+    child.sendline("phoebe")  # one name on its own line: the prompt reads on (a pasted list)
+    child.expect(r"Next name \(2 still to type; Enter ends\)")
+    child.sendline("")  # ... and a subset is not a confirmation
     child.expect("Not confirmed: missing poison, powder")
     child.expect("attempt 2 of")
     child.sendline("phoebe, powder poison")

@@ -9,6 +9,7 @@ import re
 import secrets
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,3 +210,76 @@ def test_backend_fixtures_are_what_terraform_init_writes(tmp_path: Path) -> None
             assert strip.sub("", fresh) == strip.sub("", fixture.read_text()), (
                 f"{fixture} is stale: run scripts/make_backend_fixtures.py"
             )
+
+
+# -- the guard on remote operations (PRODUCT.md §4, §5; issue 17 item 3) ----------------
+
+
+@pytest.fixture()
+def remote_prod(tfe: TfeServer, workdir: Path, shim: Runner) -> Path:
+    """`backend "remote"` with `workspaces { name = "prod" }`: the local workspace is
+    `default`, the remote one `prod`; initialised through the shim (init passes through)."""
+    write_config(workdir, tfe.backend_block('name = "prod"', kind="remote"))
+    result = shim("init", "-input=false")
+    assert result.returncode == 0, result.stderr
+    return workdir
+
+
+def runs_created(tfe: TfeServer) -> list[str]:
+    return [r.path for r in tfe.requests if r.method == "POST" and r.path.endswith("/runs")]
+
+
+@pytest.mark.parametrize("args", [["apply", "-auto-approve"], ["destroy", "-auto-approve"]])
+def test_auto_approve_against_a_remote_prod_workspace_is_refused(
+    args: list[str], remote_prod: Path, tfe: TfeServer, shim: Runner
+) -> None:
+    """The local workspace is `default`; the remote one is what is judged. Mutation: judge
+    only the local workspace name -> passed straight through to a remote prod run."""
+    # A refusal is immediate; passed through, the remote run would wait forever.
+    result = shim(*args, "-input=false", timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert "auto-approve" in result.stderr
+    assert "'prod'" in result.stderr  # the remote workspace that made it production
+    assert runs_created(tfe) == []
+
+
+def test_a_plain_apply_against_a_remote_prod_workspace_says_it_runs_remotely(
+    remote_prod: Path, tfe: TfeServer, shim: Runner, home: Path
+) -> None:
+    """Not Terraform's "Saving a generated plan is currently not supported" (exit 1), but the
+    shim's reason and what to do instead; no run is started."""
+    result = shim("apply", "-input=false", timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert "the remote backend runs apply remotely" in result.stderr
+    assert "Review and confirm the run in HCP Terraform/TFE" in result.stderr
+    assert "Saving a generated plan" not in result.stderr + result.stdout
+    assert runs_created(tfe) == []
+    records = (home / ".local" / "state" / "safeterraform" / "audit.jsonl").read_text()
+    assert [json.loads(line)["verdict"] for line in records.splitlines()] == ["refused"]
+
+
+SAVED_CLOUD_PLAN = {"remote_plan_format": 1, "run_id": "run-CbMpSkAV3Z3hzqVR", "hostname": ""}
+
+
+def test_a_saved_cloud_plan_is_named_as_such(
+    tfe: TfeServer, workdir: Path, shim: Runner, env: dict[str, str]
+) -> None:
+    """A saved cloud plan (`plan -out` with a cloud block writes this JSON bookmark,
+    internal/cloud/cloudplan/saved_plan.go) is not "corrupt or not a zip" for `apply` or
+    `check`."""
+    write_config(workdir, tfe.backend_block('name = "prod"', kind="cloud"))
+    assert shim("init", "-input=false").returncode == 0
+    bookmark = {**SAVED_CLOUD_PLAN, "hostname": tfe.hostname}
+    (workdir / "cloud.tfplan").write_text(json.dumps(bookmark))
+    applied = shim("apply", "cloud.tfplan")
+    assert applied.returncode == 3, applied.stderr
+    assert "saved cloud plan" in applied.stderr
+    assert "run-CbMpSkAV3Z3hzqVR" in applied.stderr
+    checked = subprocess.run(
+        [str(Path(sys.executable).with_name("safeterraform")), "check", "cloud.tfplan"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 1
+    assert "cloud.tfplan is a saved cloud plan (run run-CbMpSkAV3Z3hzqVR" in checked.stderr
+    assert "corrupt" not in checked.stderr and "zip" not in checked.stderr
+    assert runs_created(tfe) == []

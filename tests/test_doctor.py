@@ -135,9 +135,9 @@ def test_brackets_in_errors_are_shown(doctor_env: dict[str, str], workdir: Path)
 
 
 def test_fails_when_the_shim_is_not_on_path(
-    doctor_env: dict[str, str], workdir: Path, terraform_bin: Path
+    tools: Path, doctor_env: dict[str, str], workdir: Path, terraform_bin: Path
 ) -> None:
-    env = {**doctor_env, "PATH": f"{terraform_bin.parent}:/usr/bin:/bin"}
+    env = {**doctor_env, "PATH": f"{terraform_bin.parent}:{tools}"}
     result = doctor(env, "--chdir", str(workdir))
     assert result.returncode == 1
     table = rows(result.stdout)
@@ -146,18 +146,18 @@ def test_fails_when_the_shim_is_not_on_path(
 
 
 def test_fails_when_the_real_binary_comes_first(
-    doctor_env: dict[str, str], workdir: Path, terraform_bin: Path, shim_bin: Path
+    tools: Path, doctor_env: dict[str, str], workdir: Path, terraform_bin: Path, shim_bin: Path
 ) -> None:
-    env = {**doctor_env, "PATH": f"{terraform_bin.parent}:{shim_bin.parent}:/usr/bin:/bin"}
+    env = {**doctor_env, "PATH": f"{terraform_bin.parent}:{shim_bin.parent}:{tools}"}
     result = doctor(env, "--chdir", str(workdir))
     assert result.returncode == 1
     assert rows(result.stdout)["shim first on PATH"] == ["no: `terraform` on PATH is not the shim"]
 
 
 def test_fails_when_no_real_terraform_is_behind_the_shim(
-    doctor_env: dict[str, str], workdir: Path, shim_bin: Path
+    tools: Path, doctor_env: dict[str, str], workdir: Path, shim_bin: Path
 ) -> None:
-    env = {**doctor_env, "PATH": f"{shim_bin.parent}:/usr/bin:/bin"}
+    env = {**doctor_env, "PATH": f"{shim_bin.parent}:{tools}"}
     result = doctor(env, "--chdir", str(workdir))
     assert result.returncode == 1
     table = rows(result.stdout)
@@ -190,9 +190,9 @@ def test_shell_alias_runs_the_shim(
 
 
 def test_shell_alias_without_a_shim_on_path(
-    doctor_env: dict[str, str], terraform_bin: Path
+    tools: Path, doctor_env: dict[str, str], terraform_bin: Path
 ) -> None:
-    env = {**doctor_env, "PATH": f"{terraform_bin.parent}:/usr/bin:/bin"}
+    env = {**doctor_env, "PATH": f"{terraform_bin.parent}:{tools}"}
     result = doctor(env, "--shell", "bash")
     assert result.returncode == 0
     (word,) = shlex.split(result.stdout)[1:]

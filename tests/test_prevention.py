@@ -4,6 +4,7 @@ and the plan's SHA-256 check, against the real Terraform (PRODUCT.md §7, §8; i
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,10 +41,12 @@ def test_break_glass_runs_auto_approve_loudly_and_records_the_reason(
     assert "BREAK-GLASS" in result.stderr
     assert len(reset_log(incident)) == 3
     records = audit_records(home)
-    assert [r["verdict"] for r in records] == ["break-glass", "applied"] or records[0][
-        "verdict"
-    ] == "break-glass"
-    assert records[0]["break_glass_reason"] == "INC-42 control plane already lost"
+    # The decision, then the outcome with Terraform's exit code (issue 18: it was unrecorded).
+    assert [(r["verdict"], r["exit_code"]) for r in records] == [
+        ("break-glass", None),
+        ("applied", 0),
+    ]
+    assert {r["break_glass_reason"] for r in records} == {"INC-42 control plane already lost"}
 
 
 def test_break_glass_with_an_empty_reason_is_refused(
@@ -228,3 +231,73 @@ def test_break_glass_cannot_run_without_its_record(
     assert "cannot write audit log /dev/full" in result.stderr
     assert tfharness.state_bytes(incident) == before
     assert reset_log(incident) == []
+
+
+SWAP_PRIVATE_COPY = """
+import os, sys
+
+def parent(pid):
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])
+
+swap = open(sys.argv[1], "rb").read()
+swapped = 0
+shell = os.getppid()
+for pid in (shell, parent(shell)):  # the shim, or the sh -c it runs the hook in
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if "/.terraform/safeterraform/plans/" in target and target.endswith("(deleted)"):
+            with open(f"/proc/{pid}/fd/{fd}", "wb") as handle:
+                handle.write(swap)
+            swapped += 1
+print(f"swapped {swapped}")
+"""
+
+
+def test_a_private_copy_rewritten_after_the_review_is_not_applied(
+    incident: Path, shim: Runner, real: Runner, env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    """The private copy has no name, but a process of the same user can still open it
+    through /proc/PID/fd: here the pre-apply hook swaps the reviewed one-node plan for the
+    three-node one. Mutation: skip the SHA-256 re-check before the apply in
+    flows/apply.review_and_apply -> the swapped plan is applied and all three resets run."""
+    full = tmp_path / "full.tfplan"
+    assert real("plan", "-input=false", f"-out={full}").returncode == 0
+    script = tmp_path / "swap.py"
+    script.write_text(SWAP_PRIVATE_COPY)
+    hook = f"{sys.executable} {script} {full} > hook.out"
+    user_config(home, f"[hooks]\nbefore_destructive_apply = {json.dumps(hook)}\n")
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder"
+    before = tfharness.state_bytes(incident)
+    result = shim("apply", "-input=false", '-target=terraform_data.reset_on_destroy["powder"]')
+    assert (incident / "hook.out").read_text() == "swapped 1\n"  # the attack did happen
+    assert result.returncode == 3, result.stderr
+    assert "changed after it was reviewed" in result.stderr
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []
+    assert audit_records(home)[-1]["verdict"] == "refused"
+
+
+@pytest.mark.parametrize(
+    ("hook", "code"),
+    [("exit 1", 1), ("kill -9 $$", 137), ("no-such-command-here", 127)],
+    ids=["exit-1", "killed", "not-found"],
+)
+def test_a_hook_that_fails_in_any_way_stops_the_apply(
+    hook: str, code: int, incident: Path, shim: Runner, env: dict[str, str], home: Path
+) -> None:
+    """Mutations: ignore the hook's exit code, or only refuse on codes > 1 -> applied."""
+    user_config(home, f"[hooks]\nbefore_destructive_apply = {json.dumps(hook)}\n")
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    before = tfharness.state_bytes(incident)
+    result = shim("apply", "-input=false")
+    assert result.returncode == 3, result.stderr
+    assert f"hook before_destructive_apply exited {code}" in result.stderr
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []
+    refused = audit_records(home)[-1]
+    assert (refused["verdict"], refused["exit_code"]) == ("refused", 3)
+    assert f"exited {code}" in str(refused["reason"])

@@ -16,6 +16,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Runner
+from tests.test_guard import incident, incident_template
+from tests.test_prevention import user_config
+
+__all__ = ["incident", "incident_template"]
+
+PASS = "hunter2-Backend-Pass"  # a backend credential
+AUDIT = Path(".local") / "state" / "safeterraform" / "audit.jsonl"
+
+
+def audit_text(home: Path) -> str:
+    path = home / AUDIT
+    return path.read_text() if path.exists() else ""
+
 
 SECRET = "s3cr3t-Pa55word-0xCAFE"
 SAFETERRAFORM = str(Path(sys.executable).parent / "safeterraform")
@@ -124,3 +137,64 @@ def test_a_token_in_a_break_glass_reason_is_recorded_redacted(
     audit_log = (home / ".local" / "state" / "safeterraform" / "audit.jsonl").read_text()
     assert token not in audit_log and "INC-9" in audit_log
     assert token not in result.stderr + result.stdout  # the banner too
+
+
+# -- other ways a secret could travel (backend credentials, hooks, doctor) --
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env"),
+    [
+        (["init", "-migrate-state", "-input=false", f"-backend-config=password={PASS}"], {}),
+        (["init", "-migrate-state", "-input=false", "-backend-config", f"password={PASS}"], {}),
+        (["init", "-migrate-state", "-input=false"],
+         {"TF_CLI_ARGS_init": f"-backend-config=password={PASS}"}),
+    ],
+    ids=["inline", "separate", "TF_CLI_ARGS_init"],
+)  # fmt: skip
+def test_backend_credentials_on_init_are_redacted(
+    args: list[str], extra_env: dict[str, str], incident: Path, shim: Runner,
+    env: dict[str, str], home: Path,
+) -> None:  # fmt: skip
+    """Mutation: drop "backend-config" from redact.PASS_FLAGS -> the password is in the
+    refusal and in the record's argv."""
+    env.update(extra_env)
+    result = shim(*args)
+    assert result.returncode == 3, result.stderr
+    recorded = audit_text(home)
+    assert '"refused"' in recorded
+    assert PASS not in result.stdout + result.stderr + recorded
+    if not extra_env:
+        assert "password=<redacted>" in recorded  # the key stays: the audit stays useful
+
+
+def test_the_hook_environment_carries_no_var_value(
+    incident: Path, shim: Runner, env: dict[str, str], home: Path
+) -> None:
+    """The hook gets the user's environment and the record's fields, but not TF_CLI_ARGS*:
+    they were merged into the command already (as for the shim's own terraform runs), and
+    they carry -var values. Mutation: run the hook with the unfiltered environment."""
+    with (incident / "main.tf").open("a") as config:
+        config.write('\nvariable "password" {\n  default   = ""\n  sensitive = true\n}\n')
+    user_config(home, '[hooks]\nbefore_destructive_apply = "env > hook.env"\n')
+    env["TF_CLI_ARGS_apply"] = f"-var=password={PASS}"
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    result = shim("apply", "-input=false")
+    assert result.returncode == 0, result.stderr
+    hook_env = (incident / "hook.env").read_text()
+    assert "SAFETERRAFORM_AFFECTED_NODES=phoebe poison powder" in hook_env
+    assert PASS not in hook_env
+    assert PASS not in result.stdout + result.stderr + audit_text(home)
+
+
+def test_doctor_shows_no_var_value(incident: Path, env: dict[str, str]) -> None:
+    """doctor prints every input to the verdict; TF_CLI_ARGS with a -var is not one of them
+    and its value never appears."""
+    env["TF_CLI_ARGS"] = f"-var=password={PASS}"
+    env["TF_CLI_ARGS_plan"] = f"-backend-config=password={PASS}"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("safeterraform")), "doctor"],
+        cwd=incident, env={**env, "COLUMNS": "400"}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "verdict" in result.stdout
+    assert PASS not in result.stdout + result.stderr

@@ -68,9 +68,9 @@ def test_exit_code_passes_through(shim: Runner, workdir: Path) -> None:
 
 
 def test_no_real_binary_is_127_with_one_line(
-    shim_bin: Path, env: dict[str, str], workdir: Path
+    tools: Path, shim_bin: Path, env: dict[str, str], workdir: Path
 ) -> None:
-    env["PATH"] = f"{shim_bin.parent}:/usr/bin:/bin"
+    env["PATH"] = f"{shim_bin.parent}:{tools}"
     result = tfharness.run(shim_bin, ["version"], workdir, env)
     assert result.returncode == 127
     assert result.stdout == ""
@@ -89,50 +89,55 @@ def test_env_var_pointing_at_nothing_is_127(shim: Runner, env: dict[str, str]) -
 
 
 def test_env_var_wins_over_path(
-    shim: Runner, env: dict[str, str], terraform_bin: Path, tmp_path: Path
+    tools: Path, shim: Runner, env: dict[str, str], terraform_bin: Path, tmp_path: Path
 ) -> None:
     decoy_dir = tmp_path / "decoy"
     decoy_dir.mkdir()
     decoy = decoy_dir / "terraform"
     decoy.write_text("#!/bin/sh\necho decoy\n")
     decoy.chmod(0o755)
-    env["PATH"] = f"{env['PATH'].split(':')[0]}:{decoy_dir}:/usr/bin:/bin"
+    env["PATH"] = f"{env['PATH'].split(':')[0]}:{decoy_dir}:{tools}"
     assert shim("version").stdout == "decoy\n"
     env["SAFETERRAFORM_REAL_TERRAFORM"] = str(terraform_bin)
     assert shim("version").stdout.startswith("Terraform v1.15")
 
 
-def _layout(env: dict[str, str], *dirs: Path) -> None:
-    env["PATH"] = ":".join([*map(str, dirs), "/usr/bin", "/bin"])
+def _layout(env: dict[str, str], tools: Path, *dirs: Path) -> None:
+    env["PATH"] = ":".join([*map(str, dirs), str(tools)])
 
 
 def test_no_recursion_shim_twice_on_path(
-    shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path
+    tools: Path, shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path
 ) -> None:
-    _layout(env, shim_bin.parent, shim_bin.parent, terraform_bin.parent, shim_bin.parent)
+    _layout(env, tools, shim_bin.parent, shim_bin.parent, terraform_bin.parent, shim_bin.parent)
     result = tfharness.run(shim_bin, ["version"], workdir, env)
     assert result.returncode == 0 and result.stdout.startswith("Terraform v1.15")
 
 
 def test_no_recursion_symlinked_shim_and_second_copy(
-    shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+    tools: Path,
+    shim_bin: Path,
+    terraform_bin: Path,
+    env: dict[str, str],
+    workdir: Path,
+    tmp_path: Path,
 ) -> None:
     linked = tmp_path / "linked"
     linked.mkdir()
     (linked / "terraform").symlink_to(shim_bin)
     copy = launcher.write(tmp_path / "other-install", "terraform", None)
-    _layout(env, linked, copy.parent, shim_bin.parent, terraform_bin.parent, linked)
+    _layout(env, tools, linked, copy.parent, shim_bin.parent, terraform_bin.parent, linked)
     result = tfharness.run(linked / "terraform", ["version"], workdir, env)
     assert result.returncode == 0 and result.stdout.startswith("Terraform v1.15")
 
 
 def test_no_recursion_when_only_shims_on_path(
-    shim_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+    tools: Path, shim_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
 ) -> None:
     linked = tmp_path / "linked"
     linked.mkdir()
     (linked / "terraform").symlink_to(shim_bin)
-    _layout(env, linked, shim_bin.parent, linked)
+    _layout(env, tools, linked, shim_bin.parent, linked)
     result = tfharness.run(
         shim_bin,
         ["version"],
@@ -143,7 +148,12 @@ def test_no_recursion_when_only_shims_on_path(
 
 
 def test_version_manager_shim_is_the_real_binary(
-    shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+    tools: Path,
+    shim_bin: Path,
+    terraform_bin: Path,
+    env: dict[str, str],
+    workdir: Path,
+    tmp_path: Path,
 ) -> None:
     """A tfenv-style shim (a script that execs the selected version) counts as real."""
     tfenv_bin = tmp_path / "tfenv" / "bin"
@@ -152,18 +162,20 @@ def test_version_manager_shim_is_the_real_binary(
         f'#!/usr/bin/env bash\nexport TFENV_SEEN=1\nexec "{terraform_bin}" "$@"\n'
     )
     (tfenv_bin / "terraform").chmod(0o755)
-    _layout(env, shim_bin.parent, tfenv_bin, shim_bin.parent)
+    _layout(env, tools, shim_bin.parent, tfenv_bin, shim_bin.parent)
     result = tfharness.run(shim_bin, ["version"], workdir, env)
     assert result.returncode == 0 and result.stdout.startswith("Terraform v1.15")
 
 
-def test_tofu_name_wraps_tofu(env: dict[str, str], workdir: Path, tmp_path: Path) -> None:
+def test_tofu_name_wraps_tofu(
+    tools: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+) -> None:
     tofu_shim = launcher.write(tmp_path / "shim", "tofu", None)
     real_dir = tmp_path / "real"
     real_dir.mkdir()
     (real_dir / "tofu").write_text('#!/bin/sh\necho "real tofu $*"\n')
     (real_dir / "tofu").chmod(0o755)
-    _layout(env, tofu_shim.parent, real_dir)
+    _layout(env, tools, tofu_shim.parent, real_dir)
     result = tfharness.run(tofu_shim, ["version"], workdir, env)
     assert result.stdout == "real tofu version\n"
 

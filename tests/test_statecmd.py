@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pexpect
 import pytest
 
 from safeterraform.argv import CommandClass, parse
-from safeterraform.statecmd import touched
+from safeterraform.statecmd import covers, touched
 from tests import tfharness
 from tests.conftest import Runner
 from tests.test_guard import finish, incident, incident_template, spawn
@@ -98,6 +99,8 @@ def test_refused_without_a_terminal_and_runs_with_the_stated_names(
     tmp_path: Path,
 ) -> None:
     prepare(incident, real)
+    if args[0] == "untaint":  # only a tainted instance can be untainted (else exit 1)
+        assert real("taint", POWDER).returncode == 0
     twin = tmp_path / "twin"
     shutil.copytree(incident, twin, symlinks=True)
     before = snapshot(incident)
@@ -172,3 +175,51 @@ def test_outside_production_state_commands_pass_through(
     assert result.returncode == real(*args, cwd=twin).returncode, result.stderr
     assert "SAFETERRAFORM_CONFIRM_NODES" not in result.stderr
     assert not (incident / ".terraform" / "safeterraform").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "address", "covered"),
+    [
+        ("terraform_data.reset", "terraform_data.reset", True),
+        ("terraform_data.reset", 'terraform_data.reset["a"]', True),
+        ("terraform_data.reset", "terraform_data.reset[0]", True),
+        ("terraform_data.reset", 'terraform_data.reset_on_destroy["powder"]', False),
+        ("terraform_data.reset", "terraform_data.resets", False),
+        ("module.db", "module.db.terraform_data.x", True),
+        ("module.db", 'module.db["eu"].terraform_data.x', True),
+        ("module.db", "module.db_replica.terraform_data.x", False),
+        ('terraform_data.reset["a"]', 'terraform_data.reset["ab"]', False),
+    ],
+)
+def test_covers_stops_at_an_address_boundary(given: str, address: str, covered: bool) -> None:
+    """Mutation: `covers` as a plain startswith -> the False rows fail."""
+    assert covers(given, address) is covered
+
+
+def test_state_rm_of_a_resource_does_not_take_one_whose_name_it_prefixes(
+    incident: Path, shim: Runner, real: Runner, env: dict[str, str]
+) -> None:
+    """`state rm terraform_data.reset` touches `reset` (node pearl), not the three
+    `reset_on_destroy` instances whose name merely starts the same way. Mutation: loosen the
+    boundary in statecmd.covers (plain startswith) -> the refusal names powder, poison and
+    phoebe too, and SAFETERRAFORM_CONFIRM_NODES=pearl is refused (the state is unchanged).
+    Mutation: read state attributes without statecmd.plain_attributes -> the node is
+    called `terraform_data.reset`, not by its `input.hostname` as the plan names it."""
+    with (incident / "main.tf").open("a") as config:
+        config.write('\nresource "terraform_data" "reset" {\n  input = { hostname = "pearl" }\n}\n')
+    applied = real("apply", "-auto-approve", "-input=false", "-target=terraform_data.reset")
+    assert applied.returncode == 0, applied.stderr
+    before = json.loads(tfharness.state_bytes(incident))
+    assert {r["name"] for r in before["resources"]} == {"node_config", "reset", "reset_on_destroy"}
+
+    refused = shim("state", "rm", "terraform_data.reset")
+    assert refused.returncode == 3, refused.stderr
+    assert "pearl" in refused.stderr, refused.stderr
+    for node in ("powder", "poison", "phoebe"):
+        assert node not in refused.stderr
+
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "pearl"
+    ran = shim("state", "rm", "terraform_data.reset")
+    assert ran.returncode == 0, ran.stderr
+    after = json.loads(tfharness.state_bytes(incident))
+    assert [r for r in before["resources"] if r["name"] != "reset"] == after["resources"]

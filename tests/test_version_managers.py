@@ -28,7 +28,12 @@ def _tfswitch(tmp_path: Path, terraform_bin: Path) -> Path:
 
 
 def test_tfenv_shim_is_the_real_binary(
-    shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+    tools: Path,
+    shim_bin: Path,
+    terraform_bin: Path,
+    env: dict[str, str],
+    workdir: Path,
+    tmp_path: Path,
 ) -> None:
     # tfenv's bin/terraform is a bash script that picks a version and execs it
     versions = tmp_path / "tfenv" / "versions" / "1.15.5"
@@ -38,7 +43,7 @@ def test_tfenv_shim_is_the_real_binary(
         tmp_path / "tfenv" / "bin" / "terraform",
         f'#!/usr/bin/env bash\nexec "{versions}/terraform" "$@"\n',
     )
-    env["PATH"] = f"{shim_bin.parent}:{tfenv.parent}:/usr/bin:/bin"
+    env["PATH"] = f"{shim_bin.parent}:{tfenv.parent}:{tools}"
     found = realbin.find("terraform", env, str(shim_bin))
     assert found.path == str(tfenv) and found.source == "PATH"
     result = tfharness.run(shim_bin, ["version"], workdir, env)
@@ -46,7 +51,12 @@ def test_tfenv_shim_is_the_real_binary(
 
 
 def test_tenv_proxy_is_the_real_binary(
-    shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+    tools: Path,
+    shim_bin: Path,
+    terraform_bin: Path,
+    env: dict[str, str],
+    workdir: Path,
+    tmp_path: Path,
 ) -> None:
     # tenv puts proxies for several tools in one dir; the terraform proxy reads TENV_ROOT
     root = tmp_path / "tenv-root" / "Terraform" / "1.15.5"
@@ -58,16 +68,21 @@ def test_tenv_proxy_is_the_real_binary(
     )
     _script(tmp_path / "tenv" / "bin" / "tofu", "#!/bin/sh\nexit 99\n")
     env["TENV_ROOT"] = str(tmp_path / "tenv-root")
-    env["PATH"] = f"{shim_bin.parent}:{proxy.parent}:{shim_bin.parent}:/usr/bin:/bin"
+    env["PATH"] = f"{shim_bin.parent}:{proxy.parent}:{shim_bin.parent}:{tools}"
     result = tfharness.run(shim_bin, ["-v"], workdir, env)
     assert result.returncode == 0 and result.stdout.startswith("Terraform v1.15")
 
 
 def test_tfswitch_symlink_resolves_to_its_target(
-    shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+    tools: Path,
+    shim_bin: Path,
+    terraform_bin: Path,
+    env: dict[str, str],
+    workdir: Path,
+    tmp_path: Path,
 ) -> None:
     link_dir = _tfswitch(tmp_path, terraform_bin)
-    env["PATH"] = f"{shim_bin.parent}:{link_dir}:/usr/bin:/bin"
+    env["PATH"] = f"{shim_bin.parent}:{link_dir}:{tools}"
     found = realbin.find("terraform", env, str(shim_bin))
     assert found.target == str(terraform_bin.resolve())
     result = tfharness.run(shim_bin, ["version"], workdir, env)
@@ -75,25 +90,35 @@ def test_tfswitch_symlink_resolves_to_its_target(
 
 
 def test_a_version_manager_pointing_back_at_the_shim_is_skipped(
-    shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+    tools: Path,
+    shim_bin: Path,
+    terraform_bin: Path,
+    env: dict[str, str],
+    workdir: Path,
+    tmp_path: Path,
 ) -> None:
     """A tfswitch symlink to the shim (someone switched to it by mistake) is not real."""
     link_dir = tmp_path / "bin"
     link_dir.mkdir()
     (link_dir / "terraform").symlink_to(shim_bin)
-    env["PATH"] = f"{link_dir}:{shim_bin.parent}:{terraform_bin.parent}:/usr/bin:/bin"
+    env["PATH"] = f"{link_dir}:{shim_bin.parent}:{terraform_bin.parent}:{tools}"
     result = tfharness.run(link_dir / "terraform", ["version"], workdir, env)
     assert result.returncode == 0 and result.stdout.startswith("Terraform v1.15")
 
 
 def test_doctor_shows_the_tfswitch_target(
-    shim_bin: Path, terraform_bin: Path, env: dict[str, str], workdir: Path, tmp_path: Path
+    tools: Path,
+    shim_bin: Path,
+    terraform_bin: Path,
+    env: dict[str, str],
+    workdir: Path,
+    tmp_path: Path,
 ) -> None:
     import subprocess
     import sys
 
     link_dir = _tfswitch(tmp_path, terraform_bin)
-    env["PATH"] = f"{shim_bin.parent}:{link_dir}:/usr/bin:/bin"
+    env["PATH"] = f"{shim_bin.parent}:{link_dir}:{tools}"
     env["COLUMNS"] = "300"
     doctor = Path(sys.executable).with_name("safeterraform")
     result = subprocess.run(

@@ -44,6 +44,21 @@ def build_terraform(dest_dir: Path, library: Path | None = None) -> Path:
     return out
 
 
+TOOLS = ("sh", "bash", "env", "cat", "echo", "sleep", "ls", "rm", "mkdir", "grep", "sed")
+
+
+def tools_dir(directory: Path) -> Path:
+    """A PATH entry holding the few tools test scripts use (links) and never a terraform or
+    tofu: a test that expects "terraform not found" must not depend on what /usr/bin or
+    /usr/local/bin hold on this machine."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for tool in TOOLS:
+        found = shutil.which(tool, path=os.defpath + os.pathsep + os.environ.get("PATH", ""))
+        if found is not None and not (directory / tool).exists():
+            (directory / tool).symlink_to(found)
+    return directory
+
+
 def clean_env(home: Path, extra_path: list[Path] | None = None) -> dict[str, str]:
     """An environment with no user state leaking in: own HOME, XDG dirs, no TF_* vars."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "SAFETERRAFORM_"))}
@@ -65,7 +80,12 @@ def clean_env(home: Path, extra_path: list[Path] | None = None) -> dict[str, str
 
 
 def run(
-    tf: Path | str, args: list[str], cwd: Path, env: dict[str, str], input: str | None = None
+    tf: Path | str,
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    input: str | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(tf), *args],
@@ -74,7 +94,7 @@ def run(
         capture_output=True,
         text=True,
         input=input,
-        timeout=300,
+        timeout=timeout,
     )
 
 

@@ -102,6 +102,39 @@ def _difference(typed: Sequence[str], expected: Sequence[str]) -> str:
     return "; ".join(parts)
 
 
+def _line_name(line: str, expected: set[str]) -> str | None:
+    """The affected node a line names on its own (as typed, or shell-quoted), else None."""
+    whole = normalise(line.strip())
+    if whole in expected:
+        return whole
+    names = split_names(line)
+    return names[0] if len(names) == 1 and names[0] in expected else None
+
+
+def _read_on(
+    answer: str, typed: tuple[str, ...], expected: Sequence[str], ask: Callable[[str], str]
+) -> tuple[str, ...]:
+    """One name per line (a list pasted into the prompt): while each line is one affected
+    name and names are missing, the next line is read as the next name. An empty line, or
+    one that is not a missing name, ends the list; it is then compared as a whole."""
+    wanted = set(map(normalise, expected))
+    first = _line_name(answer, wanted) if len(answer.strip().splitlines()) == 1 else None
+    if first is None or matches(typed, expected):
+        return typed
+    names = [first]
+    while set(names) != wanted:
+        try:
+            line = ask(f"Next name ({len(wanted - set(names))} still to type; Enter ends):")
+        except EOFError:
+            break
+        name = _line_name(line, wanted)
+        if name is None or name in names:
+            names.extend(split_names(line))
+            break
+        names.append(name)
+    return tuple(names)
+
+
 def confirm_nodes(
     expected: Sequence[str],
     ask: Callable[[str], str],
@@ -124,6 +157,10 @@ def confirm_nodes(
         typed = split_names(answer)
         if not typed:
             return Outcome(False, typed, reason="empty answer")
+        try:
+            typed = _read_on(answer, typed, expected, ask)
+        except KeyboardInterrupt:
+            return Outcome(False, typed, interrupted=True, reason="interrupted")
         if matches(typed, expected):
             return Outcome(True, typed)
         tell(
@@ -222,8 +259,9 @@ class Confirmer:
             raise self.refusal(message, **fields)
         self.recorder.break_glass_reason = reason
         self.recorder.record("break-glass", message, **fields)
+        shown = self.ui.redactor.scrub_typed(reason)  # a pasted token is shown as recorded
         self.ui.banner(
-            f"BREAK-GLASS: {message}\nReason: {reason}\nThis is recorded in {self.recorder.path}."
+            f"BREAK-GLASS: {message}\nReason: {shown}\nThis is recorded in {self.recorder.path}."
         )
 
     def how(self) -> str:

@@ -194,8 +194,9 @@ class Session:
     def run_hook(
         self, name: str, command: str, extra: Mapping[str, str], pass_fds: Sequence[int] = ()
     ) -> int:
-        """A configured hook, with the user's environment plus the record's fields."""
-        env = {**self.env, **extra}
+        """A configured hook, with the user's environment plus the record's fields; without
+        TF_CLI_ARGS*, which were merged already and carry -var values (issue 15)."""
+        env = {**child_env(self.env), **extra}
         return foreground(["/bin/sh", "-c", command], self.workdir, env, pass_fds)
 
     def alert(self, nodes: Sequence[str] | None, code: int, plan_sha256: str = "") -> None:

@@ -44,6 +44,26 @@ def instance_address(resource: Mapping[str, Any], instance: Mapping[str, Any]) -
     return address
 
 
+def _is_cty_type(value: Any) -> bool:
+    """A cty type in JSON: "string", ["object", {...}], ["list", "string"], ..."""
+    return isinstance(value, str) or (
+        isinstance(value, list) and bool(value) and isinstance(value[0], str)
+    )
+
+
+def plain_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """State attributes as plan JSON shows them: a dynamically typed attribute (such as
+    terraform_data's `input`) is stored in state as {"value": ..., "type": ...}."""
+    return {
+        name: value["value"]
+        if isinstance(value, dict)
+        and set(value) == {"value", "type"}
+        and _is_cty_type(value["type"])
+        else value
+        for name, value in attributes.items()
+    }
+
+
 def covers(given: str, address: str) -> bool:
     """`given` names `address` itself, or the resource or module that contains it."""
     return address == given or (
@@ -65,7 +85,7 @@ def nodes_for(
                     found = True
                     names.append(
                         node_name(
-                            instance.get("attributes") or {},
+                            plain_attributes(instance.get("attributes") or {}),
                             instance.get("index_key"),
                             resource["name"],
                             parse_module_address(resource.get("module", "")),

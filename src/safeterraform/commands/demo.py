@@ -31,7 +31,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
-from safeterraform import audit, embedded, launcher, policy, realbin
+from safeterraform import audit, embedded, launcher, policy
 from safeterraform.confirm import CONFIRM_VAR
 from safeterraform.errors import (
     EXIT_INTERRUPTED,
@@ -173,12 +173,17 @@ def write_embedded(directory: Path) -> Path:
 def choose_terraform(user_env: Mapping[str, str], env: Mapping[str, str], root: Path) -> Terraform:
     """The user's terraform (never a safeterraform shim), else the embedded engine.
 
-    Found with the user's environment (SAFETERRAFORM_REAL_TERRAFORM, PATH), run with the
-    sandbox's (`terraform version` calls home unless CHECKPOINT_DISABLE is set).
+    Resolved exactly as the shim resolves it (launcher.resolve: SAFETERRAFORM_REAL_TERRAFORM,
+    real_terraform in the user's or system config, the install record, PATH), run with the
+    sandbox's environment (`terraform version` calls home unless CHECKPOINT_DISABLE is set).
     """
     too_old = ""
+    user = dict(user_env)
+    configured = policy.configured_real(
+        user, os.getcwd(), "terraform", launcher.system_config(user)
+    )
     try:
-        found = realbin.find("terraform", user_env, None)
+        found = launcher.resolve("terraform", user, configured)
     except RealBinaryNotFound:
         found = None
     if found is not None:

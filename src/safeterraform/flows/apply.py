@@ -19,6 +19,15 @@ from safeterraform.session import Session
 
 def run(session: Session) -> int:
     invocation = session.invocation
+    if invocation.plan_file is not None:  # named for what it is, before anything else
+        saved_cloud_plan = planfiles.cloud_plan(session.workdir_path(invocation.plan_file))
+        if saved_cloud_plan is not None:
+            raise session.confirmer.refusal(
+                f"safeterraform: refused: {invocation.plan_file} is a saved cloud plan (run "
+                f"{saved_cloud_plan.get('run_id', '?')} on "
+                f"{saved_cloud_plan.get('hostname', '?')}); it runs remotely, where "
+                "safeterraform cannot review it: confirm it in HCP Terraform/TFE"
+            )
     backend = recorded_backend(session.env, session.workdir)
     if backend is not None and backend[0] in ("remote", "cloud"):
         session.confirmer.refuse_or_break_glass(
@@ -48,14 +57,6 @@ def run(session: Session) -> int:
         if code != 0:
             return code
         created = True
-    saved_cloud_plan = planfiles.cloud_plan(source)
-    if saved_cloud_plan is not None:
-        raise session.confirmer.refusal(
-            f"safeterraform: refused: {invocation.plan_file} is a saved cloud plan (run "
-            f"{saved_cloud_plan.get('run_id', '?')} on {saved_cloud_plan.get('hostname', '?')}); "
-            "it runs remotely, where safeterraform cannot review it: confirm it in HCP "
-            "Terraform/TFE"
-        )
     private = session.plans.private_copy(source)
     return review_and_apply(session, private, apply_flags, created)
 
@@ -216,7 +217,9 @@ def review_and_apply(
                 f"({hook}); nothing was applied",
                 plan_sha256=private.sha256,
             )
-    if planfiles.sha256_of(private.path) != private.sha256:  # cannot happen: nobody else holds it
+    # Unnamed, yet any process of this user can rewrite it through /proc/PID/fd (the hook
+    # just ran): test_a_private_copy_rewritten_after_the_review_is_not_applied.
+    if planfiles.sha256_of(private.path) != private.sha256:
         raise session.confirmer.refusal(
             "safeterraform: refused: the reviewed plan changed after it was reviewed; "
             "nothing was applied",

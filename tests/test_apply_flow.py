@@ -1,0 +1,138 @@
+"""The guarded apply's rough edges a new user hits (issue 17 items 4, 6, 8, 11), against the
+real Terraform; terminal behaviour in a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests import tfharness
+from tests.conftest import Runner
+from tests.test_guard import finish, incident, incident_template, reset_log, spawn
+
+__all__ = ["incident", "incident_template"]
+
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # SGR: colours and bold, not cursor control
+NOTE = (
+    "safeterraform: production: the plan above is applied by this command once you confirm; "
+    "there is nothing else to run."
+)
+
+
+# -- item 4: a stale saved plan ---------------------------------------------------------------
+
+
+def test_a_stale_saved_plan_is_refused_before_anyone_is_asked(
+    incident: Path, real: Runner, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """Mutation: check staleness after the confirmation (or not at all) -> the operator is
+    asked for the names of a plan Terraform will refuse anyway."""
+    assert real("plan", "-input=false", "-out=old.tfplan").returncode == 0
+    changed = real(
+        "apply", "-auto-approve", "-input=false", '-target=terraform_data.node_config["powder"]'
+    )
+    assert changed.returncode == 0, changed.stderr
+    before = tfharness.state_bytes(incident)
+    child = spawn(shim_bin, ["apply", "old.tfplan"], incident, env)
+    child.expect("Saved plan is stale")
+    child.expect("nothing was applied")
+    assert finish(child) == 3
+    assert "Type the names" not in (child.before or "")
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []
+
+
+# -- item 6: colour -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("no_color", [True, False], ids=["NO_COLOR", "colour"])
+def test_composed_runs_follow_no_color_in_a_terminal(
+    no_color: bool, incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """In a terminal, terraform's own plan output is coloured unless NO_COLOR is set.
+    Mutation: never pass -no-color (the NO_COLOR row fails) or always (the colour row)."""
+    if not no_color:
+        env.pop("NO_COLOR", None)
+    child = spawn(shim_bin, ["apply"], incident, env)
+    child.expect("to destroy")  # terraform's own plan summary
+    planned = child.before or ""
+    child.expect("Type the names")
+    child.sendline("")
+    assert finish(child) == 4
+    assert bool(COLOUR.search(planned)) is not no_color
+
+
+def test_piped_composed_runs_print_no_escape_codes(
+    incident: Path, shim: Runner, env: dict[str, str]
+) -> None:
+    """Output that is not a terminal gets no colour, NO_COLOR or not. Mutation: decide on
+    NO_COLOR alone -> terraform's plan colours the pipe."""
+    env.pop("NO_COLOR", None)
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    result = shim("apply", "-input=false")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr
+
+
+def test_pass_through_keeps_terraforms_colour_byte_for_byte(
+    incident: Path, shim: Runner, real: Runner, env: dict[str, str]
+) -> None:
+    """Outside production nothing is added, not even -no-color under NO_COLOR: terraform
+    colours a pipe itself, so the bytes differ if the shim touched the command line."""
+    assert real("workspace", "select", "default").returncode == 0
+    assert env.get("NO_COLOR") == "1"
+    through, direct = shim("plan", "-input=false"), real("plan", "-input=false")
+    assert COLOUR.search(direct.stdout)
+    assert (through.returncode, through.stdout, through.stderr) == (
+        direct.returncode,
+        direct.stdout,
+        direct.stderr,
+    )
+
+
+# -- item 8: message order and wrapping ------------------------------------------------------
+
+
+def test_the_apply_note_follows_the_rendering_on_one_line(
+    incident: Path, shim: Runner, env: dict[str, str]
+) -> None:
+    """Mutations: print the note before rendering, or through a wrapping console -> fails."""
+    env["COLUMNS"] = "60"  # narrower than the note: a wrapping console would break it
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    result = shim("apply", "-input=false")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert NOTE in lines
+    assert lines.index(NOTE) > lines.index("3 of 3 nodes affected: phoebe, poison, powder")
+    ours = lines[lines.index("DESTRUCTIVE CHANGES on 3 nodes") : lines.index(NOTE) + 1]
+    assert [line for line in ours if line != line.rstrip()] == []
+
+
+def test_no_changes_prints_no_apply_note(incident: Path, shim: Runner) -> None:
+    """Mutation: print the note before knowing whether the plan has changes -> fails."""
+    (incident / "main.tf").write_text(tfharness.incident_config(tfharness.INCIDENT_NODES))
+    result = shim("apply", "-input=false")
+    assert result.returncode == 0, result.stderr
+    assert "No changes. Nothing to apply." in result.stdout.splitlines()
+    assert "applied by this command" not in result.stdout + result.stderr
+
+
+# -- item 11: an uninitialised directory ------------------------------------------------------
+
+
+def test_apply_in_an_uninitialised_production_dir_leaves_no_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, shim: Runner
+) -> None:
+    """Mutation: create the hidden plan's directory before terraform's plan succeeds and
+    not remove it -> an empty .terraform/safeterraform/plans/ stays behind."""
+    directory = tmp_path_factory.mktemp("envs") / "prod"
+    directory.mkdir()
+    (directory / "main.tf").write_text(  # a provider: nothing runs before `terraform init`
+        'terraform {\n  required_providers {\n    null = { source = "hashicorp/null" }\n  }\n}\n'
+    )
+    result = shim("apply", "-input=false", cwd=directory)
+    assert result.returncode == 1
+    assert "terraform init" in result.stderr
+    assert sorted(path.name for path in directory.iterdir()) == ["main.tf"]
