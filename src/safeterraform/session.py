@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from safeterraform import approvals, audit, ui
 from safeterraform.argv import Invocation
@@ -23,6 +24,9 @@ from safeterraform.policy import Config, Verdict
 from safeterraform.realbin import RealBinary
 from safeterraform.redact import Redactor, redact_argv
 from safeterraform.terraform import Terraform, foreground
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _utc_now() -> datetime.datetime:
@@ -259,14 +263,14 @@ def build(
     cwd: str | None = None,
     prompt: ui.Prompt | None = None,
     interactive: bool | None = None,
-    out: object = None,
+    out: Console | None = None,
     now: Callable[[], datetime.datetime] = _utc_now,
 ) -> Session:
     """A Session wired to the real terminal, runner and audit log unless told otherwise."""
     cwd = cwd or os.getcwd()
     workdir = verdict.workdir
     redactor = Redactor.for_args(invocation.typed, invocation.args)
-    terminal = ui.make(env, redactor, prompt=prompt, interactive=interactive, out=out)  # type: ignore[arg-type]
+    terminal = ui.make(env, redactor, prompt=prompt, interactive=interactive, out=out)
     terraform = Terraform(
         real.path,
         cwd,
