@@ -273,7 +273,8 @@ def test_a_private_copy_rewritten_after_the_review_is_not_applied(
     env["SAFETERRAFORM_CONFIRM_NODES"] = "powder"
     before = tfharness.state_bytes(incident)
     result = shim("apply", "-input=false", '-target=terraform_data.reset_on_destroy["powder"]')
-    assert (incident / "hook.out").read_text() == "swapped 1\n"  # the attack did happen
+    swapped = (incident / "hook.out").read_text().split()
+    assert swapped[0] == "swapped" and int(swapped[1]) >= 1  # the attack did happen
     assert result.returncode == 3, result.stderr
     assert "changed after it was reviewed" in result.stderr
     assert tfharness.state_bytes(incident) == before

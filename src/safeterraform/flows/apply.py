@@ -205,12 +205,17 @@ def review_and_apply(
         "SAFETERRAFORM_AFFECTED_NODES": " ".join(nodes),
         "SAFETERRAFORM_WORKSPACE": session.workspace,
         "SAFETERRAFORM_PLAN_SHA256": private.sha256,
-        "SAFETERRAFORM_PLAN_FILE": private.path,  # the reviewed copy, readable by the hook
     }
     terraform = session.terraform.with_fds(private.fd)
     hook = session.config.before_destructive_apply
     if hook and analysis.destructive:
-        code = session.run_hook("before_destructive_apply", hook, hook_env, (private.fd,))
+        # The hook reads the reviewed copy through a read-only descriptor of its own.
+        readonly = os.open(private.path, os.O_RDONLY)
+        try:
+            hook_env["SAFETERRAFORM_PLAN_FILE"] = f"/dev/fd/{readonly}"
+            code = session.run_hook("before_destructive_apply", hook, hook_env, (readonly,))
+        finally:
+            os.close(readonly)
         if code != 0:
             raise session.confirmer.refusal(
                 f"safeterraform: refused: hook before_destructive_apply exited {code} "
