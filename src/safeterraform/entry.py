@@ -57,7 +57,12 @@ def main() -> None:
 
         app()
         return
-    sys.exit(_check(*plain))
+    code = _check(*plain)
+    # The plan JSON and the analysis are ~10^5 objects that Python's teardown would free
+    # one by one (~25 ms for 2,000 changes); the operating system frees them at once.
+    # Output is flushed already and check leaves nothing behind (its temporary files are
+    # closed), so nothing that teardown does is missed.
+    os._exit(code)
 
 
 def _check(plan: Path, output_format: str, chdir: Path | None) -> int:
@@ -67,11 +72,14 @@ def _check(plan: Path, output_format: str, chdir: Path | None) -> int:
     from safeterraform.errors import SafeTerraformError
 
     try:
-        return check.run(plan, output_format, chdir)
+        code = check.run(plan, output_format, chdir)
+        sys.stdout.flush()
+        return code
     except SafeTerraformError as error:
         import click  # typer.echo is click.echo
 
         click.echo(str(error), err=True)
+        sys.stderr.flush()
         return error.exit_code
     except KeyboardInterrupt:
         return 130
