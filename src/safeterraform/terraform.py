@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 from safeterraform.errors import PlanError, SafeTerraformError
 
@@ -78,44 +78,34 @@ class Terraform:
         return str(result)
 
     def show_json(self, plan_file: str) -> dict[str, Any]:
-        """`terraform show -json PLANFILE`, parsed; a corrupt plan is a PlanError.
+        """`terraform show -json PLANFILE`, parsed; a corrupt plan is a PlanError."""
+        return self.start_show_json(plan_file).result()
+
+    def start_show_json(self, plan_file: str) -> ShowJson:
+        """Start `terraform show -json PLANFILE`; `.result()` waits for it and parses.
 
         Plain subprocess, not `sh`, and the JSON goes to an unlinked temporary file rather
         than a pipe: for a 2,000-resource plan (3.4 MiB) reading a pipe from Python made
-        terraform wait on us, most of all while another thread indexes the snapshot
-        (bench/bench_check.py).
+        terraform wait on us. Started early, terraform decodes the plan while this process
+        imports and indexes the snapshot (bench/bench_check.py).
         """
-        args = ["show", "-json", "-no-color", plan_file]
-        with tempfile.TemporaryFile() as output:
-            try:
-                result = subprocess.run(
-                    [self.path, *self._argv(args)],
-                    cwd=self.cwd,
-                    env=dict(self.env),
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.PIPE,
-                    check=False,
-                    pass_fds=self.pass_fds,
-                )
-            except OSError as error:
-                raise PlanError(
-                    f"safeterraform: cannot run {self.path}: {error.strerror}"
-                ) from None
-            output.seek(0)
-            shown = output.read()
-        if result.returncode != 0:
-            stderr = result.stderr.decode(errors="replace")
-            # Terraform tries the file as state, then as a plan; the plan reading is the news.
-            detail = error_line(stderr, prefer="Plan read error:") or f"exit {result.returncode}"
-            raise PlanError(f"safeterraform: cannot read plan {plan_file}: {detail}")
+        output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by ShowJson)
+        errors = tempfile.TemporaryFile()  # noqa: SIM115
         try:
-            data = json.loads(shown)
-        except json.JSONDecodeError as error:
-            raise PlanError(f"safeterraform: terraform show -json {plan_file}: {error}") from None
-        if not isinstance(data, dict):
-            raise PlanError(f"safeterraform: {plan_file} did not show as a plan")
-        return data
+            process = subprocess.Popen(
+                [self.path, *self._argv(["show", "-json", "-no-color", plan_file])],
+                cwd=self.cwd,
+                env=dict(self.env),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=errors,
+                pass_fds=self.pass_fds,
+            )
+        except OSError as error:
+            output.close()
+            errors.close()
+            raise PlanError(f"safeterraform: cannot run {self.path}: {error.strerror}") from None
+        return ShowJson(plan_file, process, output, errors)
 
     def state_pull(self) -> bytes:
         return self.capture(["state", "pull"]).encode()
@@ -128,6 +118,56 @@ class Terraform:
         sent to the shim is passed on once.
         """
         return foreground([self.path, *self._argv(args)], self.cwd, self.env, self.pass_fds)
+
+
+class ShowJson:
+    """A `terraform show -json` under way (Terraform.start_show_json)."""
+
+    def __init__(
+        self,
+        plan_file: str,
+        process: subprocess.Popen[bytes],
+        output: IO[bytes],
+        errors: IO[bytes],
+    ) -> None:
+        self.plan_file = plan_file
+        self._process = process
+        self._output = output
+        self._errors = errors
+
+    def result(self) -> dict[str, Any]:
+        """Wait for terraform; the plan JSON, or PlanError when it cannot read the plan."""
+        plan_file = self.plan_file
+        try:
+            returncode = self._process.wait()
+            self._output.seek(0)
+            shown = self._output.read()
+            self._errors.seek(0)
+            stderr = self._errors.read().decode(errors="replace")
+        finally:
+            self._close()
+        if returncode != 0:
+            # Terraform tries the file as state, then as a plan; the plan reading is the news.
+            detail = error_line(stderr, prefer="Plan read error:") or f"exit {returncode}"
+            raise PlanError(f"safeterraform: cannot read plan {plan_file}: {detail}")
+        try:
+            data = json.loads(shown)
+        except json.JSONDecodeError as error:
+            raise PlanError(f"safeterraform: terraform show -json {plan_file}: {error}") from None
+        if not isinstance(data, dict):
+            raise PlanError(f"safeterraform: {plan_file} did not show as a plan")
+        return data
+
+    def cancel(self) -> None:
+        """Stop terraform (our own work failed meanwhile) and let it go."""
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        self._close()
+
+    def _close(self) -> None:
+        self._output.close()
+        self._errors.close()
 
 
 def foreground(

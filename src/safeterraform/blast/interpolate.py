@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from safeterraform.blast.hcl import end_of_code
@@ -54,6 +55,26 @@ def resolve(raw: Any, change: ResourceChange) -> tuple[str, tuple[str, ...]]:
     """
     if not isinstance(raw, str):
         return json.dumps(raw), ()
+    out: list[str] = []
+    unresolved: list[str] = []
+    for part in _template(raw):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        expression, original = part
+        value = _evaluate(expression, change)
+        if value is None:
+            unresolved.append(original)
+            out.append(original)
+        else:
+            out.append(value)
+    return "".join(out), tuple(unresolved)
+
+
+@lru_cache(maxsize=1024)
+def _template(raw: str) -> tuple[str | tuple[str, str], ...]:
+    """`raw` split into literal text and (expression, as written) interpolations, once per
+    text: the thousands of instances of one block share their provisioner's command."""
     text = raw.strip()
     quoted = len(text) >= 2 and text[0] == text[-1] == '"'
     heredoc = False
@@ -63,33 +84,27 @@ def resolve(raw: Any, change: ResourceChange) -> tuple[str, tuple[str, ...]]:
             heredoc = True
             text = _heredoc_body(text)
     tokens = _HEREDOC_TOKENS if heredoc or not quoted else _QUOTED_TOKENS
-    out: list[str] = []
-    unresolved: list[str] = []
+    parts: list[str | tuple[str, str]] = []
     position = 0
     while True:
         match = tokens.search(text, position)
         if match is None:
-            out.append(text[position:])
+            parts.append(text[position:])
             break
-        out.append(text[position : match.start()])
+        parts.append(text[position : match.start()])
         token = match.group()
         if token.startswith("\\"):
-            out.append(_ESCAPES.get(token[1], token))
+            parts.append(_ESCAPES.get(token[1], token))
             position = match.end()
         elif token in ("$${", "%%{"):
-            out.append(token[1:])
+            parts.append(token[1:])
             position = match.end()
         else:
             end = end_of_code(text, match.end(), "}")
-            original = text[match.start() : end]
-            value = _evaluate(text[match.end() : end - 1].strip(" \t\r\n~"), change)
-            if value is None:
-                unresolved.append(original)
-                out.append(original)
-            else:
-                out.append(value)
+            expression = text[match.end() : end - 1].strip(" \t\r\n~")
+            parts.append((expression, text[match.start() : end]))
             position = end
-    return "".join(out), tuple(unresolved)
+    return tuple(parts)
 
 
 def _heredoc_body(text: str) -> str:
@@ -109,15 +124,12 @@ def _evaluate(expression: str, change: ResourceChange) -> str | None:
         return str(change.index)
     if expression == "each.key" and isinstance(change.index, str):
         return change.index
-    match = _SELF.match(expression)
-    if match is None:
+    steps = _self_steps(expression)
+    if steps is None:
         return None
     value: Any = change.before
     sensitive: Any = change.before_sensitive
-    for step in _STEP.finditer(match.group(1)):
-        key: str | int = step.group(1) or (
-            json.loads(f'"{step.group(2)}"') if step.group(2) is not None else int(step.group(3))
-        )
+    for key in steps:
         if sensitive is True:
             return SENSITIVE
         value = child(value, key)
@@ -127,6 +139,19 @@ def _evaluate(expression: str, change: ResourceChange) -> str | None:
     if sensitive is True:
         return SENSITIVE
     return _template_string(value)
+
+
+@lru_cache(maxsize=1024)
+def _self_steps(expression: str) -> tuple[str | int, ...] | None:
+    """The keys of a `self.a["b"][0]` reference, once per expression; None for others."""
+    match = _SELF.match(expression)
+    if match is None:
+        return None
+    return tuple(
+        step.group(1)
+        or (json.loads(f'"{step.group(2)}"') if step.group(2) is not None else int(step.group(3)))
+        for step in _STEP.finditer(match.group(1))
+    )
 
 
 def _template_string(value: Any) -> str | None:

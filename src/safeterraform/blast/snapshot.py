@@ -87,8 +87,8 @@ class ConfigIndex:
         self._modules: dict[str, ModuleConfig | None] = {}
 
     def preload(self) -> ConfigIndex:
-        """Read every module now, blocks split into attributes, e.g. in a thread while
-        `terraform show -json` runs (its wait releases the GIL, so this work is hidden)."""
+        """Read every module now, blocks split into attributes, e.g. while `terraform show
+        -json` runs (review.analyze_shown), so this work is hidden behind terraform's."""
         self.module("")
         for key in list(self._dirs or {}):
             self.module(key)

@@ -11,12 +11,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safeterraform import blast, launcher, plan, planfiles, policy, render, review
+from safeterraform import launcher, plan, planfiles, policy
 from safeterraform.errors import SafeTerraformError
 from safeterraform.terraform import Terraform
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from safeterraform import blast
 
 EXIT_DESTRUCTIVE = 2
 
@@ -43,16 +45,21 @@ def analyze(plan_path: Path, workdir: Path, env: dict[str, str]) -> blast.Analys
             "review it in HCP Terraform/TFE"
         )
     if not plan.is_plan_file(plan_path):
+        from safeterraform import blast
+
         return blast.analyze(plan.load_json(plan_path), {}, config.node_attributes)
-    plan.read_snapshot(plan_path)  # a corrupt zip fails here, before looking for terraform
+    snapshot = plan.read_snapshot(plan_path)  # a corrupt zip fails here, before terraform
     try:
         real = launcher.resolve("terraform", env, config.real_binaries.get("terraform"))
     except SafeTerraformError as error:
         raise SafeTerraformError(str(error)) from None  # check's errors all exit 1 (§9)
-    terraform = Terraform(real.path, str(workdir), env)
-    analysis, _ = review.analyze_plan_file(
-        terraform, str(plan_path), str(plan_path), config.node_attributes
-    )
+    shown = Terraform(real.path, str(workdir), env).start_show_json(str(plan_path))
+    try:  # the analysis and its rendering are imported while terraform decodes the plan
+        from safeterraform import render, review  # noqa: F401
+    except BaseException:
+        shown.cancel()
+        raise
+    analysis, _ = review.analyze_shown(shown, snapshot, config.node_attributes)
     return analysis
 
 
@@ -68,6 +75,8 @@ def run(
     if not workdir.is_dir():
         raise SafeTerraformError(f"safeterraform: --chdir {chdir} is not a directory")
     analysis = analyze(locate(plan_path, workdir), workdir, env)
+    from safeterraform import render
+
     if output_format == "json":
         sys.stdout.write(render.to_json(analysis))
     elif output_format == "markdown":
