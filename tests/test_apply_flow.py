@@ -136,3 +136,16 @@ def test_apply_in_an_uninitialised_production_dir_leaves_no_data_dir(
     assert result.returncode == 1
     assert "terraform init" in result.stderr
     assert sorted(path.name for path in directory.iterdir()) == ["main.tf"]
+
+
+def test_the_hidden_plan_is_not_offered_as_a_command_to_run(
+    incident: Path, shim: Runner, env: dict[str, str]
+) -> None:
+    """Terraform ends a saved plan with "run: terraform apply FILE"; for the shim's own
+    hidden plan (removed on exit) that line would send the operator to a file that is gone.
+    Mutation: plan without TF_IN_AUTOMATION -> the hidden path is offered."""
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    result = shim("apply", "-input=false")
+    assert result.returncode == 0, result.stderr
+    assert ".terraform/safeterraform/plans/" not in result.stdout
+    assert "Apply complete!" in result.stdout

@@ -107,6 +107,13 @@ class Terraform:
             raise PlanError(f"safeterraform: cannot run {self.path}: {error.strerror}") from None
         return ShowJson(plan_file, process, output, errors)
 
+    def plan_for_the_shim(self, flags: Sequence[str], out: str) -> int:
+        """A plan the shim applies itself, in the foreground. TF_IN_AUTOMATION=1 keeps
+        terraform from telling the operator to run `terraform apply OUT`: OUT is a hidden
+        file the shim applies (and removes) itself."""
+        composed = self.composed("plan", [*flags, f"-out={out}"])
+        return self.with_env(TF_IN_AUTOMATION="1").foreground(composed)
+
     def state_pull(self) -> bytes:
         return self.capture(["state", "pull"]).encode()
 

@@ -51,9 +51,7 @@ def run(session: Session) -> int:
         if invocation.command == "destroy":
             plan_flags.append("-destroy")
         source = session.plans.new_hidden()
-        code = session.terraform.foreground(
-            session.terraform.composed("plan", [*plan_flags, f"-out={source}"])
-        )
+        code = session.terraform.plan_for_the_shim(plan_flags, source)
         if code != 0:
             return code
         created = True

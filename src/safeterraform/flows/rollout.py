@@ -261,9 +261,7 @@ class Rollout:
     def _plan(self, flags: Sequence[str]) -> int | PrivatePlan:
         session = self.session
         source = session.plans.new_hidden()
-        code = session.terraform.foreground(
-            session.terraform.composed("plan", [*flags, f"-out={source}"])
-        )
+        code = session.terraform.plan_for_the_shim(flags, source)
         if code != 0:
             return code
         return session.plans.private_copy(source)
