@@ -263,24 +263,31 @@ def test_init_migrating_between_non_production_states_passes_through(
 # -- 6. a production path reached through a symlink -------------------------------------
 
 
-def test_a_symlink_into_a_prod_tree_is_production(
-    root: Path, shim_bin: Path, env: dict[str, str], real: Runner
-) -> None:
-    """Mutation: match only the resolved path -> fails (the logical path is prod)."""
-    target = root / "clusters" / "alpha"
+def apply_through_a_link(
+    target: Path, link: Path, shim_bin: Path, env: dict[str, str], real: Runner
+) -> subprocess.CompletedProcess[str]:
+    """An initialised `target` reached as `link` (a symlink): `cd link` in a shell, which
+    sets $PWD to the logical path as an operator's shell does, then apply -auto-approve."""
     target.mkdir(parents=True)
     (target / "main.tf").write_text('resource "terraform_data" "x" {}\n')
     assert real("init", "-input=false", cwd=target).returncode == 0
-    link = root / "envs" / "prod" / "cluster"
     link.parent.mkdir(parents=True)
     link.symlink_to(target)
-    result = subprocess.run(
+    return subprocess.run(
         ["/bin/sh", "-c", f'cd "{link}" && exec "{shim_bin}" apply -auto-approve -input=false'],
         env={k: v for k, v in env.items() if k != "PWD"},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_a_symlink_into_a_prod_tree_is_production(
+    root: Path, shim_bin: Path, env: dict[str, str], real: Runner
+) -> None:
+    """Mutation: match only the resolved path -> fails (the logical path is prod)."""
+    target = root / "clusters" / "alpha"
+    result = apply_through_a_link(target, root / "envs" / "prod" / "cluster", shim_bin, env, real)
     assert result.returncode == 3, result.stderr
     assert "'prod'" in result.stderr
     assert not (target / "terraform.tfstate").exists()
@@ -290,19 +297,7 @@ def test_a_symlink_out_of_a_prod_tree_is_production(
     root: Path, shim_bin: Path, env: dict[str, str], real: Runner
 ) -> None:
     target = root / "prod" / "cluster"
-    target.mkdir(parents=True)
-    (target / "main.tf").write_text('resource "terraform_data" "x" {}\n')
-    assert real("init", "-input=false", cwd=target).returncode == 0
-    link = root / "work" / "cluster"
-    link.parent.mkdir(parents=True)
-    link.symlink_to(target)
-    result = subprocess.run(
-        ["/bin/sh", "-c", f'cd "{link}" && exec "{shim_bin}" apply -auto-approve -input=false'],
-        env={k: v for k, v in env.items() if k != "PWD"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = apply_through_a_link(target, root / "work" / "cluster", shim_bin, env, real)
     assert result.returncode == 3, result.stderr
     assert "resolved" in result.stderr
     assert not (target / "terraform.tfstate").exists()
