@@ -144,61 +144,9 @@ def _differs(configured_backend: Backend | None, recorded: Backend | None) -> bo
 
 
 def targets(backend: Backend, workspaces: Sequence[str], env: Mapping[str, str]) -> list[State]:
-    """The states a migration into `backend` would write, as (kind, value) for the judge."""
-    kind, settings = backend
-    if kind == "local":
-        states: list[State] = [("backend path", str(settings.get("path") or "terraform.tfstate"))]
-        base = str(settings.get("workspace_dir") or "terraform.tfstate.d")
-        states += [
-            ("backend path", os.path.join(base, name, "terraform.tfstate"))
-            for name in workspaces
-            if name != "default"
-        ]
-        return states
-    if kind in ("remote", "cloud"):
-        return [
-            ("backend workspace", policy.remote_workspace_of(kind, settings, env, name)[0])
-            for name in workspaces
-        ]
-    words = " ".join(
-        f"{key}={_without_userinfo(value)}"
-        for key, value in sorted(settings.items())
-        if key in LOCATION_KEYS and isinstance(value, str)
-    )
-    return [("backend", f"{kind} {words}".strip())]
-
-
-# Settings that say where a state lives (judged, shown, recorded). Everything else in a
-# backend block may be a credential (password, conn_str, access_key, token...): never shown.
-LOCATION_KEYS = frozenset(
-    {
-        "address",
-        "bucket",
-        "key",
-        "prefix",
-        "workspace_key_prefix",
-        "path",
-        "workspace_dir",
-        "schema_name",
-        "container_name",
-        "storage_account_name",
-        "resource_group_name",
-        "organization",
-        "hostname",
-        "name",
-        "region",
-        "namespace",
-        "secret_suffix",
-    }
-)
-
-
-def _without_userinfo(value: str) -> str:
-    """`https://user:secret@host/x` -> `https://host/x`."""
-    scheme, sep, rest = value.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        return f"{scheme}://{rest.split('@', 1)[1]}"
-    return value
+    """The states a migration into `backend` would write, as (kind, value) for the judge:
+    one per workspace, where `policy.state_location` says that backend keeps it."""
+    return list(dict.fromkeys(policy.state_of(backend, name, env) for name in workspaces))
 
 
 def init_migration(

@@ -85,8 +85,10 @@ class Config(_Value):
         "approvals_dir",
         "audit_log",
         "audit_syslog",
+        "backends",
         "before_destructive_apply",
         "break_glass_disabled_by",
+        "builtin_var_files_disabled_by",
         "dangerous_commands",
         "error",
         "files",
@@ -111,6 +113,8 @@ class Config(_Value):
         workspaces: tuple[Pattern, ...] = (),
         paths: tuple[Pattern, ...] = (),
         var_files: tuple[Pattern, ...] = (),
+        backends: tuple[Pattern, ...] = (),
+        builtin_var_files_disabled_by: str | None = None,  # the system file that did
         always: str | None = None,  # the file that set always = true
         break_glass_disabled_by: str | None = None,
         node_attributes: tuple[str, ...] = DEFAULT_NODE_ATTRIBUTES,
@@ -138,6 +142,8 @@ class Config(_Value):
         self.workspaces = workspaces
         self.paths = paths
         self.var_files = var_files
+        self.backends = backends
+        self.builtin_var_files_disabled_by = builtin_var_files_disabled_by
         self.always = always
         self.break_glass_disabled_by = break_glass_disabled_by
         self.node_attributes = node_attributes
@@ -338,7 +344,17 @@ KNOWN_KEYS = {
             "audit_log",
         }
     ),
-    "production": frozenset({"workspaces", "paths", "var_files", "always", "allow_break_glass"}),
+    "production": frozenset(
+        {
+            "workspaces",
+            "paths",
+            "var_files",
+            "backends",
+            "builtin_var_files",
+            "always",
+            "allow_break_glass",
+        }
+    ),
     "nodes": frozenset({"attributes"}),
     "audit": frozenset({"path", "syslog"}),
     "limits": frozenset({"max_affected_nodes", "max_affected_fraction"}),
@@ -358,7 +374,10 @@ REPOSITORY_FORBIDDEN = {
     "confirm": frozenset({"two_person", "approval_ttl", "approvals_dir"}),
 }
 # Only the system layer may set these (they bind every user of a bastion).
-SYSTEM_ONLY = {"confirm": frozenset({"two_person", "approvals_dir"})}
+SYSTEM_ONLY = {
+    "confirm": frozenset({"two_person", "approvals_dir"}),
+    "production": frozenset({"builtin_var_files"}),  # only the system layer may turn it off
+}
 
 
 def _known_keys(path: str, table: "Mapping[str, Any]", known: frozenset[str], where: str) -> None:
@@ -393,6 +412,8 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
     workspaces: list[Pattern] = []
     paths: list[Pattern] = []
     var_files: list[Pattern] = []
+    backends: list[Pattern] = []
+    builtin_var_files_disabled_by = None
     always = None
     break_glass_disabled_by = None
     allow_env_disabled_by = None
@@ -432,10 +453,19 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
         production, nodes, audit = tables["production"], tables["nodes"], tables["audit"]
         limits, hooks, confirm = tables["limits"], tables["hooks"], tables["confirm"]
         # Only the authoritative system layer may replace the built-in patterns.
-        for key, target in (("workspaces", workspaces), ("paths", paths), ("var_files", var_files)):
+        for key, target in (
+            ("workspaces", workspaces),
+            ("paths", paths),
+            ("var_files", var_files),
+            ("backends", backends),
+        ):
             target.extend(Pattern(glob, path) for glob in _strings(path, production, key))
         if layer == "system":
-            system_replaces = {key for key in ("workspaces", "paths") if key in production}
+            system_replaces = {
+                key for key in ("workspaces", "paths", "backends") if key in production
+            }
+            if _typed(path, production, "builtin_var_files", bool) is False:
+                builtin_var_files_disabled_by = path
         if _typed(path, production, "always", bool) and always is None:
             always = path
         if _typed(path, production, "allow_break_glass", bool) is False:
@@ -485,11 +515,17 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
         workspaces.insert(0, Pattern("<prod|production|prd token>", BUILTIN))
     if "paths" not in system_replaces:
         paths.insert(0, Pattern("<prod|production|prd path component>", BUILTIN))
+    if "backends" not in system_replaces:
+        backends.insert(0, Pattern("<prod|production|prd word in the state location>", BUILTIN))
+    if builtin_var_files_disabled_by is None:
+        var_files.insert(0, Pattern("<prod|production|prd path component>", BUILTIN))
     return Config(
         files=tuple(files),
         workspaces=tuple(workspaces),
         paths=tuple(paths),
         var_files=tuple(var_files),
+        backends=tuple(backends),
+        builtin_var_files_disabled_by=builtin_var_files_disabled_by,
         always=always,
         break_glass_disabled_by=break_glass_disabled_by,
         node_attributes=node_attributes or DEFAULT_NODE_ATTRIBUTES,
@@ -580,9 +616,35 @@ def tokens(name: str) -> list[str]:
     return words
 
 
+def runs(name: str) -> list[str]:
+    """Whole runs of letters and of digits, lower-cased: `PRoD1` -> `prod`, `1`."""
+    words: list[str] = []
+    word = ""
+    for char in name:
+        if not char.isalnum() or (word and word[-1].isdigit() != char.isdigit()):
+            if word:
+                words.append(word)
+            word = char if char.isalnum() else ""
+            continue
+        word += char.lower()
+    if word:
+        words.append(word)
+    return words
+
+
+def production_token(name: str) -> str | None:
+    """The production token in a name: a word (`eu-prod`, `prod_eu`, `prod1`, `euProd`,
+    `EUProd`, `prod:eu`) or a whole run compared case-insensitively (`PRoD`, `PRODuction`:
+    on a case-insensitive filesystem `PRoD` is the directory `prod`); not `preprod`,
+    `nonprod`, `myprod`."""
+    for word in (*tokens(name), *runs(name)):
+        if word.lower() in PRODUCTION_TOKENS:
+            return word
+    return None
+
+
 def has_production_token(name: str) -> bool:
-    """`prod`, `eu-prod`, `prod_eu`, `prod1`, `euProd`, `prod:eu`; not `preprod`, `myprod`."""
-    return any(token.lower() in PRODUCTION_TOKENS for token in tokens(name))
+    return production_token(name) is not None
 
 
 def current_workspace(env: "Mapping[str, str]", workdir: str) -> tuple[str, str]:
@@ -692,8 +754,12 @@ def judge(
     logical = logical_workdir(env, cwd, chdir)
     workspace, workspace_source = current_workspace(env, workdir)
     touched = [f"workspace {workspace!r} (current, from {workspace_source})"]
-    remote = remote_workspace(env, workdir, workspace)
-    if remote is not None:
+    # The backend `init` recorded (with -backend-config merged in): read only here, for a
+    # guarded command, and only where init has recorded one (it is JSON).
+    backend = recorded_backend(env, workdir)
+    remote = None
+    if backend is not None and backend[0] in ("remote", "cloud"):
+        remote = remote_workspace_of(backend[0], backend[1], env, workspace)
         touched.append(f"remote workspace {remote[0]!r} ({remote[1]})")
     found: list[str] = []
     if config.error:
@@ -712,25 +778,27 @@ def judge(
         if rule:
             found.append(f"working directory {directory} {rule}")
             break
-    if config.var_files:
-        for var_file in [*auto_var_files(workdir), *var_files]:
-            base = os.path.basename(var_file)
-            how = "-var-file" if var_file in var_files else "auto-loaded var file"
-            for pattern in config.var_files:
-                if _fnmatch(base, pattern.glob):
-                    found.append(f"{how} {base!r} matches {pattern.glob!r} in {pattern.source}")
-                    break
-    local_state = current_state_file(env, workdir, workspace)
-    if local_state is not None:
+    for var_file in [*auto_var_files(workdir), *var_files]:
+        how = "-var-file" if var_file in var_files else "auto-loaded var file"
+        rule = _var_file_rule(config, logical, var_file)
+        if rule:
+            found.append(f"{how} {var_file} {rule}")
+    if backend is None or backend[0] == "local":
         # Where terraform's local backend keeps this workspace: a backend `path` or
         # `workspace_dir` set in the configuration is judged as written and resolved; the
         # default place only through a symlink (its own name is the workspace's).
-        path, custom = local_state
+        settings = backend[1] if backend is not None else {}
+        path = state_location("local", settings, workspace)
+        custom = bool(settings.get("path" if workspace == "default" else "workspace_dir"))
         absolute = os.path.normpath(os.path.join(logical, path))
         resolved = os.path.realpath(absolute)
         if custom or resolved != absolute:
             touched.append(f"workspace state {resolved}")
             found.extend(_state_rules(config, logical, "workspace state", resolved))
+    elif remote is None:
+        location = state_location(backend[0], backend[1], workspace, env)
+        touched.append(f"backend state {location}")
+        found.extend(_state_rules(config, logical, "backend state", location))
     for kind, value in states:
         touched.append(f"{kind} {value}")
         found.extend(_state_rules(config, logical, kind, value))
@@ -741,10 +809,29 @@ def judge(
     return Verdict(bool(found), reason, workspace, workspace_source, workdir, tuple(touched))
 
 
+def _var_file_rule(config: Config, logical: str, var_file: str) -> str | None:
+    """Why a var file makes the command production: a production token in its path as
+    given, or resolved when that is through a symlink (built in, README "What is
+    enforced"), or a `[production] var_files` glob on its name."""
+    absolute = os.path.normpath(os.path.join(logical, var_file))
+    resolved = os.path.realpath(absolute)
+    spellings = [var_file] + ([resolved] if resolved != absolute else [])
+    for pattern in config.var_files:
+        if pattern.source == BUILTIN:
+            for spelling in spellings:
+                for component in spelling.split(os.sep):
+                    if component and has_production_token(component):
+                        shown = "" if spelling == var_file else f" (resolved: {spelling})"
+                        return f"has the production component {component!r}{shown} ({BUILTIN})"
+        elif _fnmatch(os.path.basename(var_file), pattern.glob):
+            return f"matches {pattern.glob!r} in {pattern.source}"
+    return None
+
+
 def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[str]:
     """Why one touched state is production (empty: it is not)."""
     found = []
-    if kind in ("state file", "backend path", "workspace state"):
+    if kind in ("state file", "backend path", "workspace state", "written file"):
         absolute = os.path.join(logical, value)
         for spelling in _spellings(absolute):
             owner = _state_file_workspace(spelling)
@@ -759,32 +846,168 @@ def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[st
         rule = _workspace_rule(config, value)
         if rule:
             found.append(f"{kind} {value!r} {rule}")
-    elif kind == "backend":
-        # Another backend's settings (an S3 key, a pg schema): its words, like a path's.
-        if any(has_production_token(word) for word in value.replace("/", " ").split()):
-            found.append(f"{kind} {value} has a production token ({BUILTIN})")
+    elif kind in ("backend", "backend state"):
+        rule = location_rule(config, value)
+        if rule:
+            found.append(f"{kind} {value} {rule}")
     elif kind == "unknown":
         found.append(value)
     return found
 
 
-def current_state_file(
-    env: "Mapping[str, str]", workdir: str, workspace: str
-) -> tuple[str, bool] | None:
-    """The state file the local backend uses for `workspace` (its recorded `path` and
-    `workspace_dir`, else terraform's defaults) and whether the configuration chose it;
-    None when another backend is in use."""
-    data_dir = env.get("TF_DATA_DIR") or ".terraform"
-    settings: Mapping[str, Any] = {}
-    if os.path.exists(os.path.join(workdir, data_dir, "terraform.tfstate")):
-        backend = recorded_backend(env, workdir)
-        if backend is None or backend[0] != "local":
-            return None
-        settings = backend[1]
-    if workspace == "default":
-        return str(settings.get("path") or "terraform.tfstate"), bool(settings.get("path"))
-    base = str(settings.get("workspace_dir") or "terraform.tfstate.d")
-    return os.path.join(base, workspace, "terraform.tfstate"), bool(settings.get("workspace_dir"))
+# -- where a backend keeps a workspace's state (README "Where the state lives") ----------
+
+# Query parameters and DSN keys that may carry a credential: never part of a location.
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "sig", "auth", "credential")
+
+
+def _setting(settings: "Mapping[str, Any]", name: str, default: str = "") -> str:
+    value = settings.get(name)
+    return value if isinstance(value, str) and value else default
+
+
+def _without_secrets(url: str) -> str:
+    """A URL without userinfo (`user:password@`) and without query parameters whose name
+    looks like a credential (`?access_token=...`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    head, slash, tail = rest.partition("/")
+    if "@" in head:
+        head = head.rsplit("@", 1)[1]
+    path, _, query = (slash + tail).partition("?")
+    kept = [
+        pair
+        for pair in query.split("&")
+        if pair and not any(word in pair.split("=", 1)[0].lower() for word in _SECRET_WORDS)
+    ]
+    shown = f"{scheme}{sep}{head}{path}"
+    return f"{shown}?{'&'.join(kept)}" if kept else shown
+
+
+def _pg_location(conn_str: str, schema: str, workspace: str) -> str:
+    """pg://host:port/database?schema=...&workspace=... from a URL or key=value conn_str."""
+    if "://" in conn_str:
+        head, _, tail = conn_str.split("://", 1)[1].partition("/")
+        host, database = head.rsplit("@", 1)[-1], tail.partition("?")[0]
+    else:  # libpq's key=value form
+        pairs = dict(word.split("=", 1) for word in conn_str.split() if "=" in word)
+        host = pairs.get("host", "") + (f":{pairs['port']}" if pairs.get("port") else "")
+        database = pairs.get("dbname", "")
+    return f"pg://{host}/{database}?schema={schema}&workspace={workspace}"
+
+
+def state_location(
+    kind: str,
+    settings: "Mapping[str, Any]",
+    workspace: str,
+    env: "Mapping[str, str] | None" = None,
+) -> str:
+    """Where backend `kind` with these (recorded) settings keeps `workspace`'s state, as a
+    URL-like string judged like a path (README "Where the state lives"): the one answer
+    for the backend `init` recorded, a saved plan's backend and an `init` migration's
+    target. Never a credential. The local backend's is a path (relative to the working
+    directory unless absolute).
+    """
+    env = env or {}
+    default = workspace == "default"
+    if kind == "local":
+        if default:
+            return _setting(settings, "path", "terraform.tfstate")
+        base = _setting(settings, "workspace_dir", "terraform.tfstate.d")
+        return os.path.join(base, workspace, "terraform.tfstate")
+    if kind in ("remote", "cloud"):
+        name = remote_workspace_of(kind, settings, env, workspace)[0]
+        host = _setting(settings, "hostname", "app.terraform.io")
+        return f"{kind}://{host}/{_setting(settings, 'organization')}/{name}"
+    if kind == "s3":  # default: `key`; else <workspace_key_prefix>/<workspace>/<key>
+        key = _setting(settings, "key")
+        prefix = _setting(settings, "workspace_key_prefix", "env:")
+        where = key if default else f"{prefix}/{workspace}/{key}"
+        return f"s3://{_setting(settings, 'bucket')}/{where}"
+    if kind == "gcs":  # <prefix>/<workspace>.tfstate
+        prefix = _setting(settings, "prefix").strip("/")
+        where = f"{prefix}/{workspace}.tfstate" if prefix else f"{workspace}.tfstate"
+        return f"gcs://{_setting(settings, 'bucket')}/{where}"
+    if kind == "azurerm":  # default: `key`; else <key>env:<workspace>
+        key = _setting(settings, "key")
+        where = key if default else f"{key}env:{workspace}"
+        account = _setting(settings, "storage_account_name")
+        return f"azurerm://{account}/{_setting(settings, 'container_name')}/{where}"
+    if kind == "pg":
+        conn_str = _setting(settings, "conn_str") or env.get("PG_CONN_STR", "")
+        schema = _setting(settings, "schema_name") or env.get("PG_SCHEMA_NAME", "")
+        return _pg_location(conn_str, schema or "terraform_remote_state", workspace)
+    if kind == "http":
+        return _without_secrets(_setting(settings, "address") or env.get("TF_HTTP_ADDRESS", ""))
+    if kind == "consul":  # default: `path`; else <path>-env:<workspace>
+        address = _setting(settings, "address") or env.get("CONSUL_HTTP_ADDR", "")
+        path = _setting(settings, "path")
+        where = path if default else f"{path}-env:{workspace}"
+        return f"consul://{_without_secrets(address).split('://')[-1]}/{where}"
+    if kind == "kubernetes":  # the secret tfstate-<workspace>-<secret_suffix>
+        namespace = _setting(settings, "namespace") or env.get("KUBE_NAMESPACE", "default")
+        suffix = _setting(settings, "secret_suffix")
+        return f"kubernetes://{namespace}/tfstate-{workspace}-{suffix}"
+    if kind in ("oss", "cos"):  # <prefix>/<key>; else <prefix>/<workspace>/<key>
+        prefix = _setting(settings, "prefix", "env:").strip("/")
+        key = _setting(settings, "key", "terraform.tfstate")
+        where = f"{prefix}/{key}" if default else f"{prefix}/{workspace}/{key}"
+        return f"{kind}://{_setting(settings, 'bucket')}/{where}"
+    # Another backend: the settings that say where (never credentials), and the workspace.
+    words = "&".join(
+        f"{key}={_without_secrets(value)}"
+        for key, value in sorted(settings.items())
+        if key in LOCATION_KEYS and isinstance(value, str) and value
+    )
+    return f"{kind}://?{words}&workspace={workspace}" if words else f"{kind}://{workspace}"
+
+
+# Settings of another backend that say where its state lives (never credentials).
+LOCATION_KEYS = frozenset(
+    {
+        "address",
+        "bucket",
+        "key",
+        "prefix",
+        "workspace_key_prefix",
+        "path",
+        "schema_name",
+        "container_name",
+        "storage_account_name",
+        "organization",
+        "hostname",
+        "name",
+        "namespace",
+        "secret_suffix",
+    }
+)
+
+
+def location_rule(config: Config, location: str) -> str | None:
+    """Why a state location is production (None: it is not): a production token in any
+    of its words (built in), or a `[production] backends` glob."""
+    for pattern in config.backends:
+        if pattern.source == BUILTIN:
+            for word in location.replace("?", "/").replace("&", "/").split("/"):
+                if word and has_production_token(word):
+                    return f"has the production word {word!r} ({BUILTIN})"
+        elif _fnmatch(location, pattern.glob):
+            return f"matches backends {pattern.glob!r} in {pattern.source}"
+    return None
+
+
+def state_of(
+    backend: "tuple[str, Mapping[str, Any]]", workspace: str, env: "Mapping[str, str]"
+) -> tuple[str, str]:
+    """(kind, value) for `judge` of the state `backend` keeps for `workspace`: a "backend
+    path" (local), a "backend workspace" (remote, cloud) or a "backend" location."""
+    kind, settings = backend
+    if kind == "local":
+        return "backend path", state_location(kind, settings, workspace, env)
+    if kind in ("remote", "cloud"):
+        return "backend workspace", remote_workspace_of(kind, settings, env, workspace)[0]
+    return "backend", state_location(kind, settings, workspace, env)
 
 
 def state_file_workspace(path: str) -> str | None:
