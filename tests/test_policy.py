@@ -239,15 +239,16 @@ def test_relative_workdir_is_made_absolute(layers: Layers, monkeypatch: pytest.M
 @pytest.mark.parametrize(
     ("var_file", "production"),
     [
-        ("envs/eu-prod.tfvars", True),
-        ("/abs/path/prod.tfvars", True),
-        ("live.auto.tfvars", True),
+        ("envs/eu-live.tfvars", True),
+        ("/abs/path/live.tfvars", True),
+        ("blue.auto.tfvars", True),
         ("staging.tfvars", False),
-        ("prod/staging.tfvars", False),  # only the basename counts
+        ("live/staging.tfvars", False),  # only the basename counts for a glob
     ],
 )
 def test_var_file_globs_on_basenames(layers: Layers, var_file: str, production: bool) -> None:
-    repo = layers.write_repo('[production]\nvar_files = ["*prod*.tfvars", "live.*"]\n')
+    """Configured globs (the built-in token rule is tested in test_state_location.py)."""
+    repo = layers.write_repo('[production]\nvar_files = ["*live*.tfvars", "blue.*"]\n')
     verdict = layers.verdict("sandbox", (var_file,))
     assert verdict.production is production
     if production:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from safeterraform import argv, policy
+from safeterraform.errors import Refused
 
 State = tuple[str, str]
 Backend = tuple[str, dict[str, Any]]
@@ -182,6 +183,12 @@ def plan_states(env: Mapping[str, str], plan_path: str) -> list[State]:
         return []  # terraform reports a missing file; a cloud plan is refused by the flow
     try:
         recorded = planfiles.recorded_backend(plan_path)
+    except planfiles.MalformedPlan as error:
+        raise Refused(
+            f"safeterraform: refused to apply {plan_path}: the plan file is malformed "
+            f"({error}), so what it would write cannot be told; nothing ran. Make the plan "
+            "again with `terraform plan -out=FILE`."
+        ) from None
     except ValueError as error:
         return [("unknown", f"the backend of plan {plan_path} cannot be read: {error}")]
     if recorded is None:

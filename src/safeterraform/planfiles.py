@@ -307,11 +307,35 @@ def _msgpack(data: bytes, at: int = 0) -> tuple[object, int]:
     raise ValueError(f"unsupported msgpack tag {tag:#x}")
 
 
+class MalformedPlan(ValueError):
+    """A plan file that Go and this reader could read differently: a zip member or a
+    protobuf field this reader needs appears twice (README "What is enforced")."""
+
+
+def _single(fields: dict[int, list[bytes | int]], number: int, what: str) -> bytes | None:
+    values = fields.get(number, [])
+    if len(values) > 1:
+        raise MalformedPlan(f"{what} appears {len(values)} times")
+    value = values[0] if values else None
+    if value is not None and not isinstance(value, bytes):
+        raise ValueError(f"{what} has the wrong wire type")
+    return value
+
+
 def recorded_backend(path: str) -> tuple[str, dict[str, object], str] | None:
     """(type, settings, workspace) a plan file was made with; None when it has none
-    (terraform's implicit local backend); raises ValueError when it cannot be read."""
+    (terraform's implicit local backend); raises ValueError when it cannot be read.
+
+    Go merges a repeated embedded message and its zip reader opens the first of two
+    members with one name, where Python's reads the last: rather than imitate both, a
+    plan with a duplicate member, or a duplicate backend field, is MalformedPlan (the
+    shim refuses it, exit 3)."""
     try:
         with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            duplicates = sorted({name for name in names if names.count(name) > 1})
+            if duplicates:
+                raise MalformedPlan(f"the zip member {duplicates[0]!r} appears twice")
             data = archive.read("tfplan")
     except (KeyError, zipfile.BadZipFile) as error:
         raise ValueError(f"not a plan file ({error})") from None
@@ -319,20 +343,26 @@ def recorded_backend(path: str) -> tuple[str, dict[str, object], str] | None:
         raise ValueError(error.strerror or str(error)) from None
     try:
         top = _fields(data)
-        messages = [m for number in (13, 29) for m in top.get(number, []) if isinstance(m, bytes)]
+        messages = [m for number in (13, 29) for m in top.get(number, [])]
+        if len(messages) > 1:
+            raise MalformedPlan("the backend record (fields 13/29) appears more than once")
         if not messages:
             return None
-        backend = _fields(messages[-1])
-        kind = bytes(backend.get(1, [b""])[-1]).decode()
-        workspace = bytes(backend.get(3, [b""])[-1]).decode() or "default"
+        if not isinstance(messages[0], bytes):
+            raise ValueError("the backend record has the wrong wire type")
+        backend = _fields(messages[0])
+        kind = (_single(backend, 1, "the backend type") or b"").decode()
+        workspace = (_single(backend, 3, "the backend workspace") or b"").decode() or "default"
         settings: dict[str, object] = {}
-        config = backend.get(2, [])
-        if config and isinstance(config[-1], bytes):
-            packed = _fields(config[-1]).get(1, [])
-            if packed and isinstance(packed[-1], bytes) and packed[-1]:
-                value, _ = _msgpack(packed[-1])
+        config = _single(backend, 2, "the backend config")
+        if config:
+            packed = _single(_fields(config), 1, "the backend config's msgpack")
+            if packed:
+                value, _ = _msgpack(packed)
                 if isinstance(value, dict):
                     settings = {k: v for k, v in value.items() if v is not None}
+    except MalformedPlan:
+        raise
     except (ValueError, IndexError, UnicodeDecodeError) as error:
         raise ValueError(f"cannot read its backend ({error})") from None
     return kind or "local", settings, workspace

@@ -830,7 +830,9 @@ def _var_file_rule(config: Config, logical: str, var_file: str) -> str | None:
 
 def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[str]:
     """Why one touched state is production (empty: it is not)."""
-    found = []
+    found: list[str] = []
+    if kind == "written file" and not is_state(os.path.join(logical, value)):
+        return found  # a plan or a report, not a state
     if kind in ("state file", "backend path", "workspace state", "written file"):
         absolute = os.path.join(logical, value)
         for spelling in _spellings(absolute):
@@ -1008,6 +1010,62 @@ def state_of(
     if kind in ("remote", "cloud"):
         return "backend workspace", remote_workspace_of(kind, settings, env, workspace)[0]
     return "backend", state_location(kind, settings, workspace, env)
+
+
+def is_state(path: str) -> bool:
+    """A Terraform state file: by its path (inside terraform.tfstate.d, or named
+    *.tfstate), or an existing file whose content is one (JSON with "version",
+    "terraform_version" and "lineage")."""
+    if path.endswith(".tfstate") or state_file_workspace(path) is not None:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1)
+            if head != b"{":
+                return False
+            raw = head + handle.read()
+    except OSError:
+        return False
+    import json  # only for an existing JSON file the command would write over
+
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and {"version", "terraform_version", "lineage"} <= set(data)
+
+
+def overwritten_state(
+    command: str, written: "Sequence[tuple[str, str]]", read: "Sequence[str]", logical: str
+) -> str | None:
+    """Why the command would write over an existing Terraform state file it should not
+    (None: it would not), in production or not (README "What is enforced"). `written`
+    is (flag, path) from `argv.written_files`; `read` the `-state` files it reads.
+
+    A plan, report or JSON output never goes over a state; a `-backup` only over a
+    `.backup`; `-state-out` only over the state it read or, for `state mv`, the
+    destination it merges into."""
+    for flag, value in written:
+        path = os.path.join(logical, value)
+        if not os.path.lexists(path) or not is_state(path):
+            continue
+        if flag in ("backup", "backup-out") and path.endswith(".backup"):
+            continue
+        if flag == "state-out":
+            if command == "state mv":
+                continue
+            sources = [os.path.join(logical, name) for name in read or ["terraform.tfstate"]]
+            if any(_same_file(path, source) for source in sources):
+                continue
+        return f"-{flag}={value} would write over the existing Terraform state {path}"
+    return None
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
 
 
 def state_file_workspace(path: str) -> str | None:

@@ -12,7 +12,7 @@ import sys
 
 from safeterraform import argv as cmdline
 from safeterraform import policy, realbin
-from safeterraform.errors import SafeTerraformError
+from safeterraform.errors import Refused, SafeTerraformError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy still sees this
 if TYPE_CHECKING:
@@ -72,6 +72,16 @@ def main(
         configured = policy.configured_real(env, workdir, program, system_config)
         real = realbin.find(program, env, argv[0], configured, recorded_real)
         exec_real(real.path, typed, env)
+    written = cmdline.written_files(invocation.command_args)
+    if written:  # writing over a state file is refused everywhere, production or not
+        logical = policy.logical_workdir(env, cwd, invocation.chdir)
+        read = cmdline.flag_values(invocation.command_args, "state")
+        clobbered = policy.overwritten_state(invocation.command, written, read, logical)
+        if clobbered is not None:
+            raise Refused(
+                f"safeterraform: refused `{' '.join([program, *typed])}`: {clobbered}; "
+                "nothing ran. Write it somewhere else."
+            )
     config = policy.load(env, workdir, system_config)
     real = realbin.find(program, env, argv[0], config.real_binaries.get(program), recorded_real)
     verdict = policy.judge(
