@@ -106,10 +106,26 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
     workspace, source = policy.current_workspace(env, workdir)
     add(table, "working directory", workdir)
     add(table, "workspace", f"{workspace} (from {source})")
+    backend = policy.recorded_backend(env, workdir)
+    kind, settings = backend or ("local", {})
+    location = policy.state_location(kind, settings, workspace, env)
+    recorded = "recorded by init" if backend else "no backend recorded: terraform's local default"
+    add(table, "state location", f"{location} ({kind} backend, {recorded})")
+    if kind not in ("local", "remote", "cloud"):
+        rule = policy.location_rule(config, location)
+        add(
+            table,
+            "state location rule",
+            f"PRODUCTION: {rule}" if rule else "matches no production rule",
+            "red" if rule else "",
+        )
+    if config.builtin_var_files_disabled_by:
+        add(table, "built-in var-file rule", f"off ({config.builtin_var_files_disabled_by})")
     for kind, patterns in (
         ("workspace", config.workspaces),
         ("path", config.paths),
         ("var-file", config.var_files),
+        ("backend", config.backends),
     ):
         for pattern in patterns:
             add(table, f"production {kind} pattern", f"{pattern.glob} ({pattern.source})")
