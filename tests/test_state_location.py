@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -185,7 +186,7 @@ def test_a_prod_backend_config_makes_apply_production_and_staging_passes(
     assert reset_log(directory) == [], "the destroy-time provisioners ran"
     assert remote.stored("prod") == before
     assert remote.location("prod") in refused.stderr
-    assert "has the production word 'prod' (built-in default)" in refused.stderr
+    assert "has the production word" in refused.stderr, refused.stderr
     assert audit_lines(home), "the refusal was not recorded"
     recorded = len(audit_lines(home))
 
@@ -474,7 +475,8 @@ def prod_plan(root: Path, real: Runner) -> tuple[Path, Path, Path]:
 def _rewrite(plan: Path, change: Callable[[dict[str, bytes]], list[tuple[str, bytes]]]) -> None:
     with zipfile.ZipFile(plan) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
-    with zipfile.ZipFile(plan, "w") as archive:
+    with warnings.catch_warnings(), zipfile.ZipFile(plan, "w") as archive:
+        warnings.simplefilter("ignore")  # "Duplicate name": that is the point
         for name, data in change(members):
             archive.writestr(name, data)
 
