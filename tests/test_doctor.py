@@ -101,7 +101,10 @@ def test_config_files_and_the_matched_pattern(
     assert table["working directory"] == [str(stack.resolve())]
     assert table["workspace"] == ["live-eu (from TF_WORKSPACE)"]
     assert f"live-* ({repo})" in table["production workspace pattern"]
-    assert table["production var-file pattern"] == [f"*.secret.tfvars ({repo})"]
+    assert table["production var-file pattern"] == [
+        "<prod|production|prd path component> (built-in default)",
+        f"*.secret.tfvars ({repo})",
+    ]
     assert table["break-glass"] == [f"disabled by {system}"]
     assert table["verdict"] == [f"PRODUCTION: workspace 'live-eu' matches 'live-*' in {repo}"]
 

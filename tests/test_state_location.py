@@ -27,6 +27,7 @@ from tests import pg_server, tfharness
 from tests.conftest import Runner
 from tests.http_state_server import HttpStateServer
 from tests.test_aws import moto
+from tests.test_doctor import doctor, rows
 from tests.test_guard import incident, incident_template, reset_log
 
 __all__ = ["incident", "incident_template", "moto"]
@@ -223,6 +224,26 @@ def test_backends_globs_from_any_layer_judge_the_location(
         assert refused.returncode == 3, refused.stderr
         assert f"{server.url}/state/live matches backends 'http://*/state/live'" in refused.stderr
         assert "/state/live" not in server.states
+
+
+def test_doctor_shows_the_state_location_and_its_rule(
+    root: Path, real: Runner, env: dict[str, str]
+) -> None:
+    """Before, doctor said "not production" for an http backend at /state/prod.
+    Mutation: doctor without the location rows -> fails."""
+    with HttpStateServer().serve() as server:
+        directory = root / "stack"
+        directory.mkdir()
+        (directory / "main.tf").write_text('terraform {\n  backend "http" {}\n}\n')
+        config = f"-backend-config=address={server.url}/state/prod"
+        assert real("init", "-input=false", config, cwd=directory).returncode == 0
+        result = doctor({**env, "COLUMNS": "400"}, "--chdir", str(directory))
+    table = rows(result.stdout)
+    assert table["state location"] == [f"{server.url}/state/prod (http backend, recorded by init)"]
+    rule = "has the production word 'prod' (built-in default)"
+    assert table["state location rule"] == [f"PRODUCTION: {rule}"]
+    assert table["state touched"][-1] == f"backend state {server.url}/state/prod"
+    assert table["verdict"] == [f"PRODUCTION: backend state {server.url}/state/prod {rule}"]
 
 
 @pytest.mark.parametrize(
