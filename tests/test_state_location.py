@@ -327,7 +327,7 @@ def test_a_prod_var_file_makes_apply_production(
     before = (changed / "terraform.tfstate").read_bytes()
     refused = shim("apply", "-auto-approve", "-input=false", *args, cwd=changed)
     assert refused.returncode == 3, refused.stdout + refused.stderr
-    assert f"{var_file} has the production component" in refused.stderr
+    assert f"{var_file!r} has the production component" in refused.stderr
     assert reset_log(changed) == []
     assert (changed / "terraform.tfstate").read_bytes() == before
 

@@ -782,7 +782,7 @@ def judge(
         how = "-var-file" if var_file in var_files else "auto-loaded var file"
         rule = _var_file_rule(config, logical, var_file)
         if rule:
-            found.append(f"{how} {var_file} {rule}")
+            found.append(f"{how} {var_file!r} {rule}")
     if backend is None or backend[0] == "local":
         # Where terraform's local backend keeps this workspace: a backend `path` or
         # `workspace_dir` set in the configuration is judged as written and resolved; the
@@ -1057,7 +1057,9 @@ def overwritten_state(
             sources = [os.path.join(logical, name) for name in read or ["terraform.tfstate"]]
             if any(_same_file(path, source) for source in sources):
                 continue
-        return f"-{flag}={value} would write over the existing Terraform state {path}"
+        owner = state_file_workspace(path)
+        whose = f" (the state of workspace {owner!r})" if owner else ""
+        return f"-{flag}={value} would write over the existing Terraform state {path}{whose}"
     return None
 
 
