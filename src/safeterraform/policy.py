@@ -1079,17 +1079,6 @@ def state_file_workspace(path: str) -> str | None:
     return None
 
 
-def remote_workspace(
-    env: "Mapping[str, str]", workdir: str, workspace: str
-) -> tuple[str, str] | None:
-    """The remote workspace of a `remote` backend or `cloud` block that `init` recorded in
-    DATA_DIR/terraform.tfstate: `name`, or `prefix` + the current workspace."""
-    backend = recorded_backend(env, workdir, kinds=(b'"remote"', b'"cloud"'))
-    if backend is None or backend[0] not in ("remote", "cloud"):
-        return None
-    return remote_workspace_of(backend[0], backend[1], env, workspace)
-
-
 def remote_workspace_of(
     kind: str, settings: "Mapping[str, Any]", env: "Mapping[str, str]", workspace: str
 ) -> tuple[str, str]:
