@@ -366,7 +366,7 @@ def test_the_var_file_rule_is_turned_off_only_by_the_system_layer(
     ids=["plan-out", "test-junit-xml", "plan-out-other-state", "apply-backup-other-state"],
 )
 def test_a_command_does_not_write_over_a_state_file(
-    args: list[str], incident: Path, root: Path, shim: Runner, real: Runner
+    args: list[str], incident: Path, root: Path, shim: Runner, real: Runner, home: Path
 ) -> None:
     """Route 3: from a non-production directory, an output file over prod's state (or any
     other existing state, also outside production) is refused; before, the state became a
@@ -388,6 +388,7 @@ def test_a_command_does_not_write_over_a_state_file(
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "would write over the existing Terraform state" in refused.stderr
     assert {path: path.read_bytes() for path in before} == before
+    assert [json.loads(line)["verdict"] for line in audit_lines(home)] == ["refused"]
 
 
 def test_in_production_plan_out_over_the_prod_state_is_refused(
@@ -504,7 +505,7 @@ def _rewrite(plan: Path, change: Callable[[dict[str, bytes]], list[tuple[str, by
 
 @pytest.mark.parametrize("craft", ["second-backend-field", "duplicate-tfplan-member"])
 def test_a_crafted_plan_is_refused_as_malformed(
-    craft: str, prod_plan: tuple[Path, Path, Path], shim: Runner
+    craft: str, prod_plan: tuple[Path, Path, Path], shim: Runner, home: Path
 ) -> None:
     """Route 5: Go merges a second protobuf field 13 (`type = "local"` only) into the first
     and reads the first of two `tfplan` members; the old reader took the last of each, saw
@@ -523,6 +524,7 @@ def test_a_crafted_plan_is_refused_as_malformed(
     refused = shim("apply", "-input=false", str(plan), cwd=empty)
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "the plan file is malformed" in refused.stderr
+    assert [json.loads(line)["verdict"] for line in audit_lines(home)] == ["refused"]
     assert reset_log(empty) == [] and reset_log(state.parent) == []
     assert state.read_bytes() == before
 

@@ -55,6 +55,7 @@ def main(
     invocation = cmdline.parse(typed, env)
     cwd = os.getcwd()
     workdir = os.path.join(cwd, invocation.chdir) if invocation.chdir else cwd
+    refusal = None  # refused whatever the verdict: recorded, never break-glass
     if invocation.command == "init" and invocation.error is None:
         from safeterraform import backend  # only init can migrate state: read its backend
 
@@ -67,7 +68,10 @@ def main(
         from safeterraform import backend  # a saved plan writes where it was made
 
         plan_path = os.path.join(workdir, invocation.plan_file)
-        invocation = cmdline.with_states(invocation, backend.plan_states(env, plan_path))
+        try:
+            invocation = cmdline.with_states(invocation, backend.plan_states(env, plan_path))
+        except Refused as error:  # a malformed plan
+            refusal = str(error)
     if invocation.error is not None or invocation.command_class in PASS_THROUGH:
         configured = policy.configured_real(env, workdir, program, system_config)
         real = realbin.find(program, env, argv[0], configured, recorded_real)
@@ -78,7 +82,7 @@ def main(
         read = cmdline.flag_values(invocation.command_args, "state")
         clobbered = policy.overwritten_state(invocation.command, written, read, logical)
         if clobbered is not None:
-            raise Refused(
+            refusal = refusal or (
                 f"safeterraform: refused `{' '.join([program, *typed])}`: {clobbered}; "
                 "nothing ran. Write it somewhere else."
             )
@@ -87,6 +91,14 @@ def main(
     verdict = policy.judge(
         config, env, cwd, invocation.chdir, invocation.var_files, invocation.states
     )
+    if refusal is not None:
+        from safeterraform import flows, session  # records the refusal in the audit trail
+
+        def refuse(guarded: "session.Session") -> int:
+            raise guarded.confirmer.refusal(str(refusal))
+
+        built = session.build(invocation, config, verdict, real, env, program)
+        return flows.execute(built, refuse)
     if not verdict.production:
         names = [p.glob for p in config.promotion_after] if invocation.command == "apply" else []
         lower = policy.lower_environment(names, verdict.workspace, verdict.workdir)
