@@ -391,6 +391,54 @@ def test_a_command_does_not_write_over_a_state_file(
     assert [json.loads(line)["verdict"] for line in audit_lines(home)] == ["refused"]
 
 
+STATE_JSON = '{"version": 4, "terraform_version": "1.15.5", "serial": 1, "lineage": "x"}'
+
+
+@pytest.mark.parametrize(
+    ("command", "written", "read", "refused"),
+    [
+        ("plan", [("out", "old.json")], [], True),  # a state by content, any name
+        ("plan", [("out", "p.tfplan")], [], False),  # not there yet
+        ("apply", [("backup", "a.tfstate.backup")], [], False),  # a backup over a backup
+        ("apply", [("backup", "b.tfstate")], [], True),
+        ("apply", [("state-out", "a.tfstate")], ["a.tfstate"], False),  # the state it read
+        ("apply", [("state-out", "b.tfstate")], ["a.tfstate"], True),
+        ("state mv", [("state-out", "b.tfstate")], ["a.tfstate"], False),  # merged into
+    ],
+)
+def test_what_may_be_written_over(
+    command: str, written: list[tuple[str, str]], read: list[str], refused: bool, root: Path
+) -> None:
+    """Legacy state flags keep working where Terraform means to write a state there.
+    Mutation: drop the `.backup` or `-state-out` exceptions -> the allowed rows fail."""
+    for name in ("old.json", "a.tfstate.backup", "a.tfstate", "b.tfstate"):
+        (root / name).write_text(STATE_JSON)
+    found = policy.overwritten_state(command, written, read, str(root))
+    assert (found is not None) is refused, found
+
+
+def test_a_migration_into_a_prod_location_is_judged_by_it(
+    root: Path, shim: Runner, real: Runner
+) -> None:
+    """`init -force-copy` from local state into an http backend at /state/prod: the same
+    state_location judges the target. Mutation: backend.targets returns [] -> migrated."""
+    with HttpStateServer().serve() as server:
+        directory = root / "stack"
+        directory.mkdir()
+        (directory / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+        for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+            assert real(*args, cwd=directory).returncode == 0
+        (directory / "backend.tf").write_text('terraform {\n  backend "http" {}\n}\n')
+        # A file, not -backend-config=address=...: KEY=VALUE values are redacted as secrets.
+        (directory / "prod.http.tfbackend").write_text(f'address = "{server.url}/state/prod"\n')
+        config = "-backend-config=prod.http.tfbackend"
+        refused = shim("init", "-input=false", "-force-copy", config, cwd=directory)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert f"{server.url}/state/prod" in refused.stderr
+        assert "has the production word 'prod' (built-in default)" in refused.stderr
+        assert "/state/prod" not in server.states
+
+
 def test_in_production_plan_out_over_the_prod_state_is_refused(
     incident: Path, shim: Runner
 ) -> None:
