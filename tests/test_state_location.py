@@ -274,9 +274,9 @@ def test_doctor_shows_the_state_location_and_its_rule(
         ),
         (
             "http",
-            {"address": "https://u:secret@h/state/x?access_token=t&env=eu"},
+            {"address": "https://u:secret@h/state/x?access_token=t&state_key=eu&X-Amz-Signature=s"},
             "default",
-            "https://h/state/x?env=eu",
+            "https://h/state/x?state_key=eu",
         ),
         ("consul", {"address": "c:8500", "path": "tf/app"}, "eu", "consul://c:8500/tf/app-env:eu"),
         ("kubernetes", {"secret_suffix": "app"}, "eu", "kubernetes://default/tfstate-eu-app"),

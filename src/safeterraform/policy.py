@@ -860,7 +860,19 @@ def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[st
 # -- where a backend keeps a workspace's state (README "Where the state lives") ----------
 
 # Query parameters and DSN keys that may carry a credential: never part of a location.
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "sig", "auth", "credential")
+# A plain `key` stays: it names where (`?state_key=prod`), and its words are judged.
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "access_key",
+    "sig",
+    "auth",
+    "credential",
+)
 
 
 def _setting(settings: "Mapping[str, Any]", name: str, default: str = "") -> str:
