@@ -118,7 +118,7 @@ def test_doctor_names_the_recorded_terraform(
     path_env: dict[str, str], workdir: Path, terraform_bin: Path, decoy: Path
 ) -> None:
     result = safeterraform(["doctor", "--chdir", str(workdir)], workdir, path_env)
-    assert f"{terraform_bin} (from recorded by install.sh)" in result.stdout, result.stdout
+    assert f"{terraform_bin} (from the path install.sh recorded)" in result.stdout, result.stdout
     assert str(decoy) not in result.stdout
 
 
@@ -133,5 +133,5 @@ def test_demo_runs_the_recorded_terraform(
     temporary = tmp_path_factory.mktemp("demo-tmp")
     result = safeterraform(["demo"], temporary, {**path_env, "TMPDIR": str(temporary)})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"Terraform: {terraform_bin} (from recorded by install.sh)" in result.stdout
+    assert f"Terraform: {terraform_bin} (from the path install.sh recorded)" in result.stdout
     assert not decoy_ran(decoy)

@@ -95,7 +95,7 @@ def find(
             f"safeterraform: real {program} not found: {explicit[1]}={path} {reason}"
         )
     if recorded and _executable(recorded) and not is_shim(recorded, shim_path):
-        return RealBinary(recorded, "recorded by install.sh")
+        return RealBinary(recorded, "the path install.sh recorded")
     for directory in env.get("PATH", "").split(os.pathsep):
         candidate = os.path.join(directory or ".", program)
         if _executable(candidate) and not is_shim(candidate, shim_path):

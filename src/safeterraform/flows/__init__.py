@@ -11,7 +11,7 @@ from collections.abc import Callable
 from safeterraform.argv import CommandClass
 from safeterraform.audit import AuditError
 from safeterraform.confirm import CONFIRM_VAR
-from safeterraform.errors import EXIT_INTERRUPTED, Interrupted, SafeTerraformError
+from safeterraform.errors import EXIT_INTERRUPTED, Interrupted, SafeTerraformError, block
 from safeterraform.flows import apply, plan, state
 from safeterraform.session import Session
 
@@ -26,23 +26,26 @@ def run(session: Session) -> int:
     if invocation.auto_approve:
         source = invocation.auto_approve_source
         via = "" if source == "command line" else f" (injected through {source})"
+        without = f"`{session.program} {invocation.command}` without -auto-approve"
         if session.confirmer.agents:
             instead = (
-                f"{session.confirmer.agents[0]} is set, so a coding agent runs this: run "
-                f"`{session.program} {invocation.command}` without it; it shows what the plan "
-                "destroys, and when it destroys anything a person must review and approve "
-                "that plan in their own terminal with `safeterraform approve PLANFILE` (the "
-                "refusal names the file)."
+                f"a coding agent runs this ({session.confirmer.agents[0]} is set): run "
+                f"{without}; when its plan destroys anything, stop and ask a person to run "
+                "`safeterraform approve PLANFILE` in their own terminal (the refusal names "
+                "the file)."
             )
         else:
             instead = (
-                f"Run `{session.program} {invocation.command}` without it to review the "
-                f"destructive changes and type the node names; in a runbook set {CONFIRM_VAR} "
-                "(see the README); Terragrunt users: pass --no-auto-approve."
+                f"run {without}: it shows what the plan destroys and asks you to type the "
+                f"node names. A runbook states the nodes it expects to lose in {CONFIRM_VAR}; "
+                "Terragrunt: --no-auto-approve. `safeterraform doctor` says more."
             )
         session.confirmer.refuse_or_break_glass(
-            f"safeterraform: refused `{session.words()}`: -auto-approve{via} is not allowed: "
-            f"{session.where}. {instead}"
+            block(
+                f"refused `{session.words()}`: -auto-approve{via} is not allowed in production",
+                session.where,
+                instead,
+            )
         )
         return _as_typed(session)
     if invocation.command_class == CommandClass.PLAN:
@@ -52,8 +55,12 @@ def run(session: Session) -> int:
     if invocation.command_class == CommandClass.STATE_CHANGE:
         return state.run(session)
     session.confirmer.refuse_or_break_glass(
-        f"safeterraform: refused `{session.words()}`: safeterraform does not know what "
-        f"`{invocation.command}` changes, and {session.where}."
+        block(
+            f"refused `{session.words()}`: safeterraform does not know what "
+            f"`{invocation.command}` changes",
+            session.where,
+            "run it outside production, or with break-glass if it must run here.",
+        )
     )
     return _as_typed(session)
 
