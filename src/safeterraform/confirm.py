@@ -173,10 +173,10 @@ def confirm_nodes(
     return Outcome(False, typed, reason=f"{attempts} failed attempts")
 
 
-def confirm_plain(ask: Callable[[str], str]) -> Outcome:
+def confirm_plain(ask: Callable[[str], str], purpose: str = "to apply these changes") -> Outcome:
     """Nothing destructive: type `yes`, as Terraform itself asks (one key is not enough)."""
     try:
-        answer = ask("Nothing is destroyed or replaced. Type `yes` to apply these changes:")
+        answer = ask(f"Nothing is destroyed or replaced. Type `yes` {purpose}:")
     except KeyboardInterrupt:
         return Outcome(False, (), interrupted=True, reason="interrupted")
     except EOFError:
@@ -302,7 +302,9 @@ class Confirmer:
         if expected:
             outcome = confirm_nodes(expected, self.ui.ask, self.ui.say, purpose=purpose)
         else:
-            outcome = confirm_plain(self.ui.ask)
+            outcome = confirm_plain(
+                self.ui.ask, "to apply these changes" if purpose == "to apply" else purpose
+            )
         if outcome.interrupted:
             self.recorder.record(
                 "interrupted",
@@ -359,7 +361,7 @@ class Confirmer:
         if missing:
             reasons.append(f"no usable approval: {missing}")
         if self.agents and BREAK_GLASS_VAR in self.env:
-            reasons.append(f"{BREAK_GLASS_VAR} is not available to a coding agent")
+            reasons.append(f"break-glass is not available to a coding agent ({BREAK_GLASS_VAR})")
         ask = next_step or "a person runs this command in their own terminal."
         return block(headline, "; ".join(reasons), f"stop here and ask a person. {ask}")
 
