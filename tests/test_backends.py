@@ -251,7 +251,7 @@ def test_a_plain_apply_against_a_remote_prod_workspace_says_it_runs_remotely(
     result = shim("apply", "-input=false", timeout=60)
     assert result.returncode == 3, result.stderr
     assert "the remote backend runs apply remotely" in result.stderr
-    assert "Review and confirm the run in HCP Terraform/TFE" in result.stderr
+    assert "next: review and confirm the run in HCP Terraform/TFE" in result.stderr
     assert "Saving a generated plan" not in result.stderr + result.stdout
     assert runs_created(tfe) == []
     records = (home / ".local" / "state" / "safeterraform" / "audit.jsonl").read_text()
