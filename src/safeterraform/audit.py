@@ -71,6 +71,7 @@ class Record:
     approved_by: str | None = None  # the approval a non-interactive apply used
     config_sha256: str | None = None  # the configuration an apply applied (promotion.py)
     partial: str | None = None  # why that apply was not in full (-target, -destroy, ...)
+    agent: str | None = None  # what identified a coding agent running it (a marker variable)
 
     @classmethod
     def now(cls, **fields: Any) -> Record:
@@ -114,6 +115,7 @@ def make_record(
     approved_by: str | None = None,
     config_sha256: str | None = None,
     partial: str | None = None,
+    agent: str | None = None,
     redactor: Redactor | None = None,
 ) -> Record:
     """Build a record from explicit inputs (pure: time, user and host are arguments).
@@ -144,6 +146,7 @@ def make_record(
         approved_by=approved_by,
         config_sha256=config_sha256,
         partial=partial,
+        agent=agent,
     )
 
 
@@ -164,6 +167,7 @@ class Recorder:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     break_glass_reason: str | None = None
     approved_by: str | None = None
+    agent: str | None = None  # the coding agent's marker, when one runs this command
 
     def record(self, verdict: str, reason: str, **fields: Any) -> Record:
         record = make_record(
@@ -178,6 +182,7 @@ class Recorder:
             break_glass_reason=self.break_glass_reason,
             program=self.program,
             approved_by=self.approved_by,
+            agent=self.agent,
             redactor=self.redactor,
             **fields,
         )

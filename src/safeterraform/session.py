@@ -20,7 +20,7 @@ from safeterraform.argv import Invocation
 from safeterraform.confirm import Confirmer
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import PlanFiles
-from safeterraform.policy import Config, Verdict
+from safeterraform.policy import Config, Verdict, agent_markers
 from safeterraform.realbin import RealBinary
 from safeterraform.redact import Redactor, redact_argv
 from safeterraform.terraform import Terraform, foreground
@@ -290,6 +290,7 @@ def build(
         program=program,
         redactor=redactor,
         now=now,
+        agent=next(iter(agent_markers(config, env)), None),
     )
     base = os.path.join(data_dir(env, workdir), "safeterraform")
     return Session(
