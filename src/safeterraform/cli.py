@@ -116,16 +116,20 @@ def log(
         str | None,
         typer.Option("--verdict", help=f"Only this verdict: {', '.join(sorted(VERDICTS))}."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, every field.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="A table with the command, reasons and outcomes, wrapped."),
+    ] = False,
     secrets: Annotated[
         bool,
         typer.Option("--secrets", help="Only records written with -var values in them."),
     ] = False,
 ) -> None:
-    """Show the audit log (`-var` values always redacted)."""
+    """Show the audit log, one line per record (`-var` values always redacted)."""
     from safeterraform.commands import log as command
 
-    _run(lambda: command.run(last, workspace, verdict, as_json, secrets=secrets))
+    _run(lambda: command.run(last, workspace, verdict, as_json, secrets=secrets, full=full))
 
 
 @app.command()
