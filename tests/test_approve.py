@@ -1,4 +1,5 @@
-"""Coding agents and `safeterraform approve` against the real Terraform (PRODUCT.md §7, issue 16).
+"""Coding agents and `safeterraform approve` against the real Terraform
+(docs/design.md#coding-agents-and-approvals, issue 16).
 
 The agent is the shim's caller with CLAUDECODE=1 in its environment, as Claude Code runs
 its commands; the person is the same user without it, at a real pseudo-terminal (pexpect).

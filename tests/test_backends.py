@@ -212,7 +212,7 @@ def test_backend_fixtures_are_what_terraform_init_writes(tmp_path: Path) -> None
             )
 
 
-# -- the guard on remote operations (PRODUCT.md §4, §5; issue 17 item 3) ----------------
+# -- the guard on remote operations (docs/design.md#command-classes; issue 17 item 3) ------
 
 
 @pytest.fixture()

@@ -1,6 +1,6 @@
 """The `safeterraform` command finds the real terraform exactly as the shim does, the install
-record included (PRODUCT.md §3; issue 17 item 1): `check`, `doctor` and `demo`, with another
-terraform first on PATH and with none on PATH at all."""
+record included (docs/design.md#finding-the-real-binary; issue 17 item 1): `check`, `doctor` and
+`demo`, with another terraform first on PATH and with none on PATH at all."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Break-glass, audit in the guarded flow, limits, state snapshots, the pre-apply hook
-and the plan's SHA-256 check, against the real Terraform (PRODUCT.md §7, §8; issue 11)."""
+and the plan's SHA-256 check, against the real Terraform (docs/design.md#confirmation,
+#break-glass-and-audit; issue 11)."""
 
 from __future__ import annotations
 

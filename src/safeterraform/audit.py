@@ -1,4 +1,5 @@
-"""The audit log: one JSON line per guarded decision, appended under a lock (PRODUCT.md §8).
+"""The audit log: one JSON line per guarded decision, appended under a lock
+(docs/design.md#break-glass-and-audit).
 
 Standard library only: the shim imports this on the guarded path. Writers open the file
 with O_APPEND, take an exclusive flock, write the whole line and fsync, so concurrent
@@ -121,7 +122,7 @@ def make_record(
     """Build a record from explicit inputs (pure: time, user and host are arguments).
 
     Every record passes here, so this is where command lines lose their `-var` values
-    and the reason its known secrets (PRODUCT.md §8)."""
+    and the reason its known secrets (docs/design.md#secrets)."""
     argv = list(argv)
     redactor = redactor or Redactor.for_args(argv)
     return Record(

@@ -1,5 +1,5 @@
-"""Who says go: typed node names, the runbook variable, approvals, break-glass (PRODUCT.md
-§7, §8).
+"""Who says go: typed node names, the runbook variable, approvals, break-glass
+(docs/design.md#confirmation, #break-glass-and-audit).
 
 The pure part reads and compares names. `Confirmer` applies the rules to one guarded
 command: at a terminal the operator types every affected node name (or `yes` when

@@ -1,4 +1,5 @@
-"""Find the real terraform (or tofu) binary behind the shim (PRODUCT.md §3).
+"""Find the real terraform (or tofu) binary behind the shim
+(docs/design.md#finding-the-real-binary).
 
 Runs on every pass-through, so it imports nothing beyond `os` at run time (no
 dataclasses, no typing): see bench/bench_passthrough.py.

@@ -1,4 +1,5 @@
-"""`safeterraform approve PLANFILE`: for a person at a terminal (PRODUCT.md §7).
+"""`safeterraform approve PLANFILE`: for a person at a terminal
+(docs/design.md#coding-agents-and-approvals).
 
 Refused (exit 3) without a terminal and in a coding agent's environment: the approval is
 the one thing an agent cannot give itself. The real binary, the config layers and the

@@ -1,4 +1,4 @@
-"""The guarded flows, one module each: `run(session) -> int` (PRODUCT.md §5).
+"""The guarded flows, one module each: `run(session) -> int` (docs/design.md#command-classes).
 
 `execute` picks the flow for the command's class, removes the shim's hidden plans on
 every way out and turns expected failures into one line and their exit code.

@@ -1,5 +1,6 @@
 """`apply` and `destroy` in production: plan to a file (or take the one given), show what it
-destroys and why, confirm, then apply exactly the reviewed bytes (PRODUCT.md §5, §7)."""
+destroys and why, confirm, then apply exactly the reviewed bytes (docs/design.md#command-classes,
+#confirmation)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """`safeterraform approve PLANFILE`: a person reviews a production plan exactly as the guarded
 apply shows it, types the node names, and approves it for one apply without a terminal
-(PRODUCT.md §7). The approval is bound to the plan's bytes, path, workspace and directory.
+(docs/design.md#coding-agents-and-approvals). The approval is bound to the plan's bytes, path,
+workspace and directory.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`safeterraform rollout`: one node per apply, a health check between (PRODUCT.md §13).
+"""`safeterraform rollout`: one node per apply, a health check between
+(docs/design.md#the-prevention-list).
 
 Plan once and group the destructive changes by node; then, node by node, a plan targeted
 at that node's addresses, reviewed, confirmed with that node's name and applied exactly

@@ -1,5 +1,5 @@
 """State-changing commands without a plan, in production: show what they touch, have it
-typed, snapshot every state they write, then run them as typed (PRODUCT.md §5).
+typed, snapshot every state they write, then run them as typed (docs/design.md#command-classes).
 
 `terraform test` applies and destroys the configuration for real: with destroy-time
 provisioners in it, it is refused outright (they would run against the real addresses).
