@@ -263,7 +263,8 @@ class Confirmer:
         self.recorder.break_glass_reason = reason
         self.recorder.record("break-glass", message, **fields)
         shown = self.ui.redactor.scrub_typed(reason)  # a pasted token is shown as recorded
-        self.ui.banner(break_glass_banner(message, shown, self.recorder.path))
+        self.ui.banner(break_glass_banner(message, shown))
+        self.ui.say(f"safeterraform: break-glass recorded in {self.recorder.path}")
 
     def how(self) -> str:
         """How the go-ahead was given, for the audit record."""
@@ -400,17 +401,20 @@ class Confirmer:
         return Outcome(True, ())
 
 
-def break_glass_banner(refusal: str, reason: str, audit_path: str) -> str:
+def break_glass_banner(refusal: str, reason: str) -> str:
     """The banner of a refused command that runs anyway: it says first that it runs
-    despite the policy, then what the policy said and why, the reason, the record."""
+    despite the policy, then what the policy said and why, and the reason given."""
     lines = refusal.splitlines()
-    said = lines[0].removeprefix("safeterraform: ").removeprefix("refused: ").strip()
+    said = lines[0].removeprefix("safeterraform: ").strip()
+    if said.startswith("refused: "):
+        said = f"The policy refused it: {said.removeprefix('refused: ')}"
+    else:
+        said = f"The policy {said}"
     why = next((line.strip() for line in lines[1:] if line.strip().startswith("why:")), "")
     shown = [
         "BREAK-GLASS: this command runs DESPITE the production policy.",
-        f"The policy refused it: {said}",
+        said,
         *([f"The policy's {why}"] if why else []),
         f"Break-glass reason: {reason}",
-        f"Recorded in {audit_path}.",
     ]
     return "\n".join(shown)
