@@ -93,6 +93,11 @@ def break_glass_not_for_agents(incident: Path, env: dict[str, str], home: Path) 
     return ["apply", "-auto-approve"]
 
 
+def broken_config(incident: Path, env: dict[str, str], home: Path) -> list[str]:
+    (incident / ".safeterraform.toml").write_text("[production\nalways = true\n")
+    return ["apply", "-input=false"]
+
+
 Setup = Callable[[Path, dict[str, str], Path], list[str]]
 KINDS: dict[str, Setup] = {
     "auto_approve": lambda incident, env, home: ["apply", "-auto-approve"],
@@ -106,6 +111,7 @@ KINDS: dict[str, Setup] = {
     "stale_plan": stale_plan,
     "used_plan": used_plan,
     "unknown_command": lambda incident, env, home: ["frobnicate"],
+    "broken_config": broken_config,
 }
 
 

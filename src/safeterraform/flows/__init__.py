@@ -21,7 +21,12 @@ def run(session: Session) -> int:
     invocation = session.invocation
     if session.config.error is not None:
         raise session.confirmer.refusal(
-            f"{session.config.error}; guarded commands are refused until it is fixed"
+            block(
+                f"refused: {session.config.error.removeprefix('safeterraform: ')}",
+                "safeterraform cannot tell whether this is production, so guarded commands "
+                "are refused until the file is fixed (read-only ones still run)",
+                "fix the file; `safeterraform doctor` shows every config layer it reads.",
+            )
         )
     if invocation.auto_approve:
         source = invocation.auto_approve_source
