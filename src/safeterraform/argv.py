@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class CommandClass:
-    """The classes of PRODUCT.md §5, as plain strings."""
+    """The classes of docs/design.md#command-classes, as plain strings."""
 
     HELP = "help"
     VERSION = "version"
@@ -510,9 +510,9 @@ def written_files(command_args: "Sequence[str]") -> list[tuple[str, str]]:
 
 
 def touched_states(command: str, command_args: "Sequence[str]") -> tuple[tuple[str, str], ...]:
-    """The states a command line names besides the current workspace (PRODUCT.md §5):
-    state files, and every other file it writes (a "written file" counts as a state when
-    it is one, README "What is enforced")."""
+    """The states a command line names besides the current workspace
+    (docs/design.md#command-classes): state files, and every other file it writes (a
+    "written file" counts as a state when it is one, README "What is enforced")."""
     states = [
         ("state file", value)
         for name in STATE_FILE_FLAGS
