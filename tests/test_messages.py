@@ -11,6 +11,8 @@ import os
 import re
 import subprocess
 import sys
+import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,6 +100,22 @@ def broken_config(incident: Path, env: dict[str, str], home: Path) -> list[str]:
     return ["apply", "-input=false"]
 
 
+def written_over_state(incident: Path, env: dict[str, str], home: Path) -> list[str]:
+    return ["plan", "-input=false", "-out=terraform.tfstate.d/prod/terraform.tfstate"]
+
+
+def malformed_plan(incident: Path, env: dict[str, str], home: Path) -> list[str]:
+    """A second `tfplan` member (Go reads the first, Python the last)."""
+    terraform = Path(env["PATH"].split(":")[1]) / "terraform"
+    assert tfharness.run(terraform, ["plan", "-out=p.tfplan"], incident, env).returncode == 0
+    with zipfile.ZipFile(incident / "p.tfplan") as archive:
+        data = archive.read("tfplan")
+    with warnings.catch_warnings(), zipfile.ZipFile(incident / "p.tfplan", "a") as archive:
+        warnings.simplefilter("ignore")  # "Duplicate name": that is the point
+        archive.writestr("tfplan", data)
+    return ["apply", "-input=false", "p.tfplan"]
+
+
 Setup = Callable[[Path, dict[str, str], Path], list[str]]
 KINDS: dict[str, Setup] = {
     "auto_approve": lambda incident, env, home: ["apply", "-auto-approve"],
@@ -112,6 +130,8 @@ KINDS: dict[str, Setup] = {
     "used_plan": used_plan,
     "unknown_command": lambda incident, env, home: ["frobnicate"],
     "broken_config": broken_config,
+    "written_over_state": written_over_state,
+    "malformed_plan": malformed_plan,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from safeterraform import argv, policy
 from safeterraform.errors import Refused
+from safeterraform.errors import block as message_block
 
 State = tuple[str, str]
 Backend = tuple[str, dict[str, Any]]
@@ -185,9 +186,11 @@ def plan_states(env: Mapping[str, str], plan_path: str) -> list[State]:
         recorded = planfiles.recorded_backend(plan_path)
     except planfiles.MalformedPlan as error:
         raise Refused(
-            f"safeterraform: refused to apply {plan_path}: the plan file is malformed "
-            f"({error}), so what it would write cannot be told; nothing ran. Make the plan "
-            "again with `terraform plan -out=FILE`."
+            message_block(
+                f"refused to apply {plan_path}: the plan file is malformed; nothing ran",
+                f"{error}: Terraform and safeterraform could read different backends from it",
+                "make the plan again (`terraform plan -out=FILE`) and review that one.",
+            )
         ) from None
     except ValueError as error:
         return [("unknown", f"the backend of plan {plan_path} cannot be read: {error}")]

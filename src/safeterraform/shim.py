@@ -12,7 +12,7 @@ import sys
 
 from safeterraform import argv as cmdline
 from safeterraform import policy, realbin
-from safeterraform.errors import Refused, SafeTerraformError
+from safeterraform.errors import Refused, SafeTerraformError, block
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy still sees this
 if TYPE_CHECKING:
@@ -82,9 +82,10 @@ def main(
         read = cmdline.flag_values(invocation.command_args, "state")
         clobbered = policy.overwritten_state(invocation.command, written, read, logical)
         if clobbered is not None:
-            refusal = refusal or (
-                f"safeterraform: refused `{' '.join([program, *typed])}`: {clobbered}; "
-                "nothing ran. Write it somewhere else."
+            refusal = refusal or block(
+                f"refused `{' '.join([program, *typed])}`; nothing ran",
+                clobbered,
+                "give a path that is not an existing Terraform state.",
             )
     config = policy.load(env, workdir, system_config)
     real = realbin.find(program, env, argv[0], config.real_binaries.get(program), recorded_real)
