@@ -84,7 +84,11 @@ def check(
     ],
     output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     chdir: Annotated[
-        Path | None, typer.Option("--chdir", help="Working directory terraform show runs in.")
+        Path | None,
+        typer.Option(
+            "--chdir",
+            help="Where terraform show runs and the config is read (default: config from the plan's directory).",
+        ),
     ] = None,
 ) -> None:
     """Render the destructive part of a plan, and why it happens.

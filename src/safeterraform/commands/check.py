@@ -30,9 +30,19 @@ def locate(plan_path: Path, workdir: Path) -> Path:
     return (workdir / plan_path).absolute()
 
 
-def analyze(plan_path: Path, workdir: Path, env: dict[str, str]) -> blast.Analysis:
-    """Read a plan file (through the real terraform) or plan JSON, and analyse it."""
-    config = policy.load(env, str(workdir), launcher.system_config(env))
+def config_directory(plan_path: Path, chdir: Path | None) -> Path:
+    """Where check reads the configuration layers ([nodes] names): --chdir when given, else
+    the plan's own directory, where the guarded prompt read them (README "As a pull-request
+    gate"). A gate run from the repository root then names nodes as the prompt does."""
+    return (chdir if chdir is not None else plan_path.parent).absolute()
+
+
+def analyze(
+    plan_path: Path, workdir: Path, env: dict[str, str], config_dir: Path | None = None
+) -> blast.Analysis:
+    """Read a plan file (through the real terraform, run in `workdir`) or plan JSON, and
+    analyse it with the configuration layers of `config_dir` (default: `workdir`)."""
+    config = policy.load(env, str(config_dir or workdir), launcher.system_config(env))
     if config.error:
         raise SafeTerraformError(config.error)
     if not plan_path.is_file():
@@ -74,7 +84,8 @@ def run(
     workdir = (chdir or Path.cwd()).absolute()
     if not workdir.is_dir():
         raise SafeTerraformError(f"safeterraform: --chdir {chdir} is not a directory")
-    analysis = analyze(locate(plan_path, workdir), workdir, env)
+    located = locate(plan_path, workdir)
+    analysis = analyze(located, workdir, env, config_directory(located, chdir))
     from safeterraform import render
 
     if output_format == "json":
