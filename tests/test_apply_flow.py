@@ -115,7 +115,7 @@ def test_no_changes_prints_no_apply_note(incident: Path, shim: Runner) -> None:
     (incident / "main.tf").write_text(tfharness.incident_config(tfharness.INCIDENT_NODES))
     result = shim("apply", "-input=false")
     assert result.returncode == 0, result.stderr
-    assert "No changes. Nothing to apply." in result.stdout.splitlines()
+    assert "safeterraform: nothing to apply." in result.stdout.splitlines()
     assert "applied by this command" not in result.stdout + result.stderr
 
 

@@ -87,7 +87,7 @@ def check(
         Path | None,
         typer.Option(
             "--chdir",
-            help="Where terraform show runs and the config is read (default: config from the plan's directory).",
+            help="Where terraform show runs and config is read (default: the plan's directory).",
         ),
     ] = None,
 ) -> None:

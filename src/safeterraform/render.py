@@ -60,10 +60,11 @@ def _plural(count: int, word: str) -> str:
 
 
 def headline(analysis: Analysis) -> str:
-    """`3 of 3 nodes affected: phoebe, poison, powder` or `nothing destructive`."""
+    """`3 of 3 nodes affected: phoebe (192.0.2.67), poison (192.0.2.66), ...` or
+    `nothing destructive`."""
     if not analysis.destructive:
         return "Nothing destructive: no object is destroyed, replaced or forgotten."
-    names = display_names(analysis.affected_nodes)
+    names = analysis.labels()
     known = _plural(analysis.nodes_known, "node")
     return f"{len(analysis.affected_nodes)} of {known} affected: {names}"
 
@@ -187,7 +188,7 @@ def _lines(analysis: Analysis) -> list[Line]:
             [(f"DESTRUCTIVE CHANGES on {_plural(len(analysis.affected_nodes), 'node')}", "bold")]
         )
         for node, changes in analysis.by_node():
-            lines.append([("  ", ""), (display_name(node), "bold yellow")])
+            lines.append([("  ", ""), (analysis.label(node), "bold yellow")])
             for change in changes:
                 style = "red" if change.kind != "forget" else "yellow"
                 lines.append(
@@ -262,6 +263,7 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
         "terraform_version": analysis.terraform_version,
         "destructive": analysis.destructive,
         "affected_nodes": list(analysis.affected_nodes),
+        "node_addresses": {node: list(found) for node, found in analysis.node_addresses},
         "nodes_known": analysis.nodes_known,
         "counts": {
             "destroy": analysis.count("destroy"),
@@ -376,7 +378,7 @@ def to_markdown(analysis: Analysis) -> str:
         out.append(f"#### Destructive changes on {_plural(len(analysis.affected_nodes), 'node')}")
         out.append("")
         for node, changes in analysis.by_node():
-            out.append(f"**{_code(display_name(node))}**")
+            out.append(f"**{_code(analysis.label(node))}**")
             out.append("")
             for change in changes:
                 details = []

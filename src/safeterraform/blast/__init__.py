@@ -18,11 +18,13 @@ from safeterraform.blast.nodes import (
     NodeName,
     attribute,
     choose_node_name,
+    display_label,
     display_name,
     display_names,
     node_name,
     state_sensitivity_mask,
     state_values,
+    usable_addresses,
 )
 from safeterraform.blast.snapshot import ConfigIndex
 from safeterraform.plan import ResourceChange, format_path, parse, parse_module_address
@@ -39,12 +41,14 @@ __all__ = [
     "analyze",
     "attribute",
     "choose_node_name",
+    "display_label",
     "display_name",
     "display_names",
     "node_name",
     "resolve",
     "state_sensitivity_mask",
     "state_values",
+    "usable_addresses",
 ]
 
 
@@ -65,6 +69,7 @@ class DestructiveChange:
     provisioners_skipped: str | None = None  # why configured destroy provisioners do not run
     cause: Cause | None = None  # why it happens (issue 19)
     name_hidden: bool = False  # a sensitive value would have named the node
+    node_address: str | None = None  # the node's network address, when known and different
 
     @property
     def kind(self) -> str:
@@ -100,10 +105,27 @@ class Analysis:
     updates: int
     imports: int
     warnings: tuple[str, ...] = field(default=())
+    # (node, its addresses) for affected nodes that have one that names no other node
+    node_addresses: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
 
     @property
     def destructive(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def addresses(self) -> dict[str, tuple[str, ...]]:
+        """Each affected node's addresses (either they or its name may be typed)."""
+        return dict(self.node_addresses)
+
+    def label(self, node: str) -> str:
+        """`powder (192.0.2.65)`: a node's name, and its addresses where known."""
+        return display_label(node, self.addresses.get(node, ()))
+
+    def labels(self, nodes: Sequence[str] | None = None) -> str:
+        """The labels of `nodes` (default: the affected nodes), comma separated."""
+        addresses = self.addresses
+        chosen = self.affected_nodes if nodes is None else nodes
+        return ", ".join(display_label(node, addresses.get(node, ())) for node in chosen)
 
     @property
     def names_hidden(self) -> bool:
@@ -181,6 +203,10 @@ def analyze(
         cause = explainer.explain(change, change.reason_words)
         changes.append(_destructive(change, named, skipped, cause))
     affected = {change.node for change in changes}
+    addresses: dict[str, list[str]] = {}
+    for destructive in changes:
+        if destructive.node_address is not None:
+            addresses.setdefault(destructive.node, []).append(destructive.node_address)
     known = set(affected)
     named_already = {change.address for change in changes}
     for instance in plan.prior_instances:
@@ -219,6 +245,7 @@ def analyze(
         updates=sum(1 for change in managed if change.actions == ("update",)),
         imports=sum(1 for change in managed if change.importing),
         warnings=tuple(config.warnings),
+        node_addresses=tuple(usable_addresses(addresses, affected).items()),
     )
 
 
@@ -288,4 +315,5 @@ def _destructive(
         provisioners_skipped=skipped,
         cause=cause,
         name_hidden=named.sensitive_hidden,
+        node_address=named.address,
     )

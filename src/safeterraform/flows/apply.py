@@ -66,6 +66,10 @@ def _as_typed(session: Session) -> int:
     return code
 
 
+# Terraform has just printed "No changes." itself: say only what the shim does (issue 27).
+NOTHING_TO_APPLY = "safeterraform: nothing to apply."
+
+
 def has_changes(plan_json: Mapping[str, Any]) -> bool:
     if "applyable" in plan_json:
         return bool(plan_json["applyable"])
@@ -117,7 +121,7 @@ def review_plan(
             affected_nodes=list(analysis.affected_nodes),
         )
     if not has_changes(plan_json):
-        session.ui.note("No changes. Nothing to apply.")
+        session.ui.note(NOTHING_TO_APPLY)
         session.recorder.record(
             "no-changes", "the plan has no changes", plan_sha256=private.sha256, exit_code=0
         )
@@ -185,6 +189,7 @@ def review_and_apply(
         "affected nodes",
         plan=plan_ref(session, private),
         next_step=session.approve_hint(source),
+        aliases=analysis.addresses,
         plan_sha256=private.sha256,
     )
     if hidden and source not in session.plans.hidden:

@@ -32,7 +32,9 @@ def run(session: Session) -> int:
     if analysis is None:
         return 0
     nodes = list(analysis.affected_nodes)
-    outcome = session.confirmer.confirm(nodes, "affected nodes", plan_sha256=private.sha256)
+    outcome = session.confirmer.confirm(
+        nodes, "affected nodes", aliases=analysis.addresses, plan_sha256=private.sha256
+    )
     store = session.confirmer.approvals
     if store is None:  # session.build always gives one
         raise SafeTerraformError("safeterraform approve: no approvals directory")

@@ -66,6 +66,26 @@ def rollout_order(
     return [name for name in chosen if name not in ending] + ending
 
 
+# Said once, before the first step: every step is a -target plan and apply, and Terraform
+# warns about that each time (docs/rollout.md).
+TARGET_WARNINGS = (
+    "Each node's step plans and applies with -target, so Terraform's warnings "
+    '"Resource targeting is in effect" and "Applied changes may be incomplete" are expected '
+    "there; the last step plans the whole configuration without -target."
+)
+
+
+def finished_line(order: Sequence[str]) -> str:
+    """The rollout's last line once every step exited 0 (pure)."""
+    if not order:
+        return "safeterraform rollout: finished: no node to roll out; the configuration is applied."
+    steps = ", ".join(f"{i}. {blast.display_name(n)}" for i, n in enumerate(order, 1))
+    return (
+        f"safeterraform rollout: finished: {len(order)} node(s) rolled out one at a time "
+        f"({steps}); the configuration is fully applied."
+    )
+
+
 def progress_path(session: Session) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in session.workspace)
     return os.path.join(
@@ -183,8 +203,12 @@ class Rollout:
             + (f": {steps}" if steps else "")
             + "; then the rest, which must destroy nothing."
         )
+        if self.order:
+            session.ui.note(TARGET_WARNINGS)
         if not session.ui.interactive:  # a runbook states the whole set it expects
-            session.confirmer.confirm(self.order, "this rollout would destroy or replace")
+            session.confirmer.confirm(
+                self.order, "this rollout would destroy or replace", aliases=analysis.addresses
+            )
         session.recorder.record(
             "rollout",
             f"rollout started: {', '.join(self.order) or 'no node'} then the rest",
@@ -210,10 +234,7 @@ class Rollout:
             session.recorder.record(
                 "rollout", "rollout finished", affected_nodes=self.order, exit_code=0
             )
-            session.ui.note(
-                f"safeterraform rollout: done: {blast.display_names(self.order) or 'no node'}, "
-                "and the rest."
-            )
+            session.ui.note(finished_line(self.order))
         return code
 
     def _steps(self, groups: Mapping[str, Sequence[blast.DestructiveChange]], path: str) -> int:
