@@ -155,13 +155,42 @@ def _cause_lines(analysis: Analysis) -> list[Line]:
                 lead = f"{first.address}: " if number == 0 else "← "
                 style = "bold" if link.origin else ""
                 lines.append([("    ", ""), (lead, ""), (link.text, style)])
+        once = _once(listed)
         for change in listed[:_LISTED]:
-            assert change.cause is not None
-            lines.append([(f"    {display_name(change.node)}: {change.cause.summary}", "")])
+            text = _listed_cause(change, change.node in once)
+            lines.append([(f"    {display_name(change.node)}: {text}", "")])
         if len(listed) > _LISTED:
             lines.append([(f"    and {len(listed) - _LISTED} more", "")])
+        for note in notes(changes):
+            lines.append([(f"    ({note})", "")])
     lines.append([("", "")])
     return lines
+
+
+def _once(changes: Sequence[DestructiveChange]) -> set[str]:
+    """The nodes with one change in `changes`: their name alone says which change it is."""
+    seen: dict[str, int] = {}
+    for change in changes:
+        seen[change.node] = seen.get(change.node, 0) + 1
+    return {node for node, count in seen.items() if count == 1}
+
+
+def _listed_cause(change: DestructiveChange, alone: bool) -> str:
+    """A change's own origin under its group's headline: the difference alone where the
+    headline already says what changed and the node has no other change listed
+    (`phoebe: "192.0.2.67" → "198.51.100.67"`), else the whole summary."""
+    assert change.cause is not None
+    cause = change.cause
+    shape = cause.shape.removesuffix(" changed")
+    if alone and cause.detail and unkeyed_text(cause.summary).startswith(shape):
+        return cause.detail
+    return cause.summary
+
+
+def notes(changes: Sequence[DestructiveChange]) -> list[str]:
+    """The notes of a cause group, each once: a value is shown once per chain, not on
+    every line (issue 27)."""
+    return list(dict.fromkeys(c.cause.note for c in changes if c.cause and c.cause.note))
 
 
 def _lines(analysis: Analysis) -> list[Line]:
@@ -242,6 +271,7 @@ def _cause_dict(cause: Cause | None) -> dict[str, Any] | None:
     return {
         "kind": cause.kind,
         "summary": cause.summary,
+        "note": cause.note,
         "links": [
             {
                 "kind": link.kind,
@@ -417,10 +447,13 @@ def _markdown_causes(analysis: Analysis) -> list[str]:
                 text = _code(f"{first.address}: {link.text}" if number == 0 else link.text)
                 lead = "" if number == 0 else "← "
                 out.append(f"  - {lead}**{text}**" if link.origin else f"  - {lead}{text}")
+        once = _once(listed)
         for change in listed[:_LISTED]:
-            assert change.cause is not None
-            out.append(f"  - {_code(display_name(change.node))}: {_code(change.cause.summary)}")
+            text = _listed_cause(change, change.node in once)
+            out.append(f"  - {_code(display_name(change.node))}: {_code(text)}")
         if len(listed) > _LISTED:
             out.append(f"  - and {len(listed) - _LISTED} more")
+        for note in notes(changes):
+            out.append(f"  - ({_code(note)})")
     out.append("")
     return out
