@@ -8,6 +8,7 @@ configuration snapshot), `snapshot` (the snapshot indexed per module), `interpol
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,11 +41,14 @@ __all__ = [
     "NodeName",
     "analyze",
     "attribute",
+    "cause_from_dict",
+    "cause_to_dict",
     "choose_node_name",
     "display_label",
     "display_name",
     "display_names",
     "node_name",
+    "recall_causes",
     "resolve",
     "state_sensitivity_mask",
     "state_values",
@@ -247,6 +251,39 @@ def analyze(
         warnings=tuple(config.warnings),
         node_addresses=tuple(usable_addresses(addresses, affected).items()),
     )
+
+
+UNTRACED = ("configuration", "not_found")  # the plan alone cannot say more
+
+
+def recall_causes(analysis: Analysis, causes: Mapping[str, Cause], note: str) -> Analysis:
+    """The analysis with each change the plan cannot trace past its own configuration
+    explained by the cause an earlier plan traced for the same address (a rollout's
+    first plan: its steps apply the upstream change before the later nodes' plans, which
+    then no longer show it). `note` says where the cause comes from."""
+    changes = []
+    for change in analysis.changes:
+        earlier = causes.get(change.address)
+        if (
+            earlier is not None
+            and earlier.kind not in UNTRACED
+            and (change.cause is None or change.cause.kind in UNTRACED)
+        ):
+            said = "; ".join(part for part in (earlier.note, note) if part)
+            change = dataclasses.replace(change, cause=dataclasses.replace(earlier, note=said))
+        changes.append(change)
+    return dataclasses.replace(analysis, changes=tuple(changes))
+
+
+def cause_to_dict(cause: Cause) -> dict[str, Any]:
+    """A cause as JSON-ready data (a rollout keeps its first plan's causes for --resume)."""
+    return dataclasses.asdict(cause)
+
+
+def cause_from_dict(data: Mapping[str, Any]) -> Cause:
+    """The inverse of cause_to_dict; raises TypeError or KeyError on anything else."""
+    links = tuple(Link(**link) for link in data["links"])
+    return Cause(**{**data, "links": links})
 
 
 def _destroy_provisioners(

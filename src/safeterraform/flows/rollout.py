@@ -17,6 +17,7 @@ import json
 import os
 import shlex
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from safeterraform import blast, policy, promotion, render, review
 from safeterraform.argv import CommandLineError, flag_values, split_apply_flags
@@ -46,10 +47,20 @@ class Request:
 
 @dataclasses.dataclass
 class Progress:
-    """A rollout under way: the order chosen and the nodes whose step (hook included) passed."""
+    """A rollout under way: the order chosen, the nodes whose step (hook included) passed,
+    and the causes its first plan traced, by address (each step shows them, docs/rollout.md)."""
 
     order: list[str]
     done: list[str]
+    causes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def recalled(self) -> dict[str, blast.Cause]:
+        """The causes kept, those that still read as causes (a damaged entry is left out)."""
+        found = {}
+        for address, data in self.causes.items():
+            with contextlib.suppress(TypeError, KeyError, AttributeError):
+                found[address] = blast.cause_from_dict(data)
+        return found
 
 
 def rollout_order(
@@ -97,7 +108,12 @@ def read_progress(path: str) -> Progress | None:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-        return Progress([str(n) for n in data["order"]], [str(n) for n in data["done"]])
+        causes = data.get("causes")
+        return Progress(
+            [str(n) for n in data["order"]],
+            [str(n) for n in data["done"]],
+            causes if isinstance(causes, dict) else {},
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -155,6 +171,11 @@ class Rollout:
     order: list[str] = dataclasses.field(default_factory=list)
     done: list[str] = dataclasses.field(default_factory=list)
     current: str | None = None
+    causes: dict[str, blast.Cause] = dataclasses.field(default_factory=dict)
+
+    def _progress(self) -> Progress:
+        causes = {address: blast.cause_to_dict(cause) for address, cause in self.causes.items()}
+        return Progress(self.order, self.done, causes)
 
     def run(self) -> int:
         session = self.session
@@ -176,6 +197,9 @@ class Rollout:
             full.path,
             session.config.node_attributes,
         )
+        if previous is not None:  # resumed: what the first plan traced is still the cause
+            analysis = blast.recall_causes(analysis, previous.recalled(), apply.RECALLED)
+        self.causes = {c.address: c.cause for c in analysis.changes if c.cause is not None}
         groups = dict(analysis.by_node())
         affected = list(groups)
         requested = self.request.order or (tuple(previous.order) if previous else ())
@@ -214,7 +238,7 @@ class Rollout:
             f"rollout started: {', '.join(self.order) or 'no node'} then the rest",
             affected_nodes=self.order,
         )
-        write_progress(path, Progress(self.order, self.done))
+        write_progress(path, self._progress())
         try:
             code = self._steps(groups, path)
         except Interrupted as error:  # SIGTERM, SIGHUP: flows.execute records it
@@ -248,7 +272,7 @@ class Rollout:
                 return self._stopped(f"terraform exited {code} during the step of {node}", code)
             self.done.append(node)
             self.current = None
-            write_progress(path, Progress(self.order, self.done))
+            write_progress(path, self._progress())
             hook = session.config.after_node
             if hook:
                 left = [n for n in self.order if n not in self.done]
@@ -301,7 +325,7 @@ class Rollout:
             )
             session = dataclasses.replace(session, confirmer=confirmer)
         # created=False: no "nothing else to run" note, a rollout has more steps
-        return apply.review_and_apply(session, private, self.apply_flags, False, only)
+        return apply.review_and_apply(session, private, self.apply_flags, False, only, self.causes)
 
     def _stopped(self, why: str, code: int) -> int:
         """Say exactly where the rollout stopped and how to resume it."""
