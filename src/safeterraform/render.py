@@ -375,11 +375,28 @@ def _fence(text: str) -> str:
     return "`" * max(3, _longest_backtick_run(text) + 1)
 
 
-def to_markdown(analysis: Analysis) -> str:
-    """For a pull-request comment: the same order as the terminal rendering."""
+def to_markdown(
+    analysis: Analysis, workspace: str | None = None, directory: str | None = None
+) -> str:
+    """For a pull-request comment, result first (as tfcmt and Atlantis comments lead):
+    destructive or not, the nodes, the counts, workspace and directory; then the
+    destroy-time provisioners, never collapsed; then the changes by node and why, in a
+    collapsed `<details>` (docs/ci.md)."""
     out: list[str] = []
     title = "destructive plan" if analysis.destructive else "nothing destructive"
     out.append(f"### safeterraform: {title}")
+    out.append("")
+    out.append(f"**{headline(analysis)}**")
+    out.append("")
+    out.append(counts_line(analysis))
+    where = []
+    if workspace is not None:
+        where.append(f"workspace {_code(workspace)}")
+    if directory is not None:
+        where.append(f"directory {_code(directory)}")
+    if where:
+        out.append("")
+        out.append("Plan of " + ", ".join(where) + ".")
     out.append("")
     for warning in analysis.warnings:
         out.append(f"> **Warning:** {warning}")
@@ -405,7 +422,11 @@ def to_markdown(analysis: Analysis) -> str:
                 )
         out.append("")
     if analysis.destructive:
-        out.append(f"#### Destructive changes on {_plural(len(analysis.affected_nodes), 'node')}")
+        out.append("<details>")
+        out.append(
+            f"<summary>Destructive changes on {_plural(len(analysis.affected_nodes), 'node')}"
+            ", and why</summary>"
+        )
         out.append("")
         for node, changes in analysis.by_node():
             out.append(f"**{_code(analysis.label(node))}**")
@@ -428,9 +449,9 @@ def to_markdown(analysis: Analysis) -> str:
                 out.append(f"- {action_words(change)} {_code(_address(change))}{suffix}")
             out.append("")
         out.extend(_markdown_causes(analysis))
-    out.append(f"**{headline(analysis)}**")
-    out.append("")
-    out.append(counts_line(analysis))
+        out.append("</details>")
+    while out and out[-1] == "":
+        out.pop()
     return "\n".join(out) + "\n"
 
 
