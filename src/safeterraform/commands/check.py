@@ -37,6 +37,17 @@ def config_directory(plan_path: Path, chdir: Path | None) -> Path:
     return (chdir if chdir is not None else plan_path.parent).absolute()
 
 
+def shown_directory(directory: Path) -> str:
+    """The directory as a pull-request comment names it: relative to its git repository's
+    root (`envs/prod`, wherever CI checked it out), else to the current directory when
+    inside it, else absolute."""
+    for root in (directory, *directory.parents):
+        if (root / ".git").exists():
+            return str(directory.relative_to(root))
+    here = Path.cwd().absolute()
+    return str(directory.relative_to(here)) if directory.is_relative_to(here) else str(directory)
+
+
 def analyze(
     plan_path: Path, workdir: Path, env: dict[str, str], config_dir: Path | None = None
 ) -> blast.Analysis:
@@ -85,13 +96,15 @@ def run(
     if not workdir.is_dir():
         raise SafeTerraformError(f"safeterraform: --chdir {chdir} is not a directory")
     located = locate(plan_path, workdir)
-    analysis = analyze(located, workdir, env, config_directory(located, chdir))
+    config_dir = config_directory(located, chdir)
+    analysis = analyze(located, workdir, env, config_dir)
     from safeterraform import render
 
     if output_format == "json":
         sys.stdout.write(render.to_json(analysis))
     elif output_format == "markdown":
-        sys.stdout.write(render.to_markdown(analysis))
+        workspace, _ = policy.current_workspace(env, str(config_dir))
+        sys.stdout.write(render.to_markdown(analysis, workspace, shown_directory(config_dir)))
     elif console is None and not sys.stdout.isatty():
         sys.stdout.write(render.to_text(analysis))  # what a console would print, without rich
     else:
