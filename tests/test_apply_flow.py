@@ -105,7 +105,10 @@ def test_the_apply_note_follows_the_rendering_on_one_line(
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert NOTE in lines
-    assert lines.index(NOTE) > lines.index("3 of 3 nodes affected: phoebe, poison, powder")
+    headline = (
+        "3 of 3 nodes affected: phoebe (192.0.2.67), poison (192.0.2.66), powder (192.0.2.65)"
+    )
+    assert lines.index(NOTE) > lines.index(headline)
     ours = lines[lines.index("DESTRUCTIVE CHANGES on 3 nodes") : lines.index(NOTE) + 1]
     assert [line for line in ours if line != line.rstrip()] == []
 

@@ -28,6 +28,7 @@ from safeterraform.confirm import confirm_from_env, confirm_nodes, matches
 from safeterraform.plan import ModuleStep
 from safeterraform.policy import DEFAULT_NODE_ATTRIBUTES
 from tests import tfharness
+from tests.test_approve import spawn_approve
 from tests.test_guard import finish, incident, incident_template, spawn
 
 __all__ = ["incident", "incident_template"]
@@ -343,3 +344,23 @@ def test_the_incident_prompt_names_nodes_with_their_addresses(
         f"{PROMPT_GOLDEN} differs; if intended, rerun with SAFETERRAFORM_UPDATE_GOLDEN=1 and review"
     )
     assert "3 of 3 nodes affected: phoebe (192.0.2.67), poison (192.0.2.66), powder" in text
+
+
+def test_approve_accepts_addresses(
+    post_mortem: Path, terraform_bin: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """`safeterraform approve` takes addresses as the prompt does; the approval (bound to
+    the node names) then lets a non-interactive apply of that plan through. Mutation:
+    confirm without `aliases` in flows/approve.py -> "not affected" and no approval."""
+    planned = tfharness.run(
+        terraform_bin, ["plan", "-input=false", "-out=tfplan"], post_mortem, env
+    )
+    assert planned.returncode == 0, planned.stderr
+    child = spawn_approve("tfplan", post_mortem, env)
+    child.expect("Type the names of the 3 affected node")
+    child.sendline("192.0.2.65 192.0.2.66 192.0.2.67")
+    child.expect("Approved until")
+    assert finish(child) == 0
+    applied = tfharness.run(shim_bin, ["apply", "-input=false", "tfplan"], post_mortem, env)
+    assert applied.returncode == 0, applied.stderr
+    assert resets(post_mortem) == sorted(IP.values())
