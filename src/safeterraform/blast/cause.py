@@ -282,7 +282,7 @@ class Explainer:
         attribute = path[0] if path and isinstance(path[0], str) else None
         text, references = self._expression(scope, scope.block, attribute)
         shown = f" (= {_cut(text)})" if text and references else ""
-        what, how = _difference(change, path, new)
+        what, how = _difference(change, path, old, new)
         words = f"{what} changes{how}{shown}"
         subject = f"{change.address}.{written}"
         first = Link("attribute", subject, words, old, new, path=written)
@@ -763,15 +763,16 @@ def _arrow(how: str) -> str:
 _CHANGED = re.compile(r" changed(?: from |: | to )")
 
 
-def _difference(change: ResourceChange, path: Path, new: str) -> tuple[str, str]:
+def _difference(change: ResourceChange, path: Path, old: str, new: str) -> tuple[str, str]:
     """(what changes, how) for the attribute at `path`: the changed keys only when an
     object changes (`triggers_replace.node`, ` from "a" to "b"`), a long string around its
     first difference, never cut in the middle of the difference (issue 27)."""
     written = format_path(path)
     before = _at(change.before, path)
     after = _at(change.after, path)
-    if "create" in change.actions or "update" in change.actions:
-        leaves = _changed_leaves(change, path) if isinstance(before, dict) else []
+    if new != UNKNOWN and ("create" in change.actions or "update" in change.actions):
+        both = isinstance(before, dict) and isinstance(after, dict)
+        leaves = _changed_leaves(change, path) if both else []
         deeper = [leaf for leaf in leaves if len(leaf[0]) > len(path)]
         if deeper and len(deeper) == len(leaves) and isinstance(after, dict):
             if len(deeper) == 1:
@@ -788,9 +789,8 @@ def _difference(change: ResourceChange, path: Path, new: str) -> tuple[str, str]
         )
         unknown = _at(change.after_unknown, path) is True
         if isinstance(before, str) and isinstance(after, str) and not (sensitive or unknown):
-            old, changed = _string_difference(before, after)
-            return written, f" from {old} to {changed}"
-    old = show(before, _at(change.before_sensitive, path))
+            shown_old, changed = _string_difference(before, after)
+            return written, f" from {shown_old} to {changed}"
     if old.endswith("…") and new == UNKNOWN:
         return written, f" to {new}"  # the new value is not known: its old one says little
     return written, f" from {old} to {new}"

@@ -38,6 +38,7 @@ ADDRESS_ATTRIBUTES = ("ip", "ip_address", "ipv4_address", "private_ip", "public_
 _HOST = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*\.?"
 )
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _NEEDS_QUOTES = frozenset(" \t\n\r,'\"")
 
 # A sensitivity mask has the shape of `before_sensitive` in the plan JSON: True marks a
@@ -55,16 +56,21 @@ class NodeName:
     address: str | None = None
 
 
+@lru_cache(maxsize=4096)
 def looks_like_address(value: str) -> bool:
     """An IP address (v4 or v6) or a host name with dots: what people connect to, not
     what they call a node."""
-    import ipaddress
+    if _IPV4.fullmatch(value):
+        return all(int(part) <= 255 for part in value.split("."))
+    if ":" in value:
+        import ipaddress
 
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return _HOST.fullmatch(value) is not None
-    return True
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return True
+    return _HOST.fullmatch(value) is not None
 
 
 def attribute(values: Any, path: str) -> Any:
@@ -178,19 +184,23 @@ def choose_node_name(
     address: str,
     node_attributes: Sequence[str],
     sensitive: SensitivityMask = None,
+    *,
+    with_address: bool = True,
 ) -> NodeName:
     """The node's name and address by the rule in this module's docstring: a configured
     attribute, unless it is an address and the instance has a key of its own; else the
-    key, `name[index]` or the resource address. A sensitive value is never a name."""
+    key, `name[index]` or the resource address. A sensitive value is never a name.
+    `with_address=False`: the name alone (rule 4 is not looked up)."""
     secrets = _Secrets(values, sensitive)
     found = secrets.first(values, node_attributes)
     key = _instance_key(index, modules)
     if found is not None and not (
         looks_like_address(found) and key is not None and not looks_like_address(key)
     ):
-        return NodeName(found, secrets.hidden, _address(values, found, secrets))
+        where = _address(values, found, secrets) if with_address else None
+        return NodeName(found, secrets.hidden, where)
     chosen = key if key is not None else _fallback_name(index, name, modules, address)
-    where = found or _address(values, chosen, secrets)
+    where = found or (_address(values, chosen, secrets) if with_address else None)
     return NodeName(chosen, secrets.hidden, where if where != chosen else None)
 
 
@@ -214,28 +224,43 @@ class _Secrets:
         # (seen with Terraform 1.15).
         return not is_sensitive(self.sensitive, steps) and found not in self._scalars
 
-    def first(
-        self, values: Any, paths: Sequence[str], *, addresses_only: bool = False
-    ) -> str | None:
+    def first(self, values: Any, paths: Sequence[str]) -> str | None:
         """The first usable scalar at one of `paths` (top level, then one level down)."""
         for path in paths:
             for steps in _candidates(values, path):
                 found = scalar(_at(values, steps))
-                if found is None or (addresses_only and not looks_like_address(found)):
+                if found is None:
                     continue
                 if self.usable(steps, found):
                     return found
-                if not addresses_only:
-                    self.hidden = True
+                self.hidden = True
         return None
 
 
 def _address(values: Any, name: str, secrets: _Secrets) -> str | None:
     """The node's address (rule 4): None when there is none or it is the name itself."""
-    if looks_like_address(name):
+    if looks_like_address(name) or not isinstance(values, dict):
         return None
-    found = secrets.first(values, ADDRESS_ATTRIBUTES, addresses_only=True)
-    return found if found != name else None
+    # ADDRESS_ATTRIBUTES are single names: the places of _candidates, looked up directly
+    # (thousands of instances per plan; bench/bench_check.py).
+    places: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), values)]
+    places += [((key,), values[key]) for key in NESTED_FIRST if isinstance(values.get(key), dict)]
+    places += [
+        ((key,), values[key])
+        for key in sorted(values)
+        if key not in NESTED_FIRST and isinstance(values[key], dict)
+    ]
+    for attribute in ADDRESS_ATTRIBUTES:
+        for prefix, place in places:
+            found = scalar(place.get(attribute))
+            if (
+                found is not None
+                and found != name
+                and looks_like_address(found)
+                and secrets.usable((*prefix, attribute), found)
+            ):
+                return found
+    return None
 
 
 def _instance_key(index: str | int | None, modules: tuple[ModuleStep, ...]) -> str | None:
@@ -281,7 +306,9 @@ def node_name(
     sensitive: SensitivityMask = None,
 ) -> str:
     """The node name of a resource instance (see choose_node_name)."""
-    return choose_node_name(values, index, name, modules, address, node_attributes, sensitive).name
+    return choose_node_name(
+        values, index, name, modules, address, node_attributes, sensitive, with_address=False
+    ).name
 
 
 def state_sensitivity_mask(sensitive_attributes: Any) -> SensitivityMask:
