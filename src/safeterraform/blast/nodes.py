@@ -1,5 +1,5 @@
-"""What a resource instance's node is called (README "Node names"), and how a name is
-shown. Pure.
+"""What a resource instance's node is called (docs/design.md#node-names, README "Node
+names"), and how a name is shown. Pure.
 
 The one answer to "what is this node called?": the guarded apply, `check` and the state
 commands all ask `node_name` (or `choose_node_name`, which also gives the node's network
@@ -371,7 +371,7 @@ def _state_step(step: Any) -> str | int | None:
 
 def display_name(name: str) -> str:
     """A node name as listed to a person: shell-quoted when it holds a space, comma or
-    quote (or is empty), so it can be typed back exactly (PRODUCT.md §7)."""
+    quote (or is empty), so it can be typed back exactly (docs/design.md#node-names)."""
     if name and not _NEEDS_QUOTES.intersection(name):
         return name
     return "'" + name.replace("'", "'\"'\"'") + "'"  # shlex.quote leaves commas bare
