@@ -77,3 +77,13 @@ def test_a_resumed_rollout_keeps_the_original_cause(
     assert text == GOLDEN.read_text(), (
         f"{GOLDEN} differs; if intended, rerun with SAFETERRAFORM_UPDATE_GOLDEN=1 and review"
     )
+
+
+def test_order_may_name_a_node_by_its_address(incident: Path, env: dict[str, str]) -> None:
+    """Mutation: compare --order with the names only -> "--order names 192.0.2.65, which
+    this plan does not destroy or replace" (exit 1)."""
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "192.0.2.65 poison phoebe"
+    result = rollout(["--order", "192.0.2.65"], incident, env)
+    assert result.returncode == 0, result.stderr
+    assert "1. powder, 2. phoebe, 3. poison" in result.stdout
+    assert resets(incident) == ["powder", "phoebe", "poison"]

@@ -217,8 +217,11 @@ class Rollout:
         self.causes = {c.address: c.cause for c in analysis.changes if c.cause is not None}
         groups = dict(analysis.by_node())
         affected = list(groups)
-        requested = self.request.order or (tuple(previous.order) if previous else ())
-        unknown = [n for n in self.request.order if n not in affected]
+        # --order may name a node by its address, as the prompt accepts (README "Node names").
+        by_address = {a: node for node, found in analysis.addresses.items() for a in found}
+        ordered = tuple(by_address.get(name, name) for name in self.request.order)
+        requested = ordered or (tuple(previous.order) if previous else ())
+        unknown = [n for n in ordered if n not in affected]
         unknown = [n for n in unknown if previous is None or n not in previous.done]
         if unknown:
             raise SafeTerraformError(
