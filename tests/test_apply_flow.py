@@ -106,7 +106,10 @@ def test_the_apply_note_follows_the_rendering_on_one_line(
     child.sendline("")
     assert finish(child) == 4
     assert NOTE in lines
-    assert lines.index(NOTE) > lines.index("3 of 3 nodes affected: phoebe, poison, powder")
+    headline = (
+        "3 of 3 nodes affected: phoebe (192.0.2.67), poison (192.0.2.66), powder (192.0.2.65)"
+    )
+    assert lines.index(NOTE) > lines.index(headline)
     ours = lines[lines.index("DESTRUCTIVE CHANGES on 3 nodes") : lines.index(NOTE) + 1]
     assert [line for line in ours if line != line.rstrip()] == []
 
@@ -125,7 +128,7 @@ def test_no_changes_prints_no_apply_note(incident: Path, shim: Runner) -> None:
     (incident / "main.tf").write_text(tfharness.incident_config(tfharness.INCIDENT_NODES))
     result = shim("apply", "-input=false")
     assert result.returncode == 0, result.stderr
-    assert "No changes. Nothing to apply." in result.stdout.splitlines()
+    assert "safeterraform: nothing to apply." in result.stdout.splitlines()
     assert "applied by this command" not in result.stdout + result.stderr
 
 

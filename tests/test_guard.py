@@ -255,7 +255,7 @@ def test_no_changes_applies_nothing(incident: Path, shim: Runner, env: dict[str,
     before = tfharness.state_bytes(incident)
     result = shim("apply", "-input=false")
     assert result.returncode == 0, result.stderr
-    assert "No changes. Nothing to apply." in result.stdout
+    assert "safeterraform: nothing to apply." in result.stdout
     assert tfharness.state_bytes(incident) == before
 
 

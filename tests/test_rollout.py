@@ -258,5 +258,11 @@ def test_ctrl_c_at_the_second_node_says_what_is_done(
     progress = json.loads(
         (incident / ".terraform" / "safeterraform" / "rollout-prod.json").read_text()
     )
-    assert progress == {"order": ["powder", "phoebe", "poison"], "done": ["powder"]}
+    assert {key: progress[key] for key in ("order", "done")} == {
+        "order": ["powder", "phoebe", "poison"],
+        "done": ["powder"],
+    }
+    assert set(progress["causes"]) == {  # what the first plan traced, for --resume (issue 27)
+        f'terraform_data.reset_on_destroy["{node}"]' for node in ("phoebe", "poison", "powder")
+    }
     assert audit_records(home)[-1]["verdict"] == "interrupted"

@@ -93,7 +93,11 @@ def check(
     ],
     output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     chdir: Annotated[
-        Path | None, typer.Option("--chdir", help="Working directory terraform show runs in.")
+        Path | None,
+        typer.Option(
+            "--chdir",
+            help="Where terraform show runs and config is read (default: the plan's directory).",
+        ),
     ] = None,
 ) -> None:
     """Render the destructive part of a plan, and why it happens.

@@ -87,53 +87,98 @@ def split_names(answer: str) -> tuple[str, ...]:
     return tuple(normalise(name) for name in names if name)
 
 
-def matches(typed: Sequence[str], expected: Sequence[str]) -> bool:
-    """Every expected name, nothing else (any order; exact spelling after NFC)."""
-    return set(map(normalise, typed)) == set(map(normalise, expected))
+Aliases = Mapping[str, Sequence[str]]  # node name -> its addresses (blast.usable_addresses)
 
 
-def _difference(typed: Sequence[str], expected: Sequence[str]) -> str:
-    missing = sorted(set(map(normalise, expected)) - set(typed))
-    extra = sorted(set(typed) - set(map(normalise, expected)))
+def _words(expected: Sequence[str], aliases: Aliases | None) -> dict[str, str]:
+    """Every word that names an affected node -> that node: its name, and its addresses
+    (an address that is also an affected node's name names that node)."""
+    nodes = {normalise(name): name for name in expected}
+    words = dict(nodes)
+    for name, addresses in (aliases or {}).items():
+        if name in expected:
+            for address in addresses:
+                words.setdefault(normalise(address), name)
+    return words
+
+
+def _reading(
+    typed: Sequence[str], expected: Sequence[str], aliases: Aliases | None
+) -> tuple[list[str], list[str], list[str]]:
+    """(missing nodes, nodes named more than once, words that name no affected node)."""
+    words = _words(expected, aliases)
+    named: dict[str, list[str]] = {}
+    extra: list[str] = []
+    for word in map(normalise, typed):
+        if word in words:
+            named.setdefault(words[word], []).append(word)
+        elif word not in extra:
+            extra.append(word)
+    missing = sorted(name for name in expected if name not in named)
+    twice = sorted(name for name, said in named.items() if len(said) > 1)
+    return missing, twice, extra
+
+
+def matches(typed: Sequence[str], expected: Sequence[str], aliases: Aliases | None = None) -> bool:
+    """Every affected node named exactly once, by its name or one of its addresses, and
+    nothing else (any order; exact spelling after NFC)."""
+    return _reading(typed, expected, aliases) == ([], [], [])
+
+
+def _difference(typed: Sequence[str], expected: Sequence[str], aliases: Aliases | None) -> str:
+    missing, twice, extra = _reading(typed, expected, aliases)
     parts = []
     if missing:
         parts.append(f"missing {', '.join(map(display_name, missing))}")
+    if twice:
+        parts.append(f"named more than once: {', '.join(map(display_name, twice))}")
     if extra:
-        parts.append(f"not affected: {', '.join(map(display_name, extra))}")
+        parts.append(f"not affected: {', '.join(map(display_name, sorted(extra)))}")
     return "; ".join(parts)
 
 
-def _line_name(line: str, expected: set[str]) -> str | None:
-    """The affected node a line names on its own (as typed, or shell-quoted), else None."""
+def _line_name(line: str, words: Mapping[str, str]) -> tuple[str, str] | None:
+    """(node, word) when a line names one affected node on its own (as typed, or
+    shell-quoted), else None."""
     whole = normalise(line.strip())
-    if whole in expected:
-        return whole
+    if whole in words:
+        return words[whole], whole
     names = split_names(line)
-    return names[0] if len(names) == 1 and names[0] in expected else None
+    if len(names) == 1 and names[0] in words:
+        return words[names[0]], names[0]
+    return None
 
 
 def _read_on(
-    answer: str, typed: tuple[str, ...], expected: Sequence[str], ask: Callable[[str], str]
+    answer: str,
+    typed: tuple[str, ...],
+    expected: Sequence[str],
+    ask: Callable[[str], str],
+    aliases: Aliases | None = None,
 ) -> tuple[str, ...]:
     """One name per line (a list pasted into the prompt): while each line is one affected
-    name and names are missing, the next line is read as the next name. An empty line, or
-    one that is not a missing name, ends the list; it is then compared as a whole."""
-    wanted = set(map(normalise, expected))
-    first = _line_name(answer, wanted) if len(answer.strip().splitlines()) == 1 else None
-    if first is None or matches(typed, expected):
+    node and nodes are missing, the next line is read as the next name. An empty line, or
+    one that is not a missing node, ends the list; it is then compared as a whole."""
+    words = _words(expected, aliases)
+    wanted = set(expected)
+    first = _line_name(answer, words) if len(answer.strip().splitlines()) == 1 else None
+    if first is None or matches(typed, expected, aliases):
         return typed
-    names = [first]
-    while set(names) != wanted:
+    nodes, said = [first[0]], [first[1]]
+    while set(nodes) != wanted:
         try:
-            line = ask(f"Next name ({len(wanted - set(names))} still to type; Enter ends):")
+            line = ask(f"Next name ({len(wanted - set(nodes))} still to type; Enter ends):")
         except EOFError:
             break
-        name = _line_name(line, wanted)
-        if name is None or name in names:
-            names.extend(split_names(line))
+        found = _line_name(line, words)
+        if found is None:
+            said.extend(split_names(line))
             break
-        names.append(name)
-    return tuple(names)
+        said.append(found[1])
+        if found[0] in nodes:
+            break
+        nodes.append(found[0])
+    return tuple(said)
 
 
 def confirm_nodes(
@@ -142,6 +187,7 @@ def confirm_nodes(
     tell: Callable[[str], None],
     attempts: int = ATTEMPTS,
     purpose: str = "to apply",
+    aliases: Aliases | None = None,
 ) -> Outcome:
     """Ask for the affected node names (`purpose`: what typing them does); an empty answer
     stops at once."""
@@ -161,13 +207,13 @@ def confirm_nodes(
         if not typed:
             return Outcome(False, typed, reason="empty answer")
         try:
-            typed = _read_on(answer, typed, expected, ask)
+            typed = _read_on(answer, typed, expected, ask, aliases)
         except KeyboardInterrupt:
             return Outcome(False, typed, interrupted=True, reason="interrupted")
-        if matches(typed, expected):
+        if matches(typed, expected, aliases):
             return Outcome(True, typed)
         tell(
-            f"Not confirmed: {_difference(typed, expected)}."
+            f"Not confirmed: {_difference(typed, expected, aliases)}."
             + (f" {left} attempt(s) left." if left else "")
         )
     return Outcome(False, typed, reason=f"{attempts} failed attempts")
@@ -185,8 +231,11 @@ def confirm_plain(ask: Callable[[str], str], purpose: str = "to apply these chan
     return Outcome(confirmed, (answer.strip(),), reason="" if confirmed else "did not type yes")
 
 
-def confirm_from_env(expected: Sequence[str], env: Mapping[str, str]) -> Outcome | None:
-    """Non-interactive: SAFETERRAFORM_CONFIRM_NODES must equal the affected set.
+def confirm_from_env(
+    expected: Sequence[str], env: Mapping[str, str], aliases: Aliases | None = None
+) -> Outcome | None:
+    """Non-interactive: SAFETERRAFORM_CONFIRM_NODES must name the affected set, each node
+    once, by its name or its address.
 
     None when the variable is not set at all. An empty value means "I expect nothing
     destructive". The refusal names the difference, never the value to copy.
@@ -194,12 +243,11 @@ def confirm_from_env(expected: Sequence[str], env: Mapping[str, str]) -> Outcome
     if CONFIRM_VAR not in env:
         return None
     typed = split_names(env[CONFIRM_VAR])
-    if matches(typed, expected):
+    if matches(typed, expected, aliases):
         return Outcome(True, typed)
+    difference = _difference(typed, expected, aliases)
     return Outcome(
-        False,
-        typed,
-        reason=f"{CONFIRM_VAR} does not state the affected nodes ({_difference(typed, expected)})",
+        False, typed, reason=f"{CONFIRM_VAR} does not state the affected nodes ({difference})"
     )
 
 
@@ -282,11 +330,13 @@ class Confirmer:
         plan: PlanRef | None = None,
         next_step: str = "",
         purpose: str = "to apply",
+        aliases: Aliases | None = None,
         **fields: Any,
     ) -> Outcome:
         """The go-ahead for `what` (one phrase naming what is at stake). With `plan`, a
         person's approval of exactly that plan may give it; `next_step` tells the reader
-        how a person approves it when only an approval can; `purpose` ends the prompt."""
+        how a person approves it when only an approval can; `purpose` ends the prompt;
+        `aliases`: each node's addresses, which may be typed instead of its name."""
         expected = list(expected)
         fields = {"affected_nodes": expected, "expected_nodes": expected, **fields}
         needs_approval = self.needs_approval(expected, plan=plan is not None)
@@ -299,9 +349,11 @@ class Confirmer:
         elif needs_approval:
             raise self.refusal(self._for_a_person(expected, what, next_step, None), **fields)
         if not self.ui.interactive:
-            return self._from_env(expected, what, fields)
+            return self._from_env(expected, what, fields, aliases)
         if expected:
-            outcome = confirm_nodes(expected, self.ui.ask, self.ui.say, purpose=purpose)
+            outcome = confirm_nodes(
+                expected, self.ui.ask, self.ui.say, purpose=purpose, aliases=aliases
+            )
         else:
             outcome = confirm_plain(
                 self.ui.ask, "to apply these changes" if purpose == "to apply" else purpose
@@ -366,8 +418,10 @@ class Confirmer:
         ask = next_step or "a person runs this command in their own terminal."
         return block(headline, "; ".join(reasons), f"stop here and ask a person. {ask}")
 
-    def _from_env(self, expected: list[str], what: str, fields: dict[str, Any]) -> Outcome:
-        outcome = confirm_from_env(expected, self.env) if self.config.allow_env else None
+    def _from_env(
+        self, expected: list[str], what: str, fields: dict[str, Any], aliases: Aliases | None
+    ) -> Outcome:
+        outcome = confirm_from_env(expected, self.env, aliases) if self.config.allow_env else None
         if outcome is not None and outcome.confirmed:
             return outcome
         shown = display_names(expected) if expected else "nothing destructive"
@@ -375,7 +429,7 @@ class Confirmer:
         if outcome is not None:  # set, but not to what this plan destroys
             message = block(
                 f"refused: {CONFIRM_VAR} does not match what this plan destroys ({shown})",
-                f"{_difference(outcome.typed, expected)}; {self.where}",
+                f"{_difference(outcome.typed, expected, aliases)}; {self.where}",
                 f"nothing was applied. The runbook expected another blast radius: {in_a_terminal}"
                 " before changing the runbook.",
             )

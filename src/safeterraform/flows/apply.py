@@ -91,6 +91,12 @@ def _as_typed(session: Session) -> int:
     return code
 
 
+# A rollout step's cause, when its own plan no longer shows the upstream change (docs/rollout.md).
+RECALLED = "as the rollout's first plan traced it: an earlier step applied the upstream change"
+# Terraform has just printed "No changes." itself: say only what the shim does (issue 27).
+NOTHING_TO_APPLY = "safeterraform: nothing to apply."
+
+
 def has_changes(plan_json: Mapping[str, Any]) -> bool:
     if "applyable" in plan_json:
         return bool(plan_json["applyable"])
@@ -115,12 +121,15 @@ def limits_broken(analysis: blast.Analysis, config: Config) -> list[str]:
 
 
 def review_plan(
-    session: Session, private: PrivatePlan, only_nodes: tuple[str, ...] | None = None
+    session: Session,
+    private: PrivatePlan,
+    only_nodes: tuple[str, ...] | None = None,
+    recalled: Mapping[str, blast.Cause] | None = None,
 ) -> blast.Analysis | None:
     """Read the private copy, refuse it when stale or not promoted, render it and check
     `[limits]`, as the guarded apply, a rollout's step and `safeterraform approve` all do;
     None when it has no changes. `only_nodes` (a rollout's step): the nodes this plan must
-    affect, exactly."""
+    affect, exactly; `recalled`: the causes the rollout's first plan traced."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     try:
@@ -131,6 +140,8 @@ def review_plan(
         raise session.confirmer.refusal(
             f"{error}; nothing was applied", plan_sha256=private.sha256
         ) from None
+    if recalled:
+        analysis = blast.recall_causes(analysis, recalled, RECALLED)
     if only_nodes is not None and set(analysis.affected_nodes) != set(only_nodes):
         raise session.confirmer.refusal(
             f"safeterraform: refused: this step should destroy or replace "
@@ -142,7 +153,7 @@ def review_plan(
             affected_nodes=list(analysis.affected_nodes),
         )
     if not has_changes(plan_json):
-        session.ui.note("No changes. Nothing to apply.")
+        session.ui.note(NOTHING_TO_APPLY)
         session.recorder.record(
             "no-changes", "the plan has no changes", plan_sha256=private.sha256, exit_code=0
         )
@@ -196,9 +207,10 @@ def review_and_apply(
     apply_flags: list[str],
     created: bool,
     only_nodes: tuple[str, ...] | None = None,
+    recalled: Mapping[str, blast.Cause] | None = None,
 ) -> int:
     """Render the private copy, confirm, snapshot, apply it; every step recorded."""
-    analysis = review_plan(session, private, only_nodes)
+    analysis = review_plan(session, private, only_nodes, recalled)
     if analysis is None:
         return 0
     nodes = list(analysis.affected_nodes)
@@ -217,6 +229,7 @@ def review_and_apply(
         "affected nodes",
         plan=plan_ref(session, private),
         next_step=session.approve_hint(source),
+        aliases=analysis.addresses,
         plan_sha256=private.sha256,
     )
     if hidden and source not in session.plans.hidden:

@@ -34,7 +34,11 @@ def run(session: Session) -> int:
         return 0
     nodes = list(analysis.affected_nodes)
     outcome = session.confirmer.confirm(
-        nodes, "affected nodes", purpose="to approve this plan", plan_sha256=private.sha256
+        nodes,
+        "affected nodes",
+        purpose="to approve this plan",
+        aliases=analysis.addresses,
+        plan_sha256=private.sha256,
     )
     store = session.confirmer.approvals
     if store is None:  # session.build always gives one
