@@ -3,9 +3,11 @@ real Terraform; terminal behaviour in a real pseudo-terminal."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from tests import tfharness
@@ -28,7 +30,8 @@ def test_a_stale_saved_plan_is_refused_before_anyone_is_asked(
     incident: Path, real: Runner, shim_bin: Path, env: dict[str, str]
 ) -> None:
     """Mutation: check staleness after the confirmation (or not at all) -> the operator is
-    asked for the names of a plan Terraform will refuse anyway."""
+    asked for the names of a plan Terraform will refuse anyway: the prompt comes first
+    and this fails at once (not after pexpect's timeout), on the whole transcript."""
     assert real("plan", "-input=false", "-out=old.tfplan").returncode == 0
     changed = real(
         "apply", "-auto-approve", "-input=false", '-target=terraform_data.node_config["powder"]'
@@ -36,10 +39,12 @@ def test_a_stale_saved_plan_is_refused_before_anyone_is_asked(
     assert changed.returncode == 0, changed.stderr
     before = tfharness.state_bytes(incident)
     child = spawn(shim_bin, ["apply", "old.tfplan"], incident, env)
-    child.expect("Saved plan is stale")
+    child.logfile_read = transcript = io.StringIO()
+    first = child.expect(["Saved plan is stale", "Type the names", pexpect.EOF])
+    assert first == 0, f"asked before the staleness check: {transcript.getvalue()}"
     child.expect("nothing was applied")
     assert finish(child) == 3
-    assert "Type the names" not in (child.before or "")
+    assert "Type the names" not in transcript.getvalue()
     assert tfharness.state_bytes(incident) == before
     assert reset_log(incident) == []
 
