@@ -13,6 +13,7 @@ import pytest
 from tests import tfharness
 from tests.conftest import Runner
 from tests.test_guard import finish, incident, incident_template, reset_log, spawn
+from tests.test_prevention import audit_records
 
 __all__ = ["incident", "incident_template"]
 
@@ -154,3 +155,35 @@ def test_the_hidden_plan_is_not_offered_as_a_command_to_run(
     assert result.returncode == 0, result.stderr
     assert ".terraform/safeterraform/plans/" not in result.stdout
     assert "Apply complete!" in result.stdout
+
+
+# -- issue 28: plan -detailed-exitcode in production ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "code"),
+    [
+        (["-detailed-exitcode"], {}, 2),
+        (["-detailed-exitcode=true"], {}, 2),
+        (["--detailed-exitcode=1"], {}, 2),
+        ([], {"TF_CLI_ARGS_plan": "-detailed-exitcode=T"}, 2),
+        (["-detailed-exitcode=false"], {}, 0),
+    ],
+    ids=["bare", "=true", "--=1", "TF_CLI_ARGS_plan", "=false"],
+)
+def test_a_detailed_exitcode_plan_in_production_is_summarised_and_recorded(
+    incident: Path, shim: Runner, env: dict[str, str], home: Path,
+    args: list[str], extra: dict[str, str], code: int,
+) -> None:  # fmt: skip
+    """`plan -detailed-exitcode=true` used to skip the destructive summary and the audit
+    record (only the bare spelling was recognised) and still exit 2.
+
+    Mutation: recognise only `-detailed-exitcode` / `--detailed-exitcode` (the old test)
+    -> the `=true`, `=1` and TF_CLI_ARGS_plan rows fail."""
+    env.update(extra)
+    result = shim("plan", "-input=false", *args)
+    assert result.returncode == code, result.stderr
+    assert "3 of 3" in result.stdout and "To apply exactly this plan" in result.stdout
+    (record,) = [r for r in audit_records(home) if r["verdict"] == "planned"]
+    assert record["exit_code"] == code
+    assert record["affected_nodes"] == ["phoebe", "poison", "powder"]
