@@ -102,14 +102,17 @@ def check_original(mutation: Mutation) -> str | None:
     return None
 
 
-def run_one(mutation: Mutation, files: list[str], base: Path, timeout: float) -> Outcome:
+def run_one(
+    index: int, mutation: Mutation, files: list[str], base: Path, timeout: float
+) -> Outcome:
     started = time.monotonic()
     problem = check_original(mutation)
     if problem is not None:
         return Outcome(mutation, "STALE", detail=problem)
     if mutation.root and os.geteuid() != 0:
         return Outcome(mutation, "not applied", detail="its tests need root")
-    copy = Path(tempfile.mkdtemp(prefix="m", dir=base))
+    copy = base / f"m{index:02d}"  # no random letters: they could spell `prd`
+    copy.mkdir()
     try:
         copy_repository(files, copy)
         target = copy / mutation.file
@@ -173,10 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     files = repository_files()
     started = time.monotonic()
     outcomes: list[Outcome] = []
-    with tempfile.TemporaryDirectory(prefix="safeterraform-mutants-") as tmp:
-        base = Path(tmp)
+    # The tests' temporary paths must hold no production token (a random name might).
+    base = Path(tempfile.gettempdir()) / f"safeterraform-mutants-{os.getpid()}"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir()
+    try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-            futures = [pool.submit(run_one, m, files, base, options.timeout) for m in mutations]
+            futures = [
+                pool.submit(run_one, index, mutation, files, base, options.timeout)
+                for index, mutation in enumerate(mutations)
+            ]
             for future in concurrent.futures.as_completed(futures):
                 outcome = future.result()
                 outcomes.append(outcome)
@@ -186,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                     + (f"  -- {outcome.detail}" if outcome.detail else ""),
                     flush=True,
                 )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     bad = [o for o in outcomes if o.verdict not in ("caught", "not applied")]
     for outcome in bad:
         print(f"\nmutants: {outcome.verdict}: {outcome.mutation.name}", file=sys.stderr)
