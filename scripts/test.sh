@@ -18,7 +18,7 @@ fi
 "$venv/bin/mypy"
 "$venv/bin/shellcheck" install.sh scripts/*.sh .ci/run
 set +e
-"$venv/bin/python" -m pytest -n "${SAFETERRAFORM_TEST_WORKERS:-4}" "$@"
+"$venv/bin/python" -m pytest -n "${SAFETERRAFORM_TEST_WORKERS:-4}" --dist worksteal "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
