@@ -306,3 +306,35 @@ def test_approve_without_a_terminal_is_refused(
     assert refused.returncode == 3, refused.stderr
     assert "stdin is not a terminal" in refused.stderr
     assert f"safeterraform approve {plan}" in refused.stderr
+
+
+def test_two_person_refuses_the_appliers_own_approval_as_any_user(
+    incident: Path, shim: Runner, env: dict[str, str], system_config: Path
+) -> None:
+    """`[confirm] two_person = true` in the system layer (the file the launcher records):
+    the user who plans and approves at a terminal cannot apply on that approval. Runs as
+    whoever runs the suite (tests/test_bastion.py needs root for alice and bob).
+
+    Mutation: Store.take ignoring two_person, or the Confirmer passing it no two_person
+    (`None`) -> the user's own approval applies the plan: three resets, and this fails."""
+    system_config.parent.mkdir(parents=True, exist_ok=True)
+    system_config.write_text("[confirm]\ntwo_person = true\n")
+    planned = shim("plan", "-input=false", "-out=change.tfplan")
+    assert planned.returncode == 0, planned.stderr
+    assert f"two_person = true in {system_config}" in planned.stdout
+    before = tfharness.state_bytes(incident)
+    alone = shim("apply", "change.tfplan")
+    assert alone.returncode == 3, alone.stdout + alone.stderr
+    assert "another user must approve it" in alone.stderr
+
+    child = spawn_approve("change.tfplan", incident, env)
+    child.expect("Type the names of the 3 affected node")
+    child.sendline("powder poison phoebe")
+    child.expect("Approved until")
+    assert finish(child) == 0
+    refused = shim("apply", "change.tfplan")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "who is applying it" in refused.stderr
+    assert f"two_person = true in {system_config}" in refused.stderr
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []

@@ -485,11 +485,15 @@ def test_approvals_directory_lets_users_add_but_not_touch_each_others(in_use: Ba
     assert in_use.root(f"stat -c '%a %U %G' {mine}").split() == ["640", "alice", "safeterraform"]
 
     assert in_use.sh("bob", f"cat {mine}").stdout == '{"by": "alice"}\n'
+    # bob's own file exists, so `ln -f` fails only because it may not replace alice's.
+    theirs = f"{approvals}/bob-forged.json"
+    assert in_use.sh("bob", f"umask 027 && echo '{{}}' > {theirs}").returncode == 0
     for attempt in (
         f"echo forged >> {mine}",
         f"rm -f {mine}",
         f"mv {mine} {approvals}/bob.json",
-        f"ln -f {approvals}/other {mine}",
+        f"ln -f {theirs} {mine}",
+        f"mv -f {theirs} {mine}",
         f"chmod 666 {mine}",
     ):
         assert in_use.sh("bob", attempt).returncode != 0, attempt

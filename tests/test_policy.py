@@ -419,3 +419,96 @@ def test_agent_env_layers_add_names_and_never_remove_the_defaults(tmp_path: Path
     assert policy.agent_markers(config, {"CLAUDECODE": "1", "TEAM_AGENT": ""}) == ["CLAUDECODE"]
     assert policy.agent_markers(config, {"TEAM_AGENT": "yes"}) == ["TEAM_AGENT"]
     assert policy.agent_markers(config, {"CLAUDECODE": " "}) == []
+
+
+# -- survivors of issue 28's mutation run (docs/testing.md) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("EUProd", ["EU", "Prod"]),
+        ("USPrd", ["US", "Prd"]),
+        ("PRODEu", ["PROD", "Eu"]),
+        ("euProd", ["eu", "Prod"]),
+        ("ABCProduction", ["ABC", "Production"]),
+        ("PROD", ["PROD"]),
+    ],
+)
+def test_an_acronym_ends_before_the_capital_that_starts_a_word(
+    layers: Layers, name: str, words: list[str]
+) -> None:
+    """Mutation: the acronym look-ahead off by one (`name[index : index + 1]` or
+    `name[index + 2 : index + 3]` instead of the next character) glues `EUProd`, `USPrd`
+    and `PRODEu` into one word, and those workspaces stop being production."""
+    assert policy.tokens(name) == words
+    assert layers.verdict(name).production
+
+
+ALL_AGENT_VARIABLES = (
+    "CLAUDECODE",
+    "GEMINI_CLI",
+    "CODEX_SANDBOX",
+    "CODEX_SANDBOX_NETWORK_DISABLED",
+    "CLINE_ACTIVE",
+    "OPENCODE",
+)
+
+
+def test_the_builtin_agent_variables_are_exactly_these() -> None:
+    """docs/agents.md's list, written out here (not compared with itself).
+
+    Mutation: OPENCODE (or any other) dropped from DEFAULT_AGENT_ENV -> this fails."""
+    assert set(policy.DEFAULT_AGENT_ENV) == set(ALL_AGENT_VARIABLES)
+
+
+@pytest.mark.parametrize("name", ALL_AGENT_VARIABLES)
+def test_each_builtin_agent_variable_marks_a_coding_agent_without_any_config(
+    layers: Layers, name: str
+) -> None:
+    """Mutation: OPENCODE dropped from the built-in agent variables -> its row fails."""
+    config = layers.load()
+    assert config.error is None and config.files == ()
+    assert policy.agent_markers(config, {name: "1"}) == [name]
+
+
+@pytest.mark.parametrize(
+    ("system", "user", "repo", "seconds"),
+    [
+        ("1d", "30d", "2w", 86400),  # later layers may not lengthen it
+        ("2w", "30d", "12h", 12 * 3600),  # any layer may shorten it
+        (None, "3d", "2w", 3 * 86400),
+        ("1h", None, None, 3600),
+    ],
+)
+def test_promotion_max_age_is_the_shortest_any_layer_sets(
+    layers: Layers, system: str | None, user: str | None, repo: str | None, seconds: int
+) -> None:
+    """Mutation: `[promotion] max_age` merged with max() (or the last layer winning) -> a
+    repository file lengthens the system's limit and a stale staging apply counts."""
+    for write, value in ((layers.write_system, system), (layers.write_user, user)):
+        if value is not None:
+            write(f'[promotion]\nmax_age = "{value}"\n')
+    if repo is not None:
+        layers.write_repo(f'[promotion]\nmax_age = "{repo}"\n')
+    config = layers.load()
+    assert config.error is None, config.error
+    assert config.promotion_max_age == seconds
+
+
+@pytest.mark.parametrize("keep", [-1, 0])
+def test_state_backups_keep_below_one_is_a_config_error(layers: Layers, keep: int) -> None:
+    """`keep = -1` used to load and then prune every snapshot, the new one included;
+    `keep = 0` silently became 10. Mutation: drop the `keep >= 1` check -> loads."""
+    path = layers.write_user(f"[state_backups]\nkeep = {keep}\n")
+    config = layers.load()
+    assert config.error is not None
+    assert str(path) in config.error and "[state_backups] keep" in config.error
+    assert ">= 1" in config.error
+
+
+def test_state_backups_keep_is_the_last_layer_that_sets_it(layers: Layers) -> None:
+    layers.write_system("[state_backups]\nkeep = 3\n")
+    assert layers.load().state_backups_keep == 3
+    layers.write_user("[state_backups]\nkeep = 1\n")
+    assert layers.load().state_backups_keep == 1

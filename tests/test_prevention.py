@@ -304,3 +304,25 @@ def test_a_hook_that_fails_in_any_way_stops_the_apply(
     refused = audit_records(home)[-1]
     assert (refused["verdict"], refused["exit_code"]) == ("refused", 3)
     assert f"exited {code}" in str(refused["reason"])
+
+
+@pytest.mark.parametrize(("limit", "applied"), [(3, True), (2, False)])
+def test_max_affected_nodes_is_a_maximum_not_a_bound_below(
+    incident: Path, shim: Runner, env: dict[str, str], limit: int, applied: bool
+) -> None:
+    """`[limits] max_affected_nodes = 3` allows the incident's three nodes; 2 refuses them.
+
+    Mutation: `affected >= max_affected_nodes` (instead of `>`) refuses the plan that is
+    exactly at the limit: the first row fails."""
+    (incident / ".safeterraform.toml").write_text(f"[limits]\nmax_affected_nodes = {limit}\n")
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    before = tfharness.state_bytes(incident)
+    result = shim("apply", "-input=false")
+    if applied:
+        assert result.returncode == 0, result.stderr
+        assert len(reset_log(incident)) == 3
+    else:
+        assert result.returncode == 3, result.stderr
+        assert f"max_affected_nodes = {limit}" in result.stderr
+        assert tfharness.state_bytes(incident) == before
+        assert reset_log(incident) == []

@@ -502,7 +502,13 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
         fraction = _typed(path, limits, "max_affected_fraction", (int, float))
         if fraction is not None:
             max_fraction = fraction if max_fraction is None else min(max_fraction, fraction)
-        keep = _typed(path, tables["state_backups"], "keep", int) or keep
+        kept = _typed(path, tables["state_backups"], "keep", int)
+        if kept is not None:
+            if kept < 1:  # 0 kept nothing to restore; -1 pruned the new snapshot too
+                raise ConfigError(
+                    f"safeterraform: config {path}: `[state_backups] keep` must be >= 1"
+                )
+            keep = kept
         # Any layer may add lower environments and last nodes, or shorten max_age; none
         # can remove what another layer named (the system layer is authoritative).
         rollout_last += _strings(path, tables["rollout"], "last")

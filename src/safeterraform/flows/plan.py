@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from safeterraform import render, review
-from safeterraform.argv import flag_values
+from safeterraform.argv import bool_flag, flag_values
 from safeterraform.confirm import display_names
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import sha256_of
@@ -28,7 +28,9 @@ def run(session: Session) -> int:
         plan_path = session.plans.new_hidden()
         args.append(f"-out={plan_path}")
     code = session.terraform.foreground(session.terraform.composed("plan", args))
-    detailed = "-detailed-exitcode" in args or "--detailed-exitcode" in args
+    # Every spelling Terraform accepts (`-detailed-exitcode=true`, `--detailed-exitcode=1`,
+    # from TF_CLI_ARGS_plan): exit 2 is "changes present", and the plan is still reviewed.
+    detailed = bool_flag(args, "detailed-exitcode")
     if code != 0 and not (detailed and code == 2):
         return code
     local = session.workdir_path(plan_path)
