@@ -29,6 +29,7 @@ from safeterraform.errors import (
     Refused,
     SafeTerraformError,
 )
+from safeterraform.inert import inert
 from safeterraform.policy import Config, agent_markers
 from safeterraform.ui import UI
 
@@ -55,11 +56,15 @@ class Stop(SafeTerraformError):
 
 
 def normalise(name: str) -> str:
-    return unicodedata.normalize("NFC", name)
+    """A name as it is compared: NFC, and control characters as they are displayed
+    (safeterraform.inert), so a name holding ESC is confirmed by typing what was shown."""
+    return inert(unicodedata.normalize("NFC", name))
 
 
 def display_name(name: str) -> str:
-    """A name as it is typed: shell-quoted when it holds a separator or a quote."""
+    """A name as it is typed: shell-quoted when it holds a separator, a quote or (shown
+    inert) a control character."""
+    name = inert(name)
     if name and not any(char in SEPARATORS or char in "'\"\\" for char in name):
         return name
     return shlex.quote(name)
@@ -140,8 +145,10 @@ def confirm_nodes(
     ask: Callable[[str], str],
     tell: Callable[[str], None],
     attempts: int = ATTEMPTS,
+    ask_more: Callable[[str], str] | None = None,
 ) -> Outcome:
-    """Ask for the affected node names; an empty answer stops at once."""
+    """Ask for the affected node names; an empty answer stops at once. `ask_more` reads
+    the next line of a list pasted into the answer (default: `ask`)."""
     typed: tuple[str, ...] = ()
     for attempt in range(1, attempts + 1):
         left = attempts - attempt
@@ -158,7 +165,7 @@ def confirm_nodes(
         if not typed:
             return Outcome(False, typed, reason="empty answer")
         try:
-            typed = _read_on(answer, typed, expected, ask)
+            typed = _read_on(answer, typed, expected, ask_more or ask)
         except KeyboardInterrupt:
             return Outcome(False, typed, interrupted=True, reason="interrupted")
         if matches(typed, expected):
@@ -298,7 +305,12 @@ class Confirmer:
         if not self.ui.interactive:
             return self._from_env(expected, what, fields)
         if expected:
-            outcome = confirm_nodes(expected, self.ui.ask, self.ui.say)
+            outcome = confirm_nodes(
+                expected,
+                self.ui.ask,
+                self.ui.say,
+                ask_more=lambda message: self.ui.ask(message, fresh=False),
+            )
         else:
             outcome = confirm_plain(self.ui.ask)
         if outcome.interrupted:

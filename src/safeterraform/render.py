@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from safeterraform.blast import Analysis, Cause, DestroyProvisioner, DestructiveChange
 from safeterraform.blast.cause import unkeyed_text
 from safeterraform.blast.nodes import display_name, display_names
+from safeterraform.inert import inert, markdown
 
 if TYPE_CHECKING:  # rich is imported for a console only: text, JSON and Markdown start faster
     from rich.console import Console, RenderableType
@@ -164,6 +165,11 @@ def _cause_lines(analysis: Analysis) -> list[Line]:
 
 
 def _lines(analysis: Analysis) -> list[Line]:
+    """The rendering's lines, every text from the plan shown inert (safeterraform.inert)."""
+    return [[(inert(text), style) for text, style in line] for line in _plan_lines(analysis)]
+
+
+def _plan_lines(analysis: Analysis) -> list[Line]:
     """Destroy-time provisioners first (red), then changes by node, why, then the counts."""
     lines: list[Line] = []
     for warning in analysis.warnings:
@@ -350,7 +356,7 @@ def to_markdown(analysis: Analysis) -> str:
     out.append(f"### safeterraform: {title}")
     out.append("")
     for warning in analysis.warnings:
-        out.append(f"> **Warning:** {warning}")
+        out.append(f"> **Warning:** {markdown(warning)}")
         out.append("")
     if analysis.destroy_provisioners:
         out.append(
@@ -383,7 +389,7 @@ def to_markdown(analysis: Analysis) -> str:
                 if change.previous_address:
                     details.append(f"moved from {_code(change.previous_address)}")
                 if change.reason:
-                    details.append(f"because {change.reason}")
+                    details.append(f"because {markdown(change.reason)}")
                 if change.replace_paths:
                     details.append(
                         "forced by " + ", ".join(_code(path) for path in change.replace_paths)
@@ -396,10 +402,11 @@ def to_markdown(analysis: Analysis) -> str:
                 out.append(f"- {action_words(change)} {_code(_address(change))}{suffix}")
             out.append("")
         out.extend(_markdown_causes(analysis))
-    out.append(f"**{headline(analysis)}**")
+    out.append(f"**{markdown(headline(analysis))}**")
     out.append("")
     out.append(counts_line(analysis))
-    return "\n".join(out) + "\n"
+    # Code spans and fences keep their text literal; control characters are made visible.
+    return "\n".join(inert(line) for line in out) + "\n"
 
 
 def _markdown_causes(analysis: Analysis) -> list[str]:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from safeterraform.plan import ModuleStep
+from safeterraform.inert import changed, inert
 
 # Object attributes looked into first, one level down, before any other object attribute.
 NESTED_FIRST = ("input", "triggers", "triggers_replace", "tags", "labels")
@@ -257,8 +258,11 @@ def _state_step(step: Any) -> str | int | None:
 
 def display_name(name: str) -> str:
     """A node name as listed to a person: shell-quoted when it holds a space, comma or
-    quote (or is empty), so it can be typed back exactly (PRODUCT.md §7)."""
-    if name and not _NEEDS_QUOTES.intersection(name):
+    quote (or is empty), so it can be typed back exactly (PRODUCT.md §7). Control
+    characters are shown inert (`\\x1b`, quoted), as confirm.matches accepts them typed."""
+    if changed(name):
+        name = inert(name)
+    elif name and not _NEEDS_QUOTES.intersection(name):
         return name
     return "'" + name.replace("'", "'\"'\"'") + "'"  # shlex.quote leaves commas bare
 
