@@ -54,7 +54,4 @@ def changed(text: str) -> bool:
 def markdown(text: str) -> str:
     """Inert text for Markdown outside code spans: Markdown and HTML syntax escaped too."""
     shown = inert(text)
-    return "".join(
-        _HTML[char] if char in _HTML else f"\\{char}" if char in _MARKDOWN else char
-        for char in shown
-    )
+    return "".join(_HTML.get(char, f"\\{char}" if char in _MARKDOWN else char) for char in shown)

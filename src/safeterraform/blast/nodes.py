@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from safeterraform.plan import ModuleStep
 from safeterraform.inert import changed, inert
+from safeterraform.plan import ModuleStep
 
 # Object attributes looked into first, one level down, before any other object attribute.
 NESTED_FIRST = ("input", "triggers", "triggers_replace", "tags", "labels")
