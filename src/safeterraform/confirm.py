@@ -6,8 +6,9 @@ command: at a terminal the operator types every affected node name (or `yes` whe
 nothing is destroyed); without one, SAFETERRAFORM_CONFIRM_NODES must state the set, or a
 person's approval (`safeterraform approve`) of exactly this plan file is used, once;
 break-glass stands in for either where config allows. Under a coding agent (a variable of
-`[confirm] agent_env` is set) nothing destructive is confirmed by anything but a
-person's approval: no prompt, no variable, no break-glass. Every refusal is recorded first.
+`[confirm] agent_env` is set, or an ancestor process is one: safeterraform.agents) nothing
+destructive is confirmed by anything but a person's approval: no prompt, no variable, no
+break-glass. Every refusal is recorded first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from safeterraform import agents
 from safeterraform.approvals import NoApproval, PlanRef, Store
 from safeterraform.audit import Recorder
 from safeterraform.errors import (
@@ -30,7 +32,7 @@ from safeterraform.errors import (
     SafeTerraformError,
 )
 from safeterraform.inert import inert
-from safeterraform.policy import Config, agent_markers
+from safeterraform.policy import Config
 from safeterraform.ui import UI
 
 ATTEMPTS = 3
@@ -220,11 +222,15 @@ class Confirmer:
     now: Callable[[], datetime.datetime] = field(
         default=lambda: datetime.datetime.now(datetime.UTC)
     )
+    _agents: list[str] | None = field(default=None, init=False, repr=False)
 
     @property
     def agents(self) -> list[str]:
-        """The agent variables set here: a coding agent runs this command."""
-        return agent_markers(self.config, self.env)
+        """What says a coding agent runs this command (agents.markers: a variable, or an
+        ancestor process); looked up once per command."""
+        if self._agents is None:
+            self._agents = agents.markers(self.config, self.env)
+        return self._agents
 
     def needs_approval(self, expected: Sequence[str], plan: bool = True) -> bool:
         """Only a person's approval can confirm this: something is destroyed, replaced or
@@ -246,9 +252,7 @@ class Confirmer:
         if BREAK_GLASS_VAR not in self.env:
             return None
         if self.agents:
-            raise Refused(
-                f"break-glass is not available to a coding agent ({self.agents[0]} is set)"
-            )
+            raise Refused(f"break-glass is not available to a coding agent ({self.agents[0]})")
         reason = self.env[BREAK_GLASS_VAR].strip()
         if not reason:
             raise Refused(f"{BREAK_GLASS_VAR} is set but empty; give the reason")
@@ -361,7 +365,7 @@ class Confirmer:
         shown = display_names(expected)
         if self.agents:
             who = (
-                f"{self.agents[0]} is set: a coding agent runs this command, and a coding "
+                f"{self.agents[0]}: a coding agent runs this command, and a coding "
                 "agent cannot confirm what production destroys, whatever it types or sets"
             )
         else:

@@ -56,7 +56,7 @@ def run(
     agents = guarded.confirmer.agents
     if agents:
         raise guarded.confirmer.refusal(
-            f"safeterraform approve: refused: {agents[0]} is set: a coding agent runs this, "
+            f"safeterraform approve: refused: {agents[0]}: a coding agent runs this, "
             "and an approval is what a person gives after reviewing the plan; an agent "
             "cannot approve its own plan. Stop here and ask a person to run, in their own "
             f"terminal: {command}"

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from safeterraform import audit, launcher, policy
+from safeterraform import agents, audit, launcher, policy
 from safeterraform.commands import lint as lint_command
 from safeterraform.errors import RealBinaryNotFound
 from safeterraform.realbin import is_shim
@@ -119,13 +119,14 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
         "break-glass",
         "allowed" if config.allow_break_glass else f"disabled by {config.break_glass_disabled_by}",
     )
-    agents = policy.agent_markers(config, env)
+    found = agents.markers(config, env)
     add(
         table,
         "coding agent",
-        f"yes ({', '.join(agents)} set): destructive plans need `safeterraform approve`"
-        if agents
-        else f"no (none of {', '.join(config.agent_env)} is set)",
+        f"yes ({'; '.join(found)}): destructive plans need `safeterraform approve`"
+        if found
+        else f"no (none of {', '.join(config.agent_env)} is set, and no ancestor process "
+        f"is one of {', '.join(config.agent_processes)})",
     )
     if config.two_person:
         add(table, "two-person approval", f"required by {config.two_person}")

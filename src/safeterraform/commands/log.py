@@ -22,6 +22,7 @@ from rich.text import Text
 
 from safeterraform import audit, launcher, policy
 from safeterraform.errors import SafeTerraformError
+from safeterraform.inert import inert
 from safeterraform.redact import Redactor, has_secrets, redact_argv
 
 MAX_PROBLEMS_SHOWN = 10
@@ -98,7 +99,8 @@ def select(
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A field as shown: names, reasons and paths came from plans and state (inert)."""
+    return "" if value is None else inert(str(value))
 
 
 def _names(value: Any) -> str:
@@ -113,10 +115,10 @@ def command_line(record: dict[str, Any]) -> str:
     argv = record.get("argv")
     if not isinstance(argv, list):
         return f"{program} {_text(argv)}".strip()
-    words = [_text(word) for word in argv]
-    if words and os.path.basename(words[0]) in ("terraform", "tofu"):
-        return shlex.join(words)
-    return shlex.join([program, *words])
+    words = ["" if word is None else str(word) for word in argv]
+    if not (words and os.path.basename(words[0]) in ("terraform", "tofu")):
+        words = [program, *words]
+    return inert(shlex.join(words))
 
 
 def _time(value: Any) -> str:

@@ -28,7 +28,7 @@ def run(session: Session) -> int:
         via = "" if source == "command line" else f" (injected through {source})"
         if session.confirmer.agents:
             instead = (
-                f"{session.confirmer.agents[0]} is set, so a coding agent runs this: run "
+                f"{session.confirmer.agents[0]}, so a coding agent runs this: run "
                 f"`{session.program} {invocation.command}` without it; it shows what the plan "
                 "destroys, and when it destroys anything a person must review and approve "
                 "that plan in their own terminal with `safeterraform approve PLANFILE` (the "

@@ -42,7 +42,7 @@ def run(session: Session) -> int:
     nodes = list(analysis.affected_nodes)
     if session.confirmer.needs_approval(nodes):
         who = (
-            f"{session.confirmer.agents[0]} is set: a coding agent cannot confirm it"
+            f"{session.confirmer.agents[0]}: a coding agent cannot confirm it"
             if session.confirmer.agents
             else f"two_person = true in {session.config.two_person}: another user approves it"
         )

@@ -18,7 +18,7 @@ import os
 import shlex
 from collections.abc import Mapping, Sequence
 
-from safeterraform import blast, policy, promotion, render, review
+from safeterraform import blast, promotion, render, review
 from safeterraform.argv import CommandLineError, flag_values, split_apply_flags
 from safeterraform.confirm import CONFIRM_VAR
 from safeterraform.errors import (
@@ -106,10 +106,10 @@ def run(session: Session, request: Request) -> int:
                 f"safeterraform: refused: a rollout makes its own -target for each node; "
                 f"drop -{name} (a rollout covers the whole configuration)"
             )
-    agents = policy.agent_markers(config, session.env)
+    agents = session.confirmer.agents
     if agents:
         raise session.confirmer.refusal(
-            f"safeterraform: refused: {agents[0]} is set: a coding agent runs this, and a rollout "
+            f"safeterraform: refused: {agents[0]}: a coding agent runs this, and a rollout "
             "destroys or replaces nodes one by one with a person confirming each. Stop here "
             "and ask a person to run `safeterraform rollout` at a terminal."
         )
