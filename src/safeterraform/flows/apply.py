@@ -56,7 +56,7 @@ def run(session: Session) -> int:
             return code
         created = True
     private = session.plans.private_copy(source)
-    return review_and_apply(session, private, apply_flags, created)
+    return review_and_apply(session, private, apply_flags, created, shown=created)
 
 
 def _as_typed(session: Session) -> int:
@@ -90,12 +90,18 @@ def limits_broken(analysis: blast.Analysis, config: Config) -> list[str]:
 
 
 def review_plan(
-    session: Session, private: PrivatePlan, only_nodes: tuple[str, ...] | None = None
+    session: Session,
+    private: PrivatePlan,
+    only_nodes: tuple[str, ...] | None = None,
+    *,
+    shown: bool = False,
 ) -> blast.Analysis | None:
     """Read the private copy, refuse it when stale or not promoted, render it and check
     `[limits]`, as the guarded apply, a rollout's step and `safeterraform approve` all do;
     None when it has no changes. `only_nodes` (a rollout's step): the nodes this plan must
-    affect, exactly."""
+    affect, exactly. `shown`: terraform's own plan output is already on the screen (the
+    shim ran the plan); otherwise `terraform show` of the private copy comes first, so
+    every change is seen, not only the destructive ones (README "What is enforced")."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     try:
@@ -136,6 +142,8 @@ def review_plan(
             plan_sha256=private.sha256,
         )
     promotion.require(session, private)  # [promotion] after: applied in a lower env first?
+    if not shown:
+        show_plan(session, private)
     session.ui.show(render.renderable(analysis))
     nodes = list(analysis.affected_nodes)
     broken = limits_broken(analysis, session.config)
@@ -151,6 +159,19 @@ def review_plan(
     return analysis
 
 
+def show_plan(session: Session, private: PrivatePlan) -> None:
+    """Terraform's own rendering of exactly the reviewed bytes (`terraform show` of the
+    private copy), in the foreground; when it cannot be shown, nobody is asked."""
+    terraform = session.terraform.with_fds(private.fd)
+    code = terraform.foreground(terraform.composed("show", [private.path]))
+    if code != 0:
+        raise session.confirmer.refusal(
+            f"safeterraform: refused: terraform show of the plan exited {code}, so its "
+            "changes cannot be shown; nothing was applied",
+            plan_sha256=private.sha256,
+        )
+
+
 def plan_ref(session: Session, private: PrivatePlan) -> PlanRef:
     """What an approval of this plan is bound to (`safeterraform approve` writes the same)."""
     return PlanRef(
@@ -164,9 +185,12 @@ def review_and_apply(
     apply_flags: list[str],
     created: bool,
     only_nodes: tuple[str, ...] | None = None,
+    *,
+    shown: bool = False,
 ) -> int:
-    """Render the private copy, confirm, snapshot, apply it; every step recorded."""
-    analysis = review_plan(session, private, only_nodes)
+    """Render the private copy, confirm, snapshot, apply it; every step recorded.
+    `shown`: terraform's plan output is already on the screen (see review_plan)."""
+    analysis = review_plan(session, private, only_nodes, shown=shown)
     if analysis is None:
         return 0
     nodes = list(analysis.affected_nodes)

@@ -280,7 +280,7 @@ class Rollout:
             )
             session = dataclasses.replace(session, confirmer=confirmer)
         # created=False: no "nothing else to run" note, a rollout has more steps
-        return apply.review_and_apply(session, private, self.apply_flags, False, only)
+        return apply.review_and_apply(session, private, self.apply_flags, False, only, shown=True)
 
     def _stopped(self, why: str, code: int) -> int:
         """Say exactly where the rollout stopped and how to resume it."""
