@@ -15,6 +15,7 @@ from rich.text import Text
 from safeterraform import agents, audit, launcher, policy
 from safeterraform.commands import lint as lint_command
 from safeterraform.errors import RealBinaryNotFound
+from safeterraform.inert import inert
 from safeterraform.realbin import is_shim
 
 ALIASES = {
@@ -50,6 +51,20 @@ def audit_trail(config: policy.Config, env: dict[str, str]) -> tuple[str, bool]:
     if problem is not None:
         return f"syslog required but unreachable ({problem}): guarded commands are refused", True
     return f"central: syslog via {audit.SYSLOG_SOCKET}, facility auth; and {own}", False
+
+
+def unfinished_applies(config: policy.Config, env: dict[str, str]) -> str:
+    """Confirmed applies of this host that ended without recording how (a killed shim)."""
+    try:
+        records = audit.recent(audit.default_path(env, config.audit_log))
+    except OSError:
+        return ""
+    found = audit.orphans(records, audit.identity(env)[1])
+    if not found:
+        return ""
+    latest = found[-1][0]
+    more = f" ({len(found)} in all)" if len(found) > 1 else ""
+    return inert(audit.orphan_words(latest) + more)
 
 
 def file_status(path: str, read: tuple[tuple[str, str], ...], error: str | None) -> str:
@@ -103,6 +118,9 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
     trail, trail_broken = audit_trail(config, env)
     problems += trail_broken
     add(table, "audit trail", trail, "red" if trail_broken else "")
+    unfinished = unfinished_applies(config, env)
+    if unfinished:
+        add(table, "unfinished apply", unfinished, "bold red")
     workspace, source = policy.current_workspace(env, workdir)
     add(table, "working directory", workdir)
     add(table, "workspace", f"{workspace} (from {source})")

@@ -35,6 +35,7 @@ VERDICT_STYLES = {
     "confirmed": "green",
     "applied": "green",
     "passed": "dim",
+    "outcome-unknown": "bold red",
 }
 # A word longer than this is folded rather than widening its column further.
 LONGEST_UNFOLDED_WORD = 16
@@ -47,6 +48,7 @@ class Entry:
 
     record: dict[str, Any]
     outcome: dict[str, Any] | None = None
+    unknown: bool = False  # a confirmed apply whose shim is gone without an outcome
 
 
 def _same_command(first: dict[str, Any], second: dict[str, Any]) -> bool:
@@ -54,12 +56,17 @@ def _same_command(first: dict[str, Any], second: dict[str, Any]) -> bool:
     return all(first.get(key) == second.get(key) for key in keys)
 
 
-def entries(records: Sequence[dict[str, Any]]) -> list[Entry]:
+def entries(records: Sequence[dict[str, Any]], host: str | None = None) -> list[Entry]:
     """Each record with its outcome: a break-glass record is written before the command
-    runs; the first later record of the same command with an exit code is how it ended."""
+    runs; the first later record of the same command with an exit code is how it ended.
+    A confirmed apply of `host` whose shim is gone without an outcome is `unknown`."""
+    orphaned = {id(record) for record, _ in audit.orphans(records, host)} if host else set()
     result = []
     for index, record in enumerate(records):
         outcome = None
+        if id(record) in orphaned:
+            result.append(Entry(record, None, unknown=True))
+            continue
         if record.get("verdict") == "break-glass":
             outcome = next(
                 (
@@ -150,6 +157,8 @@ def _verdict(entry: Entry) -> Text:
             cell.append(f"\noutcome: exit {_text(entry.record.get('exit_code'))}")
         else:
             cell.append("\noutcome: not recorded (no record after it)")
+    if entry.unknown:
+        cell.append(f"\n{audit.OUTCOME_UNKNOWN}", style="bold red")
     return cell
 
 
@@ -336,7 +345,7 @@ def run(
         for record in select([Entry(record) for record in records], last, workspace, verdict):
             console.out(json.dumps(record.record, sort_keys=True), highlight=False)
         return 0
-    chosen = select(entries(records), last, workspace, verdict)
+    chosen = select(entries(records, audit.identity(os.environ)[1]), last, workspace, verdict)
     if not chosen:
         console.print(Text(f"No records in {path} match."), soft_wrap=True)
         return 0

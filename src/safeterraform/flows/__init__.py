@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from safeterraform import audit
 from safeterraform.argv import CommandClass
 from safeterraform.audit import AuditError
 from safeterraform.confirm import CONFIRM_VAR
@@ -67,6 +68,20 @@ def _as_typed(session: Session) -> int:
     return code
 
 
+def report_orphans(session: Session) -> None:
+    """Say so when an earlier apply was confirmed and its shim killed before it recorded
+    how it ended (README "Audit log"); each is reported once, and `safeterraform log` and
+    `doctor` show it from then on."""
+    recorder = session.recorder
+    try:
+        told = audit.report_orphans(recorder.path, recorder.host, recorder.syslog)
+    except AuditError as error:
+        session.ui.say(str(error))
+        return
+    for words in told:
+        session.ui.say(f"safeterraform: WARNING: {words}")
+
+
 def invocation_applies(session: Session) -> bool:
     return session.invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY)
 
@@ -74,6 +89,7 @@ def invocation_applies(session: Session) -> bool:
 def execute(session: Session, flow: Callable[[Session], int] = run) -> int:
     """Guard one command (or run another flow, e.g. approve's); expected failures become
     one line and their exit code."""
+    report_orphans(session)
     with session.plans.removed_on_exit():
         try:
             return flow(session)
