@@ -17,6 +17,7 @@ import pytest
 
 from safeterraform import agents, policy
 from tests import tfharness
+from tests.conftest import Runner
 from tests.test_guard import RESET, incident, incident_template, reset_log
 
 __all__ = ["incident", "incident_template"]
@@ -127,3 +128,19 @@ def test_this_process_has_ancestors() -> None:
     """The walk reads the real process tree: its first entry is the test's parent."""
     chain = agents.ancestors()
     assert chain and chain[0].pid > 1
+
+
+def test_an_agents_plan_names_no_terraform_apply_to_run(
+    incident: Path, shim: Runner, env: dict[str, str]
+) -> None:
+    """Terraform's "To perform exactly these actions, run ... terraform apply" must not
+    precede "stop and ask a person". Mutation: plan.run without TF_IN_AUTOMATION."""
+    person = shim("plan", "-input=false", "-out=person.tfplan")
+    assert person.returncode == 0, person.stderr
+    assert "To perform exactly these actions" in person.stdout  # terraform's, for a person
+    env["CLAUDECODE"] = "1"
+    agent = shim("plan", "-input=false")
+    assert agent.returncode == 0, agent.stderr
+    assert "Stop here and ask a person" in agent.stdout
+    assert "To perform exactly these actions" not in agent.stdout
+    assert "terraform apply" not in agent.stdout.split("Stop here")[0]

@@ -27,7 +27,12 @@ def run(session: Session) -> int:
     else:
         plan_path = session.plans.new_hidden()
         args.append(f"-out={plan_path}")
-    code = session.terraform.foreground(session.terraform.composed("plan", args))
+    terraform = session.terraform
+    if session.confirmer.agents or session.config.two_person:
+        # A person must approve whatever this plan destroys: terraform's own "To perform
+        # exactly these actions, run: terraform apply ..." would contradict our next step.
+        terraform = terraform.with_env(TF_IN_AUTOMATION="1")
+    code = terraform.foreground(terraform.composed("plan", args))
     detailed = "-detailed-exitcode" in args or "--detailed-exitcode" in args
     if code != 0 and not (detailed and code == 2):
         return code
