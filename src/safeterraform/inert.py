@@ -55,3 +55,48 @@ def markdown(text: str) -> str:
     """Inert text for Markdown outside code spans: Markdown and HTML syntax escaped too."""
     shown = inert(text)
     return "".join(_HTML.get(char, f"\\{char}" if char in _MARKDOWN else char) for char in shown)
+
+
+# Terraform's own output (plan, show, apply) prints values from state as they are; the shim
+# passes it through `Stream`, which keeps terraform's colours (SGR: ESC [ digits ; m) and
+# its newlines and tabs, and shows every other control character as `inert` does.
+_SGR_BODY = frozenset("0123456789;")
+
+
+class Stream:
+    """An incremental filter of terraform's output: `feed` text as it arrives, `end` at EOF;
+    an escape sequence cut between two reads is held until it is complete."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        text = self._held + text
+        self._held = ""
+        out = []
+        index = 0
+        while index < len(text):
+            char = text[index]
+            if char == "\x1b":
+                end = index + 2
+                if text[index + 1 : index + 2] == "[":
+                    while end < len(text) and text[end] in _SGR_BODY:
+                        end += 1
+                    if end < len(text) and text[end] == "m":
+                        out.append(text[index : end + 1])  # a colour: terraform's own
+                        index = end + 1
+                        continue
+                if end >= len(text):  # perhaps a colour whose end has not arrived yet
+                    self._held = text[index:]
+                    break
+                out.append("\\x1b")
+            elif char in "\n\t" or not _unsafe(char):
+                out.append(char)
+            else:
+                out.append(_visible(char))
+            index += 1
+        return "".join(out)
+
+    def end(self) -> str:
+        held, self._held = self._held, ""
+        return inert(held)
