@@ -356,7 +356,7 @@ def to_markdown(analysis: Analysis) -> str:
     out.append(f"### safeterraform: {title}")
     out.append("")
     for warning in analysis.warnings:
-        out.append(f"> **Warning:** {markdown(warning)}")
+        out.append(f"> **Warning:** {warning}")
         out.append("")
     if analysis.destroy_provisioners:
         out.append(
@@ -389,7 +389,7 @@ def to_markdown(analysis: Analysis) -> str:
                 if change.previous_address:
                     details.append(f"moved from {_code(change.previous_address)}")
                 if change.reason:
-                    details.append(f"because {markdown(change.reason)}")
+                    details.append(f"because {change.reason}")
                 if change.replace_paths:
                     details.append(
                         "forced by " + ", ".join(_code(path) for path in change.replace_paths)
