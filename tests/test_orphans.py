@@ -104,3 +104,15 @@ def test_the_sweep_keeps_kept_plans_and_plans_of_live_shims(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [*(n for key, n in names.items() if key != "orphan"), names["kept"] + KEPT]
     )
+
+
+def test_the_sweep_spares_the_plan_the_command_was_given(tmp_path: Path) -> None:
+    """Mutation: sweep ignores `spare` -> `terraform apply` of a copied-back plan finds it
+    gone ("cannot read plan") instead of being judged."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    plans = PlanFiles(str(tmp_path), "prod", lambda: datetime.datetime.now(datetime.UTC))
+    given = tmp_path / f"prod-20260131T020000Z-{dead.pid}.tfplan"
+    given.write_bytes(b"plan")
+    assert plans.sweep(str(given)) == []
+    assert plans.sweep() == [given.name]

@@ -70,10 +70,11 @@ class PlanFiles:
             with contextlib.suppress(OSError):
                 os.close(os.open(path + KEPT, os.O_WRONLY | os.O_CREAT, 0o600))
 
-    def sweep(self) -> list[str]:
+    def sweep(self, spare: str | None = None) -> list[str]:
         """Remove the hidden plans (they hold variable values) of shims that are gone
         without cleaning up (SIGKILL, a crash): named for a process that no longer exists
-        and not kept. The names of the files removed."""
+        and not kept; never `spare` (the plan this command was given). The names of the
+        files removed."""
         try:
             names = os.listdir(self.directory)
         except OSError:
@@ -83,6 +84,8 @@ class PlanFiles:
             path = os.path.join(self.directory, name)
             owner = plan_owner(name)
             if owner is None or owner == os.getpid() or name + KEPT in names:
+                continue
+            if spare is not None and os.path.abspath(spare) == os.path.abspath(path):
                 continue
             if process_alive(owner):
                 continue
@@ -124,9 +127,10 @@ class PlanFiles:
             os.rmdir(os.path.dirname(os.path.dirname(self.directory)))
 
     @contextlib.contextmanager
-    def removed_on_exit(self) -> Iterator[PlanFiles]:
-        """Remove the plans however the command ends; SIGTERM and SIGHUP become
-        Interrupted so that the flow records the interruption on its way out."""
+    def removed_on_exit(self, given: str | None = None) -> Iterator[PlanFiles]:
+        """Sweep plans of dead shims (but the `given` plan), then remove this command's
+        however it ends; SIGTERM and SIGHUP become Interrupted so that the flow records
+        the interruption on its way out."""
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             name = signal.Signals(signum).name
@@ -135,7 +139,7 @@ class PlanFiles:
         previous = {
             signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)
         }
-        self.sweep()
+        self.sweep(given)
         try:
             yield self
         finally:

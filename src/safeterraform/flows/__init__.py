@@ -90,7 +90,8 @@ def execute(session: Session, flow: Callable[[Session], int] = run) -> int:
     """Guard one command (or run another flow, e.g. approve's); expected failures become
     one line and their exit code."""
     report_orphans(session)
-    with session.plans.removed_on_exit():
+    given = session.invocation.plan_file
+    with session.plans.removed_on_exit(given and session.workdir_path(given)):
         try:
             return flow(session)
         except Interrupted as error:
