@@ -1,4 +1,4 @@
-"""A confirmed apply whose shim was killed (README "Audit log", issue 26): the next guarded
+"""A confirmed apply whose shim was killed (README "What is enforced", issue 26): the next guarded
 command, `safeterraform log` and `doctor` say its outcome is unknown, and its hidden plan
 (it holds variable values) is swept. The shim is really SIGKILLed in a pseudo-terminal."""
 

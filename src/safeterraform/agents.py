@@ -7,7 +7,8 @@ Makefile that clears its environment; the process tree survives all of them on t
 machine. Where neither can be known (an agent on another machine that runs `ssh bastion
 terraform apply`) is out of scope (README "Coding agents").
 
-Walked only for guarded commands, never on the pass-through path (docs/perf.md).
+Walked only for guarded commands, never on the pass-through path (its cost: README
+"Coding agents").
 """
 
 from __future__ import annotations

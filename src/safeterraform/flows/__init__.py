@@ -70,7 +70,7 @@ def _as_typed(session: Session) -> int:
 
 def report_orphans(session: Session) -> None:
     """Say so when an earlier apply was confirmed and its shim killed before it recorded
-    how it ended (README "Audit log"); each is reported once, and `safeterraform log` and
+    how it ended (README "What is enforced"); each is reported once, and `safeterraform log` and
     `doctor` show it from then on."""
     recorder = session.recorder
     try:
