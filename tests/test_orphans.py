@@ -116,3 +116,12 @@ def test_the_sweep_spares_the_plan_the_command_was_given(tmp_path: Path) -> None
     given.write_bytes(b"plan")
     assert plans.sweep(str(given)) == []
     assert plans.sweep() == [given.name]
+
+
+def test_an_audit_log_that_is_a_device_is_not_read_back() -> None:
+    """`audit_log = "/dev/full"` (tests/test_prevention.py): reading it back for orphans
+    would never end. Mutation: recent() without the regular-file check and with an
+    unbounded read() (as first written) -> it never returns, and the shims in
+    test_prevention.py were killed for memory."""
+    assert audit.recent("/dev/zero", size=1 << 20) == []
+    assert audit.report_orphans("/dev/full", "h") == []

@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import socket
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -415,10 +416,12 @@ def recent(path: str, size: int = RECENT_BYTES) -> list[dict[str, Any]]:
     [] when there is no log. Other OSErrors propagate."""
     try:
         with open(path, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return []  # e.g. audit_log = "/dev/full": nothing to read back, endlessly
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
             end = handle.seek(0, os.SEEK_END)
             handle.seek(max(0, end - size))
-            data = handle.read()
+            data = handle.read(size)
     except FileNotFoundError:
         return []
     lines = data.split(b"\n")

@@ -57,7 +57,7 @@ def markdown(text: str) -> str:
     return "".join(_HTML.get(char, f"\\{char}" if char in _MARKDOWN else char) for char in shown)
 
 
-# Terraform's own output (plan, show, apply) prints values from state as they are; the shim
+# Terraform's own output (plan, show) prints values from state as they are; the shim
 # passes it through `Stream`, which keeps terraform's colours (SGR: ESC [ digits ; m) and
 # its newlines and tabs, and shows every other control character as `inert` does.
 _SGR_BODY = frozenset("0123456789;")

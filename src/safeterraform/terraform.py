@@ -122,16 +122,18 @@ class Terraform:
     def state_pull(self) -> bytes:
         return self.capture(["state", "pull"]).encode()
 
-    def foreground(self, args: Sequence[str]) -> int:
+    def foreground(self, args: Sequence[str], *, inert_output: bool = True) -> int:
         """Run in the foreground with the terminal; return terraform's exit code.
 
         Ctrl-C at the terminal reaches terraform directly (same process group), so
         the shim ignores SIGINT while waiting and never sends a second one. SIGTERM
         sent to the shim is passed on once. Its output is shown inert (inert.Stream):
-        it prints values from state and config as they are.
+        plan and show print values from state and config as they are. An apply keeps the
+        terminal itself (`inert_output=False`): through a pipe, a shim killed mid-apply
+        would take terraform down with SIGPIPE at its next line, lock held, half applied.
         """
         argv = [self.path, *self._argv(args)]
-        return foreground(argv, self.cwd, self.env, self.pass_fds, inert_output=True)
+        return foreground(argv, self.cwd, self.env, self.pass_fds, inert_output=inert_output)
 
 
 class ShowJson:

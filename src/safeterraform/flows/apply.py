@@ -252,7 +252,8 @@ def review_and_apply(
             "nothing was applied",
             plan_sha256=private.sha256,
         )
-    code = terraform.foreground(terraform.composed("apply", [*apply_flags, private.path]))
+    applying = terraform.composed("apply", [*apply_flags, private.path])
+    code = terraform.foreground(applying, inert_output=False)  # it must outlive us
     session.record_outcome(
         code, f"terraform apply exited {code}", affected_nodes=nodes, plan_sha256=private.sha256
     )
