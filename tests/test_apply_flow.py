@@ -36,8 +36,8 @@ def test_a_stale_saved_plan_is_refused_before_anyone_is_asked(
     assert changed.returncode == 0, changed.stderr
     before = tfharness.state_bytes(incident)
     child = spawn(shim_bin, ["apply", "old.tfplan"], incident, env)
-    child.expect("Saved plan is stale")
     child.expect("nothing was applied")
+    child.expect("Saved plan is stale")
     assert finish(child) == 3
     assert "Type the names" not in (child.before or "")
     assert tfharness.state_bytes(incident) == before
@@ -96,18 +96,28 @@ def test_pass_through_keeps_terraforms_colour_byte_for_byte(
 
 
 def test_the_apply_note_follows_the_rendering_on_one_line(
-    incident: Path, shim: Runner, env: dict[str, str]
+    incident: Path, shim_bin: Path, env: dict[str, str]
 ) -> None:
     """Mutations: print the note before rendering, or through a wrapping console -> fails."""
     env["COLUMNS"] = "60"  # narrower than the note: a wrapping console would break it
-    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
-    result = shim("apply", "-input=false")
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    child = spawn(shim_bin, ["apply"], incident, env)
+    child.expect("Type the names")
+    lines = [line.rstrip("\r") for line in (child.before or "").split("\n")]
+    child.sendline("")
+    assert finish(child) == 4
     assert NOTE in lines
     assert lines.index(NOTE) > lines.index("3 of 3 nodes affected: phoebe, poison, powder")
     ours = lines[lines.index("DESTRUCTIVE CHANGES on 3 nodes") : lines.index(NOTE) + 1]
     assert [line for line in ours if line != line.rstrip()] == []
+
+
+def test_no_apply_note_before_a_refusal_without_a_terminal(incident: Path, shim: Runner) -> None:
+    """Nobody can confirm without a terminal: no "once you confirm" right before the
+    refusal. Mutation: print the note whatever the terminal -> fails."""
+    result = shim("apply", "-input=false")
+    assert result.returncode == 3, result.stderr
+    assert "once you confirm" not in result.stdout + result.stderr
+    assert "no terminal to confirm" in result.stderr
 
 
 def test_no_changes_prints_no_apply_note(incident: Path, shim: Runner) -> None:

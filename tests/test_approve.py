@@ -1,4 +1,5 @@
-"""Coding agents and `safeterraform approve` against the real Terraform (PRODUCT.md §7, issue 16).
+"""Coding agents and `safeterraform approve` against the real Terraform
+(docs/design.md#coding-agents-and-approvals, issue 16).
 
 The agent is the shim's caller with CLAUDECODE=1 in its environment, as Claude Code runs
 its commands; the person is the same user without it, at a real pseudo-terminal (pexpect).
@@ -107,7 +108,7 @@ def test_agent_plain_apply_is_refused_and_keeps_the_plan_for_a_person(
     result = shim("apply", "-input=false")
     assert result.returncode == 3, result.stderr
     assert_speaks_to_the_agent(result.stderr)
-    assert "CLAUDECODE is set: a coding agent runs this command" in result.stderr
+    assert "CLAUDECODE is set, so a coding agent runs this command" in result.stderr
     for node in NODES:
         assert node in result.stderr
     plan = incident / kept_plan(result.stderr)

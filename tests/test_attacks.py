@@ -172,7 +172,7 @@ def test_backend_credentials_from_a_file_are_never_shown_or_recorded(
 def test_a_coding_agent_cannot_confirm_a_destructive_plan_itself(
     incident: Path, shim: Runner, env: dict[str, str]
 ) -> None:
-    """Route (PRODUCT.md §7 "Coding agents"): in an agent's shell (CLAUDECODE=1) the
+    """Route (docs/design.md#coding-agents-and-approvals): in an agent's shell (CLAUDECODE=1) the
     refusal of `terraform apply` lists the affected nodes and points at
     SAFETERRAFORM_CONFIRM_NODES; the agent retries with
     `SAFETERRAFORM_CONFIRM_NODES="phoebe poison powder" terraform apply` and the incident

@@ -212,7 +212,7 @@ def test_backend_fixtures_are_what_terraform_init_writes(tmp_path: Path) -> None
             )
 
 
-# -- the guard on remote operations (PRODUCT.md §4, §5; issue 17 item 3) ----------------
+# -- the guard on remote operations (docs/design.md#command-classes; issue 17 item 3) ------
 
 
 @pytest.fixture()
@@ -251,7 +251,7 @@ def test_a_plain_apply_against_a_remote_prod_workspace_says_it_runs_remotely(
     result = shim("apply", "-input=false", timeout=60)
     assert result.returncode == 3, result.stderr
     assert "the remote backend runs apply remotely" in result.stderr
-    assert "Review and confirm the run in HCP Terraform/TFE" in result.stderr
+    assert "next: review and confirm the run in HCP Terraform/TFE" in result.stderr
     assert "Saving a generated plan" not in result.stderr + result.stdout
     assert runs_created(tfe) == []
     records = (home / ".local" / "state" / "safeterraform" / "audit.jsonl").read_text()

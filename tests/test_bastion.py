@@ -451,7 +451,7 @@ def test_doctor_shows_the_system_layer_the_real_binary_and_the_central_trail(
         if (cells := line.strip("│ ").split("│")) and len(cells) == 2
     }
     assert rows["config (system)"] == "/etc/safeterraform/config.toml (read)"
-    assert rows["real terraform"] == f"{MOVED} (from recorded by install.sh)"
+    assert rows["real terraform"] == f"{MOVED} (from the path install.sh recorded)"
     assert rows["audit trail"].startswith("central: syslog via /dev/log, facility auth")
     assert rows["verdict"].startswith("PRODUCTION: always = true")
 

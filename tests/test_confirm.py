@@ -1,5 +1,5 @@
-"""Confirming by node name (PRODUCT.md §7): the pure rules, and the real Terraform with
-names that hold spaces, commas and accents (issue 17 item 12), typed in a real terminal.
+"""Confirming by node name (docs/design.md#confirmation): the pure rules, and the real Terraform
+with names that hold spaces, commas and accents (issue 17 item 12), typed in a real terminal.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The guarded production flow against the real Terraform (PRODUCT.md §5, §7, §10).
+"""The guarded production flow against the real Terraform (docs/design.md#command-classes,
+#confirmation, #signals-and-terminals).
 
 Interactive cases run the shim in a real pseudo-terminal (pexpect).
 """

@@ -1,4 +1,4 @@
-"""blast/nodes.py: what a node is called (PRODUCT.md §7) and how names are shown."""
+"""blast/nodes.py: what a node is called (docs/design.md#node-names) and how names are shown."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Break-glass, audit in the guarded flow, limits, state snapshots, the pre-apply hook
-and the plan's SHA-256 check, against the real Terraform (PRODUCT.md §7, §8; issue 11)."""
+and the plan's SHA-256 check, against the real Terraform (docs/design.md#confirmation,
+#break-glass-and-audit; issue 11)."""
 
 from __future__ import annotations
 
@@ -132,7 +133,8 @@ def test_limit_refuses_three_of_four_and_accepts_one_target(
     before = tfharness.state_bytes(four_nodes)
     refused = shim("apply", "-input=false")
     assert refused.returncode == 3
-    assert "3 of 4" in refused.stderr and "-target=" in refused.stderr
+    assert "3 of 4" in refused.stderr and "`safeterraform rollout`" in refused.stderr
+    assert "-target=" not in refused.stderr  # an agent would retry with it
     assert tfharness.state_bytes(four_nodes) == before
 
     env["SAFETERRAFORM_CONFIRM_NODES"] = "powder"

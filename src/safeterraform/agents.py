@@ -117,15 +117,24 @@ def agent_process(executables: Sequence[str], chain: Sequence[Process]) -> Proce
     return next((process for process in chain if wanted.intersection(process.names)), None)
 
 
-def markers(
+def evidence(
     config: Config, env: Mapping[str, str], chain: Sequence[Process] | None = None
-) -> list[str]:
-    """What says a coding agent runs this command, one phrase each (`CLAUDECODE is set`,
-    `it runs under claude (process 4242)`); empty: no sign of one. The one answer to
-    "is this an agent?" for every guarded command, approve, rollout and doctor."""
-    found = [f"{name} is set" for name in agent_markers(config, env)]
+) -> list[tuple[str, str]]:
+    """What says a coding agent runs this command: (as recorded, as said) for each, e.g.
+    (`CLAUDECODE`, `CLAUDECODE is set`), (`claude (process 4242)`, `it runs under claude
+    (process 4242)`); empty: no sign of one. The one answer to "is this an agent?" for
+    every guarded command, approve, rollout, the audit record and doctor."""
+    found = [(name, f"{name} is set") for name in agent_markers(config, env)]
     process = agent_process(config.agent_processes, ancestors() if chain is None else chain)
     if process is not None:
         name = next(name for name in process.names if name in config.agent_processes)
-        found.append(f"it runs under {name} (process {process.pid})")
+        recorded = f"{name} (process {process.pid})"
+        found.append((recorded, f"it runs under {recorded}"))
     return found
+
+
+def markers(
+    config: Config, env: Mapping[str, str], chain: Sequence[Process] | None = None
+) -> list[str]:
+    """The phrases of `evidence` (`CLAUDECODE is set`, `it runs under claude (process 4242)`)."""
+    return [said for _, said in evidence(config, env, chain)]

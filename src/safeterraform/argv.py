@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class CommandClass:
-    """The classes of PRODUCT.md §5, as plain strings."""
+    """The classes of docs/design.md#command-classes, as plain strings."""
 
     HELP = "help"
     VERSION = "version"
@@ -498,7 +498,8 @@ def split_apply_flags(args: "Sequence[str]") -> tuple[list[str], list[str]]:
 
 
 def touched_states(command: str, command_args: "Sequence[str]") -> tuple[tuple[str, str], ...]:
-    """The states a command line names besides the current workspace (PRODUCT.md §5)."""
+    """The states a command line names besides the current workspace
+    (docs/design.md#command-classes)."""
     states = [
         ("state file", value)
         for name in STATE_FILE_FLAGS

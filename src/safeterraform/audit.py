@@ -1,4 +1,5 @@
-"""The audit log: one JSON line per guarded decision, appended under a lock (PRODUCT.md §8).
+"""The audit log: one JSON line per guarded decision, appended under a lock
+(docs/design.md#break-glass-and-audit).
 
 Standard library only: the shim imports this on the guarded path. Writers open the file
 with O_APPEND, take an exclusive flock, write the whole line and fsync, so concurrent
@@ -76,6 +77,7 @@ class Record:
     config_sha256: str | None = None  # the configuration an apply applied (promotion.py)
     partial: str | None = None  # why that apply was not in full (-target, -destroy, ...)
     pid: int | None = None  # the shim process it is about: its outcome record has the same
+    agent: str | None = None  # what identified a coding agent running it (a marker variable)
 
     @classmethod
     def now(cls, **fields: Any) -> Record:
@@ -120,12 +122,13 @@ def make_record(
     config_sha256: str | None = None,
     partial: str | None = None,
     pid: int | None = None,
+    agent: str | None = None,
     redactor: Redactor | None = None,
 ) -> Record:
     """Build a record from explicit inputs (pure: time, user and host are arguments).
 
     Every record passes here, so this is where command lines lose their `-var` values
-    and the reason its known secrets (PRODUCT.md §8)."""
+    and the reason its known secrets (docs/design.md#secrets)."""
     argv = list(argv)
     redactor = redactor or Redactor.for_args(argv)
     return Record(
@@ -151,6 +154,7 @@ def make_record(
         config_sha256=config_sha256,
         partial=partial,
         pid=pid,
+        agent=agent,
     )
 
 
@@ -171,6 +175,7 @@ class Recorder:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     break_glass_reason: str | None = None
     approved_by: str | None = None
+    agent: str | None = None  # the coding agent's marker, when one runs this command
 
     def record(self, verdict: str, reason: str, **fields: Any) -> Record:
         fields.setdefault("pid", os.getpid())
@@ -186,6 +191,7 @@ class Recorder:
             break_glass_reason=self.break_glass_reason,
             program=self.program,
             approved_by=self.approved_by,
+            agent=self.agent,
             redactor=self.redactor,
             **fields,
         )

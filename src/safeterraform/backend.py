@@ -1,7 +1,7 @@
 """Which backend `terraform init` would migrate state into, read from the configuration.
 
-Only `init` asks (PRODUCT.md §5): a plain `init` whose configured backend differs from the
-one recorded in DATA_DIR/terraform.tfstate offers to copy state over, so it is judged as
+Only `init` asks (docs/design.md#command-classes): a plain `init` whose configured backend differs
+from the one recorded in DATA_DIR/terraform.tfstate offers to copy state over, so it is judged as
 `init -migrate-state` against the states it would write. Backend blocks hold literal
 values only, so the HCL parser reads them; a file it cannot read fails closed.
 """

@@ -1,5 +1,5 @@
-"""Who says go: typed node names, the runbook variable, approvals, break-glass (PRODUCT.md
-§7, §8).
+"""Who says go: typed node names, the runbook variable, approvals, break-glass
+(docs/design.md#confirmation, #break-glass-and-audit).
 
 The pure part reads and compares names. `Confirmer` applies the rules to one guarded
 command: at a terminal the operator types every affected node name (or `yes` when
@@ -30,6 +30,7 @@ from safeterraform.errors import (
     EXIT_REFUSED,
     Refused,
     SafeTerraformError,
+    block,
 )
 from safeterraform.inert import inert
 from safeterraform.policy import Config
@@ -147,16 +148,18 @@ def confirm_nodes(
     ask: Callable[[str], str],
     tell: Callable[[str], None],
     attempts: int = ATTEMPTS,
+    purpose: str = "to apply",
     ask_more: Callable[[str], str] | None = None,
 ) -> Outcome:
-    """Ask for the affected node names; an empty answer stops at once. `ask_more` reads
-    the next line of a list pasted into the answer (default: `ask`)."""
+    """Ask for the affected node names (`purpose`: what typing them does); an empty answer
+    stops at once. `ask_more` reads the next line of a list pasted into the answer
+    (default: `ask`)."""
     typed: tuple[str, ...] = ()
     for attempt in range(1, attempts + 1):
         left = attempts - attempt
         try:
             answer = ask(
-                f"Type the names of the {len(expected)} affected node(s) to apply"
+                f"Type the names of the {len(expected)} affected node(s) {purpose}"
                 f" (attempt {attempt} of {attempts}):"
             )
         except KeyboardInterrupt:
@@ -179,10 +182,10 @@ def confirm_nodes(
     return Outcome(False, typed, reason=f"{attempts} failed attempts")
 
 
-def confirm_plain(ask: Callable[[str], str]) -> Outcome:
+def confirm_plain(ask: Callable[[str], str], purpose: str = "to apply these changes") -> Outcome:
     """Nothing destructive: type `yes`, as Terraform itself asks (one key is not enough)."""
     try:
-        answer = ask("Nothing is destroyed or replaced. Type `yes` to apply these changes:")
+        answer = ask(f"Nothing is destroyed or replaced. Type `yes` {purpose}:")
     except KeyboardInterrupt:
         return Outcome(False, (), interrupted=True, reason="interrupted")
     except EOFError:
@@ -265,15 +268,14 @@ class Confirmer:
         try:
             reason = self.break_glass()
         except Refused as error:
-            raise self.refusal(f"{message} ({error})", **fields) from None
+            raise self.refusal(f"{message}\n  break-glass not used: {error}", **fields) from None
         if reason is None:
             raise self.refusal(message, **fields)
         self.recorder.break_glass_reason = reason
         self.recorder.record("break-glass", message, **fields)
         shown = self.ui.redactor.scrub_typed(reason)  # a pasted token is shown as recorded
-        self.ui.banner(
-            f"BREAK-GLASS: {message}\nReason: {shown}\nThis is recorded in {self.recorder.path}."
-        )
+        self.ui.banner(break_glass_banner(message, shown))
+        self.ui.say(f"safeterraform: break-glass recorded in {self.recorder.path}")
 
     def how(self) -> str:
         """How the go-ahead was given, for the audit record."""
@@ -290,11 +292,12 @@ class Confirmer:
         *,
         plan: PlanRef | None = None,
         next_step: str = "",
+        purpose: str = "to apply",
         **fields: Any,
     ) -> Outcome:
         """The go-ahead for `what` (one phrase naming what is at stake). With `plan`, a
         person's approval of exactly that plan may give it; `next_step` tells the reader
-        how a person approves it when only an approval can."""
+        how a person approves it when only an approval can; `purpose` ends the prompt."""
         expected = list(expected)
         fields = {"affected_nodes": expected, "expected_nodes": expected, **fields}
         needs_approval = self.needs_approval(expected, plan=plan is not None)
@@ -313,10 +316,13 @@ class Confirmer:
                 expected,
                 self.ui.ask,
                 self.ui.say,
+                purpose=purpose,
                 ask_more=lambda message: self.ui.ask(message, fresh=False),
             )
         else:
-            outcome = confirm_plain(self.ui.ask)
+            outcome = confirm_plain(
+                self.ui.ask, "to apply these changes" if purpose == "to apply" else purpose
+            )
         if outcome.interrupted:
             self.recorder.record(
                 "interrupted",
@@ -364,44 +370,68 @@ class Confirmer:
         a person, and offers nothing that an agent could copy to get through."""
         shown = display_names(expected)
         if self.agents:
-            who = (
-                f"{self.agents[0]}: a coding agent runs this command, and a coding "
-                "agent cannot confirm what production destroys, whatever it types or sets"
-            )
+            headline = f"refused: a coding agent cannot confirm what production loses: {shown}"
+            who = f"{self.agents[0]}, so a coding agent runs this command"
         else:
-            who = f"two_person = true in {self.config.two_person}: another user must approve it"
-        ask = next_step or "A person must run this command in their own terminal."
-        reasons = [missing] if missing else []
+            headline = f"refused: another user must approve what production loses: {shown}"
+            who = f"two_person = true in {self.config.two_person}"
+        reasons = [who, self.where.removeprefix("this is ")]
+        if missing:
+            reasons.append(f"no usable approval: {missing}")
         if self.agents and BREAK_GLASS_VAR in self.env:
             reasons.append(f"break-glass is not available to a coding agent ({BREAK_GLASS_VAR})")
-        why = f" ({'; '.join(reasons)})" if reasons else ""
-        return (
-            f"safeterraform: refused: {who}. Destroyed, replaced or forgotten ({what}): "
-            f"{shown}; {self.where}. Stop here and ask a person to review it{why}. {ask}"
-        )
+        ask = next_step or "a person runs this command in their own terminal."
+        return block(headline, "; ".join(reasons), f"stop here and ask a person. {ask}")
 
     def _from_env(self, expected: list[str], what: str, fields: dict[str, Any]) -> Outcome:
         outcome = confirm_from_env(expected, self.env) if self.config.allow_env else None
         if outcome is not None and outcome.confirmed:
             return outcome
-        if outcome is not None:
-            why = outcome.reason
+        shown = display_names(expected) if expected else "nothing destructive"
+        in_a_terminal = "run it in a terminal, read the plan and type the node names"
+        if outcome is not None:  # set, but not to what this plan destroys
+            message = block(
+                f"refused: {CONFIRM_VAR} does not match what this plan destroys ({shown})",
+                f"{_difference(outcome.typed, expected)}; {self.where}",
+                f"nothing was applied. The runbook expected another blast radius: {in_a_terminal}"
+                " before changing the runbook.",
+            )
         elif not self.config.allow_env:
-            why = (
-                f"stdin is not a terminal, and {CONFIRM_VAR} is turned off by "
-                f"{self.config.allow_env_disabled_by}"
+            message = block(
+                f"refused: no terminal to confirm the {what} ({shown})",
+                f"stdin is not a terminal and {CONFIRM_VAR} is turned off by "
+                f"{self.config.allow_env_disabled_by}; {self.where}",
+                f"{in_a_terminal}.",
             )
         else:
-            why = f"stdin is not a terminal and {CONFIRM_VAR} is not set"
-        shown = display_names(expected) if expected else "nothing destructive"
-        runbook = (
-            f" A runbook states its expected blast radius in {CONFIRM_VAR} (see the README)."
-            if self.config.allow_env
-            else ""
-        )
+            message = block(
+                f"refused: no terminal to confirm the {what} ({shown})",
+                f"stdin is not a terminal and {CONFIRM_VAR} is not set; {self.where}",
+                f"{in_a_terminal}; a runbook states the nodes it expects to lose in "
+                f"{CONFIRM_VAR} (`safeterraform doctor` says more).",
+            )
         self.refuse_or_break_glass(
-            f"safeterraform: refused: {why}; {what}: {shown}; {self.where}.{runbook}",
+            message,
             typed_nodes=list(outcome.typed) if outcome is not None else None,
             **fields,
         )
         return Outcome(True, ())
+
+
+def break_glass_banner(refusal: str, reason: str) -> str:
+    """The banner of a refused command that runs anyway: it says first that it runs
+    despite the policy, then what the policy said and why, and the reason given."""
+    lines = refusal.splitlines()
+    said = lines[0].removeprefix("safeterraform: ").strip()
+    if said.startswith("refused: "):
+        said = f"The policy refused it: {said.removeprefix('refused: ')}"
+    else:
+        said = f"The policy {said}"
+    why = next((line.strip() for line in lines[1:] if line.strip().startswith("why:")), "")
+    shown = [
+        "BREAK-GLASS: this command runs DESPITE the production policy.",
+        said,
+        *([f"The policy's {why}"] if why else []),
+        f"Break-glass reason: {reason}",
+    ]
+    return "\n".join(shown)

@@ -4,7 +4,7 @@ Hidden plans (under DATA_DIR/safeterraform/plans, 0600) hold variable values, so
 removed on every way out: normal exit, Ctrl-C, SIGTERM and SIGHUP (the terminal closed).
 The reviewed plan is copied into an anonymous file that only this process holds open;
 terraform reads it as /dev/fd/N, so no other process can swap what was reviewed for
-something else between the review and the apply (PRODUCT.md §7).
+something else between the review and the apply (docs/design.md#confirmation).
 """
 
 from __future__ import annotations

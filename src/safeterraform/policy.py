@@ -1,4 +1,5 @@
-"""Config layers and the production verdict, with the reason that decided it (PRODUCT.md §4).
+"""Config layers and the production verdict, with the reason that decided it
+(docs/design.md#production-detection).
 
 Layers: system (/etc/safeterraform/config.toml, authoritative), user
 ($XDG_CONFIG_HOME/safeterraform/config.toml) and repository (nearest
@@ -189,7 +190,8 @@ class Config(_Value):
 
 
 class Verdict(_Value):
-    """Production or not, why, and every state the command touches (PRODUCT.md §5)."""
+    """Production or not, why, and every state the command touches
+    (docs/design.md#command-classes)."""
 
     __slots__ = ("production", "reason", "states", "workdir", "workspace", "workspace_source")
 
@@ -216,7 +218,8 @@ def config_paths(
     """(layer, path) of every config file that applies, whether or not it exists.
 
     The system layer is /etc/safeterraform/config.toml or the path install.sh recorded in
-    the launcher (`system_config`); no environment variable can move it (PRODUCT.md §4).
+    the launcher (`system_config`); no environment variable can move it
+    (docs/design.md#production-detection).
     """
     system = system_config or SYSTEM_CONFIG
     xdg = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "~"), ".config")
@@ -369,8 +372,9 @@ KNOWN_KEYS = {
     "rollout": frozenset({"last"}),  # read by flows/rollout.py
     "promotion": frozenset({"after", "max_age"}),  # read by promotion.py
 }
-# A repository file is someone else's: it may only make things stricter (PRODUCT.md §4).
-# What runs, where the trail goes and who may bypass come from the system and user layers.
+# A repository file is someone else's: it may only make things stricter
+# (docs/design.md#production-detection). What runs, where the trail goes and who may bypass come
+# from the system and user layers.
 REPOSITORY_FORBIDDEN = {
     "": frozenset({"real_terraform", "real_tofu", "audit_log", "hooks", "state_backups"}),
     "production": frozenset({"allow_break_glass"}),
@@ -539,7 +543,7 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
 
 def agent_markers(config: Config, env: "Mapping[str, str]") -> list[str]:
     """The `[confirm] agent_env` variables set (non-empty) here: a coding agent runs this
-    command, and no person is at the keyboard (PRODUCT.md §7)."""
+    command, and no person is at the keyboard (docs/design.md#coding-agents-and-approvals)."""
     return [name for name in config.agent_env if env.get(name, "").strip()]
 
 
@@ -705,10 +709,10 @@ def judge(
     var_files: "Sequence[str]" = (),
     states: "Sequence[tuple[str, str]]" = (),
 ) -> Verdict:
-    """THE production verdict (PRODUCT.md §4, §5): production when any state the command
-    reads or writes is. `states` are (kind, value) pairs from the command line
-    (`argv.Invocation.states`): "state file" paths, a "workspace" name, and the "backend
-    path" / "backend workspace" / "backend" a migrating `init` would write into.
+    """THE production verdict (docs/design.md#production-detection, #command-classes): production
+    when any state the command reads or writes is. `states` are (kind, value) pairs from the
+    command line (`argv.Invocation.states`): "state file" paths, a "workspace" name, and the
+    "backend path" / "backend workspace" / "backend" a migrating `init` would write into.
     Every caller (shim, doctor, flows, approve) asks this function and no other.
     """
     workdir = os.path.join(cwd, chdir) if chdir else cwd

@@ -1,4 +1,5 @@
-"""An Analysis as a rich renderable, plain text, JSON or Markdown (PRODUCT.md §6).
+"""An Analysis as a rich renderable, plain text, JSON or Markdown
+(docs/design.md#the-destructive-diff).
 
 Never prints on its own: `to_console` prints only to the console it is given, the other
 functions return strings. Colour follows that console (none when it is not a terminal or
@@ -82,7 +83,7 @@ def counts_line(analysis: Analysis) -> str:
     return ", ".join(parts) + "."
 
 
-HIDDEN_WORDS = "a sensitive value was not used as its name (PRODUCT.md §7)"
+HIDDEN_WORDS = "a sensitive value was not used as its name"
 _LISTED = 10  # names and per-node origins listed in a cause group before "and N more"
 
 # A rendering is a list of lines, each a list of (text, style) segments: plain text joins

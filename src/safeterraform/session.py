@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from safeterraform import approvals, audit, ui
+from safeterraform import agents, approvals, audit, ui
 from safeterraform.argv import Invocation
 from safeterraform.confirm import Confirmer
 from safeterraform.errors import Refused, SafeTerraformError
@@ -44,7 +44,7 @@ def child_env(env: Mapping[str, str]) -> dict[str, str]:
 
 @dataclass
 class Snapshotter:
-    """Copies of every state a command is about to change (PRODUCT.md §13 "Backup strategy"):
+    """Copies of every state a command is about to change (docs/design.md#the-prevention-list):
     `terraform state pull` of the workspace, and the state files named by flags."""
 
     terraform: Terraform
@@ -205,7 +205,7 @@ class Session:
 
     def alert(self, nodes: Sequence[str] | None, code: int, plan_sha256: str = "") -> None:
         """[hooks] after_destructive_apply, after a destructive production apply whatever
-        its outcome (PRODUCT.md §13 "alert on destroy"). `nodes` None: not known (a
+        its outcome (docs/design.md#the-prevention-list). `nodes` None: not known (a
         break-glass run that was never planned here). Its failure never changes the
         apply's exit code; it is recorded."""
         command = self.config.after_destructive_apply
@@ -290,6 +290,7 @@ def build(
         program=program,
         redactor=redactor,
         now=now,
+        agent=next((recorded for recorded, _ in agents.evidence(config, env)), None),
     )
     base = os.path.join(data_dir(env, workdir), "safeterraform")
     return Session(

@@ -1,7 +1,7 @@
 """The `terraform` (or `tofu`) entry: decide fast, then exec the real binary or guard.
 
-Standard library only until it knows it must guard (STYLE.md rule 2): typer, rich,
-questionary, sh and the HCL parser are imported by `flows`, never here. The modules on
+Standard library only until it knows it must guard (docs/design.md#the-pass-through-path): typer,
+rich, questionary, sh and the HCL parser are imported by `flows`, never here. The modules on
 this path (shim, argv, policy, realbin, errors) import neither typing, dataclasses,
 enum nor even __future__ at run time, and quote annotations that name typing-only
 imports: bench/bench_passthrough.py measures the difference.

@@ -2,7 +2,7 @@
 
 Captured runs (state pull, version) go through `sh`; `show -json` writes to a file (see
 there); runs the operator watches (plan, apply, hooks) stay in the foreground with the
-terminal, and the shim never forwards a second SIGINT (PRODUCT.md §10).
+terminal, and the shim never forwards a second SIGINT (docs/design.md#signals-and-terminals).
 """
 
 from __future__ import annotations

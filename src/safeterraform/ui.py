@@ -1,7 +1,7 @@
 """The terminal of a guarded command: consoles, one-line messages, banners and prompts.
 
 Everything the guarded flows show goes through a `UI`, and through its redactor first, so
-no output path can print a `-var` value (PRODUCT.md §8). The CLI's own commands and the
+no output path can print a `-var` value (docs/design.md#secrets). The CLI's own commands and the
 shim entry print their last line themselves, as they exit.
 """
 

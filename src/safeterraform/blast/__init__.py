@@ -1,5 +1,5 @@
 """The blast radius of a plan: destructive changes by node, why each happens, and the
-destroy-time provisioners that will run (PRODUCT.md §6, §7). Pure.
+destroy-time provisioners that will run (docs/design.md#the-destructive-diff, #confirmation). Pure.
 
 A pipeline of one-idea modules: `nodes` (what a node is called), `hcl` (a lexer for the
 configuration snapshot), `snapshot` (the snapshot indexed per module), `interpolate`
@@ -50,7 +50,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DestructiveChange:
-    """A change that destroys or forgets an object (PRODUCT.md §6)."""
+    """A change that destroys or forgets an object (docs/design.md#the-destructive-diff)."""
 
     address: str
     node: str

@@ -1,4 +1,5 @@
-"""What a resource instance's node is called (PRODUCT.md §7), and how a name is shown. Pure.
+"""What a resource instance's node is called (docs/design.md#node-names), and how a name is shown.
+Pure.
 
 The one answer to "what is this node called?": the guarded apply, `check` and the state
 commands all ask `node_name` (or `choose_node_name`, which also says whether a sensitive
@@ -144,8 +145,8 @@ def choose_node_name(
     node_attributes: Sequence[str],
     sensitive: SensitivityMask = None,
 ) -> NodeName:
-    """PRODUCT.md §7: the first configured attribute found in the prior object (top level,
-    then one level down in object attributes), else the for_each key, else name[index],
+    """docs/design.md#node-names: the first configured attribute found in the prior object (top
+    level, then one level down in object attributes), else the for_each key, else name[index],
     else the nearest enclosing module instance (its key, or `name[index]`; a plain module
     call by its name), else the address. A sensitive value is never a name."""
     hidden = False
@@ -258,7 +259,7 @@ def _state_step(step: Any) -> str | int | None:
 
 def display_name(name: str) -> str:
     """A node name as listed to a person: shell-quoted when it holds a space, comma or
-    quote (or is empty), so it can be typed back exactly (PRODUCT.md §7). Control
+    quote (or is empty), so it can be typed back exactly (docs/design.md#node-names). Control
     characters are shown inert (`\\x1b`, quoted), as confirm.matches accepts them typed."""
     if changed(name):
         name = inert(name)

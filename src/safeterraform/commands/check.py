@@ -1,4 +1,5 @@
-"""`safeterraform check PLANFILE|PLAN.json`: the destructive part of a plan (PRODUCT.md §6).
+"""`safeterraform check PLANFILE|PLAN.json`: the destructive part of a plan
+(docs/design.md#the-destructive-diff).
 
 Exit 0: nothing destructive; 2: destructive changes; 1: the plan cannot be read (§9).
 """

@@ -1,17 +1,17 @@
 """`apply` and `destroy` in production: plan to a file (or take the one given), show what it
-destroys and why, confirm, then apply exactly the reviewed bytes (PRODUCT.md §5, §7)."""
+destroys and why, confirm, then apply exactly the reviewed bytes (docs/design.md#command-classes,
+#confirmation)."""
 
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from safeterraform import blast, planfiles, promotion, render, review
 from safeterraform.approvals import PlanRef
 from safeterraform.argv import CommandLineError, split_apply_flags
-from safeterraform.errors import Refused, SafeTerraformError
+from safeterraform.errors import PlanError, Refused, SafeTerraformError, block
 from safeterraform.planfiles import PrivatePlan
 from safeterraform.policy import Config, recorded_backend
 from safeterraform.session import Session
@@ -31,10 +31,13 @@ def run(session: Session) -> int:
     backend = recorded_backend(session.env, session.workdir)
     if backend is not None and backend[0] in ("remote", "cloud"):
         session.confirmer.refuse_or_break_glass(
-            f"safeterraform: refused `{session.words()}`: the {backend[0]} backend runs "
-            f"{invocation.command} remotely, where safeterraform cannot review the plan, and "
-            f"{session.where}. Review and confirm the run in HCP Terraform/TFE, or switch "
-            "this configuration to local execution."
+            block(
+                f"refused `{session.words()}`: the {backend[0]} backend runs "
+                f"{invocation.command} remotely, where safeterraform cannot review the plan",
+                session.where,
+                "review and confirm the run in HCP Terraform/TFE, or switch this "
+                "configuration to local execution.",
+            )
         )
         return _as_typed(session)
     if invocation.plan_file is not None:
@@ -55,8 +58,30 @@ def run(session: Session) -> int:
         if code != 0:
             return code
         created = True
-    private = session.plans.private_copy(source)
+    private = read_plan(session, source)
     return review_and_apply(session, private, apply_flags, created, shown=created)
+
+
+def read_plan(session: Session, source: str) -> PrivatePlan:
+    """The private copy of the plan to review; a plan that cannot be read is refused
+    (exit 3, docs/design.md#exit-codes), saying so when the shim's own plan was used up."""
+    try:
+        return session.plans.private_copy(source)
+    except PlanError as error:
+        ours = os.path.dirname(os.path.abspath(source)) == os.path.abspath(session.plans.directory)
+        why = (
+            "safeterraform removes a plan it made once it is applied: this one was already "
+            "applied (or removed)"
+            if ours and not os.path.exists(source)
+            else "a plan that cannot be read cannot be reviewed"
+        )
+        raise session.confirmer.refusal(
+            block(
+                f"refused: {str(error).removeprefix('safeterraform: ')}; nothing was applied",
+                why,
+                f"make a new plan (`{session.program} plan`) and review that one.",
+            )
+        ) from None
 
 
 def _as_typed(session: Session) -> int:
@@ -138,7 +163,11 @@ def review_plan(
     stale = planfiles.staleness(planfiles.prior_state_meta(private.path), current)
     if stale is not None:
         raise session.confirmer.refusal(
-            f"safeterraform: refused: {stale}. Make a new plan; nothing was applied",
+            block(
+                "refused: this plan is stale; nothing was applied",
+                stale,
+                f"make a new plan (`{session.program} plan`) and review that one.",
+            ),
             plan_sha256=private.sha256,
         )
     promotion.require(session, private)  # [promotion] after: applied in a lower env first?
@@ -148,12 +177,15 @@ def review_plan(
     nodes = list(analysis.affected_nodes)
     broken = limits_broken(analysis, session.config)
     if broken:
-        first = analysis.changes[0].address if analysis.changes else ""
         session.confirmer.refuse_or_break_glass(
-            f"safeterraform: refused: this plan destroys or replaces {len(nodes)} of "
-            f"{max(analysis.nodes_known, len(nodes))} nodes, over {' and '.join(broken)}. "
-            f"Change one node at a time, e.g. {session.program} apply "
-            f"-target={shlex.quote(first)}",
+            block(
+                f"refused: this plan destroys or replaces {len(nodes)} of "
+                f"{max(analysis.nodes_known, len(nodes))} nodes at once",
+                f"[limits] {' and '.join(broken)}; {session.where}",
+                "nothing was applied. `safeterraform rollout` applies it one node at a "
+                'time, with a health check between nodes (README, "Rolling out node by '
+                'node").',
+            ),
             affected_nodes=nodes,
         )
     return analysis
@@ -199,7 +231,7 @@ def review_and_apply(
     if session.confirmer.needs_approval(nodes):
         # Only a person's approval can confirm it: keep the plan for `safeterraform approve`.
         session.plans.keep(source)
-    elif created:
+    elif created and session.ui.interactive:  # without a terminal nobody confirms here
         session.ui.note(
             "safeterraform: production: the plan above is applied by this command once you "
             "confirm; there is nothing else to run."

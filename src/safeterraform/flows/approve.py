@@ -1,6 +1,7 @@
 """`safeterraform approve PLANFILE`: a person reviews a production plan exactly as the guarded
 apply shows it, types the node names, and approves it for one apply without a terminal
-(PRODUCT.md §7). The approval is bound to the plan's bytes, path, workspace and directory.
+(docs/design.md#coding-agents-and-approvals). The approval is bound to the plan's bytes, path,
+workspace and directory.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def run(session: Session) -> int:
     if analysis is None:
         return 0
     nodes = list(analysis.affected_nodes)
-    outcome = session.confirmer.confirm(nodes, "affected nodes", plan_sha256=private.sha256)
+    outcome = session.confirmer.confirm(
+        nodes, "affected nodes", purpose="to approve this plan", plan_sha256=private.sha256
+    )
     store = session.confirmer.approvals
     if store is None:  # session.build always gives one
         raise SafeTerraformError("safeterraform approve: no approvals directory")

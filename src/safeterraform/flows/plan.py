@@ -52,8 +52,9 @@ def run(session: Session) -> int:
             else f"two_person = true in {session.config.two_person}: another user approves it"
         )
         session.ui.note(
-            f"\nThis plan destroys, replaces or forgets {display_names(nodes)} in production, "
-            f"and {who}. Stop here and ask a person to review it. "
+            f"\nThis plan destroys, replaces or forgets {display_names(nodes)} in production.\n"
+            f"  why a person: {who}\n"
+            f"  next: stop here and ask a person to review it. "
             f"{session.approve_hint(plan_path)}"
         )
     else:

@@ -1,4 +1,5 @@
-"""`safeterraform rollout`: one node per apply, a health check between (PRODUCT.md §13).
+"""`safeterraform rollout`: one node per apply, a health check between
+(docs/design.md#the-prevention-list).
 
 Plan once and group the destructive changes by node; then, node by node, a plan targeted
 at that node's addresses, reviewed, confirmed with that node's name and applied exactly
@@ -27,6 +28,7 @@ from safeterraform.errors import (
     Interrupted,
     Refused,
     SafeTerraformError,
+    block,
 )
 from safeterraform.flows import apply
 from safeterraform.planfiles import PrivatePlan
@@ -97,27 +99,40 @@ def run(session: Session, request: Request) -> int:
         raise session.confirmer.refusal(f"{config.error}; the rollout is refused until it is fixed")
     if invocation.auto_approve:
         raise session.confirmer.refusal(
-            "safeterraform: refused: -auto-approve is not allowed in a rollout: every node "
-            "is confirmed by its name"
+            block(
+                "refused: -auto-approve is not allowed in a rollout",
+                "every node of a rollout is confirmed by its name",
+                "run `safeterraform rollout` without it.",
+            )
         )
     for name in ("target", "exclude"):
         if flag_values(invocation.command_args, name):
             raise session.confirmer.refusal(
-                f"safeterraform: refused: a rollout makes its own -target for each node; "
-                f"drop -{name} (a rollout covers the whole configuration)"
+                block(
+                    f"refused: -{name} is not allowed in a rollout",
+                    "a rollout makes its own -target for each node and covers the whole "
+                    "configuration",
+                    f"run `safeterraform rollout` without -{name}.",
+                )
             )
     agents = session.confirmer.agents
     if agents:
         raise session.confirmer.refusal(
-            f"safeterraform: refused: {agents[0]}: a coding agent runs this, and a rollout "
-            "destroys or replaces nodes one by one with a person confirming each. Stop here "
-            "and ask a person to run `safeterraform rollout` at a terminal."
+            block(
+                "refused: a coding agent cannot run a rollout",
+                f"{agents[0]}, so a coding agent runs this; a rollout destroys or "
+                "replaces nodes one by one with a person confirming each",
+                "stop here and ask a person to run `safeterraform rollout` at a terminal.",
+            )
         )
     backend = recorded_backend(session.env, session.workdir)
     if backend is not None and backend[0] in ("remote", "cloud"):
         raise session.confirmer.refusal(
-            f"safeterraform: refused: the {backend[0]} backend plans and applies remotely, "
-            "where safeterraform cannot roll out node by node"
+            block(
+                f"refused: the {backend[0]} backend plans and applies remotely",
+                "safeterraform cannot roll out node by node where it cannot review the plan",
+                "review and confirm the runs in HCP Terraform/TFE, one node at a time.",
+            )
         )
     try:
         plan_flags, apply_flags = split_apply_flags(invocation.command_args)

@@ -1,5 +1,5 @@
 """State-changing commands without a plan, in production: show what they touch, have it
-typed, snapshot every state they write, then run them as typed (PRODUCT.md §5).
+typed, snapshot every state they write, then run them as typed (docs/design.md#command-classes).
 
 `terraform test` applies and destroys the configuration for real: with destroy-time
 provisioners in it, it is refused outright (they would run against the real addresses).
@@ -14,6 +14,7 @@ from typing import Any
 from safeterraform import policy, statecmd
 from safeterraform.argv import bool_flag
 from safeterraform.errors import SafeTerraformError
+from safeterraform.errors import block as message_block
 from safeterraform.session import Session
 
 
@@ -71,10 +72,12 @@ def refuse_test_with_destroy_provisioners(session: Session) -> None:
     if found:
         listed = "; ".join(found)
         raise session.confirmer.refusal(
-            f"safeterraform: refused `{session.words()}`: terraform test applies and destroys "
-            f"this configuration for real, and its destroy-time provisioners would run "
-            f"against real addresses ({listed}); {session.where}. Run the tests in a "
-            "non-production workspace or directory."
+            message_block(
+                f"refused `{session.words()}`: its destroy-time provisioners would run "
+                f"against real addresses ({listed})",
+                f"terraform test applies and destroys this configuration for real; {session.where}",
+                "run the tests in a non-production workspace or directory.",
+            )
         )
 
 
