@@ -141,6 +141,6 @@ def test_an_agents_plan_names_no_terraform_apply_to_run(
     env["CLAUDECODE"] = "1"
     agent = shim("plan", "-input=false")
     assert agent.returncode == 0, agent.stderr
-    assert "Stop here and ask a person" in agent.stdout
+    assert "ask a person" in agent.stdout
     assert "To perform exactly these actions" not in agent.stdout
-    assert "terraform apply" not in agent.stdout.split("Stop here")[0]
+    assert "terraform apply" not in agent.stdout.split("DESTRUCTIVE CHANGES")[0]

@@ -308,6 +308,8 @@ def line_cells(entry: Entry) -> list[str]:
     code = _exit_code(entry)
     if code and verdict in ("break-glass", "failed"):  # how the run it let through ended
         verdict = f"{verdict} {code}"
+    if entry.unknown:  # said in full below the lines
+        verdict = f"{verdict} ?"
     return [
         _time(record.get("time"))[5:16],  # 01-31 09:15: the year is in --full and --json
         _text(record.get("user")),
@@ -446,4 +448,8 @@ def run(
     else:
         for line in lines(chosen, console.width):
             console.print(line, soft_wrap=True)
+        for entry in chosen:
+            if entry.unknown:
+                words = inert(audit.orphan_words(entry.record))
+                console.print(Text(f"? {words}", style="bold red"), soft_wrap=True)
     return 0
