@@ -407,8 +407,8 @@ def test_sensitive_password_from_the_environment_is_never_shown(
         str(shim_bin), ["apply"], cwd=str(database), env={**aws_env, "TERM": "dumb"},
         encoding="utf-8", timeout=120, dimensions=(50, 200),
     )  # fmt: skip
-    for answer in ("orders", "db", "yes"):
-        child.expect("Type the names")
+    for attempt, answer in enumerate(("orders", "db", "yes"), start=1):
+        child.expect(f"attempt {attempt} of 3")  # keys sent before it is drawn are dropped
         child.sendline(answer)
     child.expect(pexpect.EOF)
     child.close()

@@ -649,7 +649,7 @@ def test_two_person_alice_plans_bob_approves_alice_applies(in_use: Bastion) -> N
 
         alone = in_use.sh("alice", "terraform apply change.tfplan", cwd=work)
         assert alone.returncode == 3, alone.stdout + alone.stderr
-        assert "another user must approve it" in alone.stderr
+        assert "another user must approve what production loses" in alone.stderr
 
         own = _approve_at_a_terminal(in_use, "alice", "change.tfplan", work)
         own.expect("Type the names of the 3 affected node")

@@ -219,7 +219,7 @@ def test_doctor_says_when_a_coding_agent_runs_it(doctor_env: dict[str, str], wor
     doctor_env["GEMINI_CLI"] = "1"
     result = doctor(doctor_env, "--chdir", str(workdir))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert rows(result.stdout)["coding agent"][0].startswith("yes (GEMINI_CLI set)")
+    assert rows(result.stdout)["coding agent"][0].startswith("yes (GEMINI_CLI is set)")
 
 
 GOLDEN_80 = Path(__file__).parent / "golden" / "doctor_80.txt"

@@ -6,8 +6,9 @@ command: at a terminal the operator types every affected node name (or `yes` whe
 nothing is destroyed); without one, SAFETERRAFORM_CONFIRM_NODES must state the set, or a
 person's approval (`safeterraform approve`) of exactly this plan file is used, once;
 break-glass stands in for either where config allows. Under a coding agent (a variable of
-`[confirm] agent_env` is set) nothing destructive is confirmed by anything but a
-person's approval: no prompt, no variable, no break-glass. Every refusal is recorded first.
+`[confirm] agent_env` is set, or an ancestor process is one: safeterraform.agents) nothing
+destructive is confirmed by anything but a person's approval: no prompt, no variable, no
+break-glass. Every refusal is recorded first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from safeterraform import agents
 from safeterraform.approvals import NoApproval, PlanRef, Store
 from safeterraform.audit import Recorder
 from safeterraform.errors import (
@@ -30,7 +32,8 @@ from safeterraform.errors import (
     SafeTerraformError,
     block,
 )
-from safeterraform.policy import Config, agent_markers
+from safeterraform.inert import inert
+from safeterraform.policy import Config
 from safeterraform.ui import UI
 
 ATTEMPTS = 3
@@ -56,11 +59,15 @@ class Stop(SafeTerraformError):
 
 
 def normalise(name: str) -> str:
-    return unicodedata.normalize("NFC", name)
+    """A name as it is compared: NFC, and control characters as they are displayed
+    (safeterraform.inert), so a name holding ESC is confirmed by typing what was shown."""
+    return inert(unicodedata.normalize("NFC", name))
 
 
 def display_name(name: str) -> str:
-    """A name as it is typed: shell-quoted when it holds a separator or a quote."""
+    """A name as it is typed: shell-quoted when it holds a separator, a quote or (shown
+    inert) a control character."""
+    name = inert(name)
     if name and not any(char in SEPARATORS or char in "'\"\\" for char in name):
         return name
     return shlex.quote(name)
@@ -188,9 +195,11 @@ def confirm_nodes(
     attempts: int = ATTEMPTS,
     purpose: str = "to apply",
     aliases: Aliases | None = None,
+    ask_more: Callable[[str], str] | None = None,
 ) -> Outcome:
     """Ask for the affected node names (`purpose`: what typing them does); an empty answer
-    stops at once."""
+    stops at once. `ask_more` reads the next line of a list pasted into the answer
+    (default: `ask`)."""
     typed: tuple[str, ...] = ()
     for attempt in range(1, attempts + 1):
         left = attempts - attempt
@@ -207,7 +216,7 @@ def confirm_nodes(
         if not typed:
             return Outcome(False, typed, reason="empty answer")
         try:
-            typed = _read_on(answer, typed, expected, ask, aliases)
+            typed = _read_on(answer, typed, expected, ask_more or ask, aliases)
         except KeyboardInterrupt:
             return Outcome(False, typed, interrupted=True, reason="interrupted")
         if matches(typed, expected, aliases):
@@ -264,11 +273,15 @@ class Confirmer:
     now: Callable[[], datetime.datetime] = field(
         default=lambda: datetime.datetime.now(datetime.UTC)
     )
+    _agents: list[str] | None = field(default=None, init=False, repr=False)
 
     @property
     def agents(self) -> list[str]:
-        """The agent variables set here: a coding agent runs this command."""
-        return agent_markers(self.config, self.env)
+        """What says a coding agent runs this command (agents.markers: a variable, or an
+        ancestor process); looked up once per command."""
+        if self._agents is None:
+            self._agents = agents.markers(self.config, self.env)
+        return self._agents
 
     def needs_approval(self, expected: Sequence[str], plan: bool = True) -> bool:
         """Only a person's approval can confirm this: something is destroyed, replaced or
@@ -290,9 +303,7 @@ class Confirmer:
         if BREAK_GLASS_VAR not in self.env:
             return None
         if self.agents:
-            raise Refused(
-                f"break-glass is not available to a coding agent ({self.agents[0]} is set)"
-            )
+            raise Refused(f"break-glass is not available to a coding agent ({self.agents[0]})")
         reason = self.env[BREAK_GLASS_VAR].strip()
         if not reason:
             raise Refused(f"{BREAK_GLASS_VAR} is set but empty; give the reason")
@@ -352,7 +363,12 @@ class Confirmer:
             return self._from_env(expected, what, fields, aliases)
         if expected:
             outcome = confirm_nodes(
-                expected, self.ui.ask, self.ui.say, purpose=purpose, aliases=aliases
+                expected,
+                self.ui.ask,
+                self.ui.say,
+                purpose=purpose,
+                aliases=aliases,
+                ask_more=lambda message: self.ui.ask(message, fresh=False),
             )
         else:
             outcome = confirm_plain(
@@ -406,7 +422,7 @@ class Confirmer:
         shown = display_names(expected)
         if self.agents:
             headline = f"refused: a coding agent cannot confirm what production loses: {shown}"
-            who = f"{self.agents[0]} is set, so a coding agent runs this command"
+            who = f"{self.agents[0]}, so a coding agent runs this command"
         else:
             headline = f"refused: another user must approve what production loses: {shown}"
             who = f"two_person = true in {self.config.two_person}"

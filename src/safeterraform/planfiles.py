@@ -21,9 +21,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
+from safeterraform.audit import process_alive
 from safeterraform.errors import Interrupted, PlanError
 
 CLOUD_PLAN_KEY = "remote_plan_format"
+KEPT = ".kept"  # beside a hidden plan kept on purpose (for `approve`, or `apply PLANFILE`)
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,36 @@ class PlanFiles:
         return path
 
     def keep(self, path: str) -> None:
-        """Leave this hidden plan on disk on the way out (kept for `safeterraform approve`)."""
+        """Leave this hidden plan on disk on the way out (kept for `safeterraform approve`),
+        marked as kept so that `sweep` leaves it too."""
         if path in self.hidden:
             self.hidden.remove(path)
+            with contextlib.suppress(OSError):
+                os.close(os.open(path + KEPT, os.O_WRONLY | os.O_CREAT, 0o600))
+
+    def sweep(self, spare: str | None = None) -> list[str]:
+        """Remove the hidden plans (they hold variable values) of shims that are gone
+        without cleaning up (SIGKILL, a crash): named for a process that no longer exists
+        and not kept; never `spare` (the plan this command was given). The names of the
+        files removed."""
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        removed = []
+        for name in names:
+            path = os.path.join(self.directory, name)
+            owner = plan_owner(name)
+            if owner is None or owner == os.getpid() or name + KEPT in names:
+                continue
+            if spare is not None and os.path.abspath(spare) == os.path.abspath(path):
+                continue
+            if process_alive(owner):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed.append(name)
+        return removed
 
     def private_copy(self, path: str) -> PrivatePlan:
         """Copy `path` into an anonymous file and hash the bytes copied."""
@@ -83,8 +112,9 @@ class PlanFiles:
 
     def cleanup(self) -> None:
         for path in self.hidden:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            for name in (path, path + KEPT):
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
         self.hidden.clear()
         for plan in self.private:
             with contextlib.suppress(OSError):
@@ -97,9 +127,10 @@ class PlanFiles:
             os.rmdir(os.path.dirname(os.path.dirname(self.directory)))
 
     @contextlib.contextmanager
-    def removed_on_exit(self) -> Iterator[PlanFiles]:
-        """Remove the plans however the command ends; SIGTERM and SIGHUP become
-        Interrupted so that the flow records the interruption on its way out."""
+    def removed_on_exit(self, given: str | None = None) -> Iterator[PlanFiles]:
+        """Sweep plans of dead shims (but the `given` plan), then remove this command's
+        however it ends; SIGTERM and SIGHUP become Interrupted so that the flow records
+        the interruption on its way out."""
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             name = signal.Signals(signum).name
@@ -108,12 +139,21 @@ class PlanFiles:
         previous = {
             signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)
         }
+        self.sweep(given)
         try:
             yield self
         finally:
             self.cleanup()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def plan_owner(name: str) -> int | None:
+    """The process a hidden plan's name says made it (`prod-20260131T020000Z-4242.tfplan`)."""
+    if not name.endswith(".tfplan"):
+        return None
+    tail = name[: -len(".tfplan")].rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
 
 
 def _anonymous_file(directory: str | None) -> int:

@@ -39,6 +39,21 @@ DEFAULT_AGENT_ENV = (
     "CLINE_ACTIVE",  # Cline (VS Code terminals)
     "OPENCODE",  # OpenCode
 )
+# Executables of coding agents, recognised among a guarded command's ancestor processes
+# (safeterraform.agents; docs/agents.md cites each). Layers may add names; none can remove.
+DEFAULT_AGENT_PROCESSES = (
+    "claude",  # Claude Code
+    "codex",  # OpenAI Codex CLI
+    "gemini",  # Gemini CLI
+    "opencode",  # OpenCode
+    "cline",  # Cline CLI
+    "aider",  # Aider
+    "cursor-agent",  # Cursor CLI
+    "goose",  # Goose
+    "amp",  # Amp
+    "copilot",  # GitHub Copilot CLI
+    "qwen",  # Qwen Code
+)
 # Go's unicode.IsSpace, which bytes.TrimSpace uses on the environment file.
 GO_SPACE = (
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -80,6 +95,7 @@ class Config(_Value):
         "after_destructive_apply",
         "after_node",
         "agent_env",
+        "agent_processes",
         "allow_env_disabled_by",
         "always",
         "approval_ttl",
@@ -128,6 +144,7 @@ class Config(_Value):
         before_destructive_apply: str | None = None,
         after_destructive_apply: str | None = None,
         agent_env: tuple[str, ...] = DEFAULT_AGENT_ENV,
+        agent_processes: tuple[str, ...] = DEFAULT_AGENT_PROCESSES,
         allow_env_disabled_by: str | None = None,
         two_person: str | None = None,  # the system file that requires it
         approval_ttl: int = DEFAULT_APPROVAL_TTL,
@@ -157,6 +174,7 @@ class Config(_Value):
         self.before_destructive_apply = before_destructive_apply
         self.after_destructive_apply = after_destructive_apply
         self.agent_env = agent_env
+        self.agent_processes = agent_processes
         self.allow_env_disabled_by = allow_env_disabled_by
         self.two_person = two_person
         self.approval_ttl = approval_ttl
@@ -363,7 +381,9 @@ KNOWN_KEYS = {
     "limits": frozenset({"max_affected_nodes", "max_affected_fraction"}),
     "hooks": frozenset({"before_destructive_apply", "after_destructive_apply", "after_node"}),
     "state_backups": frozenset({"keep"}),
-    "confirm": frozenset({"agent_env", "allow_env", "two_person", "approval_ttl", "approvals_dir"}),
+    "confirm": frozenset(
+        {"agent_env", "agent_processes", "allow_env", "two_person", "approval_ttl", "approvals_dir"}
+    ),
     "lint": frozenset({"dangerous_commands"}),  # read by commands/lint.py
     "rollout": frozenset({"last"}),  # read by flows/rollout.py
     "promotion": frozenset({"after", "max_age"}),  # read by promotion.py
@@ -430,6 +450,7 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
     keep = DEFAULT_STATE_BACKUPS_KEEP
     hooks_set: dict[str, str] = {}
     agent_env = list(DEFAULT_AGENT_ENV)
+    agent_processes = list(DEFAULT_AGENT_PROCESSES)
     two_person = None
     approval_ttl: int | None = None
     approvals_dir = None
@@ -477,6 +498,7 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
         if _typed(path, confirm, "allow_env", bool) is False:
             allow_env_disabled_by = allow_env_disabled_by or path
         agent_env.extend(_strings(path, confirm, "agent_env"))
+        agent_processes.extend(_strings(path, confirm, "agent_processes"))
         if _typed(path, confirm, "two_person", bool):
             two_person = two_person or path
         ttl = _typed(path, confirm, "approval_ttl", int)
@@ -548,6 +570,7 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
         before_destructive_apply=hooks_set.get("before_destructive_apply"),
         after_destructive_apply=hooks_set.get("after_destructive_apply"),
         agent_env=tuple(dict.fromkeys(agent_env)),
+        agent_processes=tuple(dict.fromkeys(agent_processes)),
         allow_env_disabled_by=allow_env_disabled_by,
         two_person=two_person,
         approval_ttl=approval_ttl or DEFAULT_APPROVAL_TTL,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from safeterraform.blast import Analysis, Cause, DestroyProvisioner, DestructiveChange
 from safeterraform.blast.cause import unkeyed_text
 from safeterraform.blast.nodes import display_name, display_names
+from safeterraform.inert import inert, markdown
 
 if TYPE_CHECKING:  # rich is imported for a console only: text, JSON and Markdown start faster
     from rich.console import Console, RenderableType
@@ -195,6 +196,11 @@ def notes(changes: Sequence[DestructiveChange]) -> list[str]:
 
 
 def _lines(analysis: Analysis) -> list[Line]:
+    """The rendering's lines, every text from the plan shown inert (safeterraform.inert)."""
+    return [[(inert(text), style) for text, style in line] for line in _plan_lines(analysis)]
+
+
+def _plan_lines(analysis: Analysis) -> list[Line]:
     """Destroy-time provisioners first (red), then changes by node, why, then the counts."""
     lines: list[Line] = []
     for warning in analysis.warnings:
@@ -387,7 +393,7 @@ def to_markdown(
     title = "destructive plan" if analysis.destructive else "nothing destructive"
     out.append(f"### safeterraform: {title}")
     out.append("")
-    out.append(f"**{headline(analysis)}**")
+    out.append(f"**{markdown(headline(analysis))}**")
     out.append("")
     out.append(counts_line(analysis))
     where = []
@@ -453,7 +459,8 @@ def to_markdown(
         out.append("</details>")
     while out and out[-1] == "":
         out.pop()
-    return "\n".join(out) + "\n"
+    # Code spans and fences keep their text literal; control characters are made visible.
+    return "\n".join(inert(line) for line in out) + "\n"
 
 
 def _markdown_causes(analysis: Analysis) -> list[str]:

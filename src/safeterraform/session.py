@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from safeterraform import approvals, audit, ui
+from safeterraform import agents, approvals, audit, ui
 from safeterraform.argv import Invocation
 from safeterraform.confirm import Confirmer
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import PlanFiles
-from safeterraform.policy import Config, Verdict, agent_markers
+from safeterraform.policy import Config, Verdict
 from safeterraform.realbin import RealBinary
 from safeterraform.redact import Redactor, redact_argv
 from safeterraform.terraform import Terraform, foreground
@@ -290,7 +290,7 @@ def build(
         program=program,
         redactor=redactor,
         now=now,
-        agent=next(iter(agent_markers(config, env)), None),
+        agent=next((recorded for recorded, _ in agents.evidence(config, env)), None),
     )
     base = os.path.join(data_dir(env, workdir), "safeterraform")
     return Session(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from safeterraform.inert import changed, inert
 from safeterraform.plan import ModuleStep
 
 # Object attributes looked into first, one level down, before any other object attribute.
@@ -371,8 +372,11 @@ def _state_step(step: Any) -> str | int | None:
 
 def display_name(name: str) -> str:
     """A node name as listed to a person: shell-quoted when it holds a space, comma or
-    quote (or is empty), so it can be typed back exactly (docs/design.md#node-names)."""
-    if name and not _NEEDS_QUOTES.intersection(name):
+    quote (or is empty), so it can be typed back exactly (docs/design.md#node-names). Control
+    characters are shown inert (`\\x1b`, quoted), as confirm.matches accepts them typed."""
+    if changed(name):
+        name = inert(name)
+    elif name and not _NEEDS_QUOTES.intersection(name):
         return name
     return "'" + name.replace("'", "'\"'\"'") + "'"  # shlex.quote leaves commas bare
 

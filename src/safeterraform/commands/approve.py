@@ -59,7 +59,7 @@ def run(
         raise guarded.confirmer.refusal(
             block(
                 "refused: a coding agent cannot approve a plan",
-                f"{agents[0]} is set, so a coding agent runs this; an approval is what a "
+                f"{agents[0]}, so a coding agent runs this; an approval is what a "
                 "person gives after reviewing the plan",
                 f"stop here and ask a person to run, in their own terminal: {command}",
             )

@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from safeterraform import audit, launcher, policy
+from safeterraform import agents, audit, launcher, policy
 from safeterraform.commands import lint as lint_command
 from safeterraform.confirm import BREAK_GLASS_VAR, CONFIRM_VAR
 from safeterraform.errors import RealBinaryNotFound
+from safeterraform.inert import inert
 from safeterraform.realbin import is_shim
 
 ALIASES = {
@@ -51,6 +52,20 @@ def audit_trail(config: policy.Config, env: dict[str, str]) -> tuple[str, bool]:
     if problem is not None:
         return f"syslog required but unreachable ({problem}): guarded commands are refused", True
     return f"central: syslog via {audit.SYSLOG_SOCKET}, facility auth; and {own}", False
+
+
+def unfinished_applies(config: policy.Config, env: dict[str, str]) -> str:
+    """Confirmed applies of this host that ended without recording how (a killed shim)."""
+    try:
+        records = audit.recent(audit.default_path(env, config.audit_log))
+    except OSError:
+        return ""
+    found = audit.orphans(records, audit.identity(env)[1])
+    if not found:
+        return ""
+    latest = found[-1][0]
+    more = f" ({len(found)} in all)" if len(found) > 1 else ""
+    return inert(audit.orphan_words(latest) + more)
 
 
 def file_status(path: str, read: tuple[tuple[str, str], ...], error: str | None) -> str:
@@ -157,6 +172,9 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
     trail, trail_broken = audit_trail(config, env)
     problems += trail_broken
     add(table, "audit trail", trail, "red" if trail_broken else "")
+    unfinished = unfinished_applies(config, env)
+    if unfinished:
+        add(table, "unfinished apply", unfinished, "bold red")
     workspace, source = policy.current_workspace(env, workdir)
     add(table, "working directory", workdir)
     add(table, "workspace", f"{workspace} (from {source})")
@@ -199,13 +217,13 @@ def run(chdir: Path | None, shell: str | None, console: Console | None = None) -
         if config.allow_env
         else f"off: allow_env = false in {config.allow_env_disabled_by}",
     )
-    agents = policy.agent_markers(config, env)
+    found = agents.markers(config, env)
     add(
         table,
         "coding agent",
-        f"yes ({', '.join(agents)} set): destructive plans need `safeterraform approve`"
-        if agents
-        else f"no (none of {', '.join(config.agent_env)} is set)",
+        f"yes ({'; '.join(found)}): destructive plans need `safeterraform approve`"
+        if found
+        else f"no (none of {', '.join(config.agent_env)} is set; no agent process above it)",
     )
     if config.two_person:
         add(table, "two-person approval", f"required by {config.two_person}")

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from safeterraform import audit, launcher, policy
 from safeterraform.errors import SafeTerraformError
+from safeterraform.inert import inert
 from safeterraform.redact import Redactor, has_secrets, redact_argv
 
 MAX_PROBLEMS_SHOWN = 10
@@ -36,6 +37,7 @@ VERDICT_STYLES = {
     "confirmed": "green",
     "applied": "green",
     "passed": "dim",
+    "outcome-unknown": "bold red",
 }
 # A word longer than this is folded rather than widening its column further.
 LONGEST_UNFOLDED_WORD = 16
@@ -48,6 +50,7 @@ class Entry:
 
     record: dict[str, Any]
     outcome: dict[str, Any] | None = None
+    unknown: bool = False  # a confirmed apply whose shim is gone without an outcome
 
 
 def _same_command(first: dict[str, Any], second: dict[str, Any]) -> bool:
@@ -55,12 +58,17 @@ def _same_command(first: dict[str, Any], second: dict[str, Any]) -> bool:
     return all(first.get(key) == second.get(key) for key in keys)
 
 
-def entries(records: Sequence[dict[str, Any]]) -> list[Entry]:
+def entries(records: Sequence[dict[str, Any]], host: str | None = None) -> list[Entry]:
     """Each record with its outcome: a break-glass record is written before the command
-    runs; the first later record of the same command with an exit code is how it ended."""
+    runs; the first later record of the same command with an exit code is how it ended.
+    A confirmed apply of `host` whose shim is gone without an outcome is `unknown`."""
+    orphaned = {id(record) for record, _ in audit.orphans(records, host)} if host else set()
     result = []
     for index, record in enumerate(records):
         outcome = None
+        if id(record) in orphaned:
+            result.append(Entry(record, None, unknown=True))
+            continue
         if record.get("verdict") == "break-glass":
             outcome = next(
                 (
@@ -100,7 +108,8 @@ def select(
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A field as shown: names, reasons and paths came from plans and state (inert)."""
+    return "" if value is None else inert(str(value))
 
 
 def _names(value: Any) -> str:
@@ -115,10 +124,10 @@ def command_line(record: dict[str, Any]) -> str:
     argv = record.get("argv")
     if not isinstance(argv, list):
         return f"{program} {_text(argv)}".strip()
-    words = [_text(word) for word in argv]
-    if words and os.path.basename(words[0]) in ("terraform", "tofu"):
-        return shlex.join(words)
-    return shlex.join([program, *words])
+    words = ["" if word is None else str(word) for word in argv]
+    if not (words and os.path.basename(words[0]) in ("terraform", "tofu")):
+        words = [program, *words]
+    return inert(shlex.join(words))
 
 
 def _time(value: Any) -> str:
@@ -150,6 +159,8 @@ def _verdict(entry: Entry) -> Text:
             cell.append(f"\noutcome: exit {_text(entry.record.get('exit_code'))}")
         else:
             cell.append("\noutcome: not recorded (no record after it)")
+    if entry.unknown:
+        cell.append(f"\n{audit.OUTCOME_UNKNOWN}", style="bold red")
     return cell
 
 
@@ -297,6 +308,8 @@ def line_cells(entry: Entry) -> list[str]:
     code = _exit_code(entry)
     if code and verdict in ("break-glass", "failed"):  # how the run it let through ended
         verdict = f"{verdict} {code}"
+    if entry.unknown:  # said in full below the lines
+        verdict = f"{verdict} ?"
     return [
         _time(record.get("time"))[5:16],  # 01-31 09:15: the year is in --full and --json
         _text(record.get("user")),
@@ -425,7 +438,7 @@ def run(
         for record in select([Entry(record) for record in records], last, workspace, verdict):
             console.out(json.dumps(record.record, sort_keys=True), highlight=False)
         return 0
-    chosen = select(entries(records), last, workspace, verdict)
+    chosen = select(entries(records, audit.identity(os.environ)[1]), last, workspace, verdict)
     if not chosen:
         console.print(Text(f"No records in {path} match."), soft_wrap=True)
         return 0
@@ -435,4 +448,8 @@ def run(
     else:
         for line in lines(chosen, console.width):
             console.print(line, soft_wrap=True)
+        for entry in chosen:
+            if entry.unknown:
+                words = inert(audit.orphan_words(entry.record))
+                console.print(Text(f"? {words}", style="bold red"), soft_wrap=True)
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from safeterraform import audit
 from safeterraform.argv import CommandClass
 from safeterraform.audit import AuditError
 from safeterraform.confirm import CONFIRM_VAR
@@ -34,7 +35,7 @@ def run(session: Session) -> int:
         without = f"`{session.program} {invocation.command}` without -auto-approve"
         if session.confirmer.agents:
             instead = (
-                f"a coding agent runs this ({session.confirmer.agents[0]} is set): run "
+                f"a coding agent runs this ({session.confirmer.agents[0]}): run "
                 f"{without}; when its plan destroys anything, stop and ask a person to run "
                 "`safeterraform approve PLANFILE` in their own terminal (the refusal names "
                 "the file)."
@@ -79,6 +80,20 @@ def _as_typed(session: Session) -> int:
     return code
 
 
+def report_orphans(session: Session) -> None:
+    """Say so when an earlier apply was confirmed and its shim killed before it recorded
+    how it ended (README "What is enforced"); each is reported once, and `safeterraform log` and
+    `doctor` show it from then on."""
+    recorder = session.recorder
+    try:
+        told = audit.report_orphans(recorder.path, recorder.host, recorder.syslog)
+    except AuditError as error:
+        session.ui.say(str(error))
+        return
+    for words in told:
+        session.ui.say(f"safeterraform: WARNING: {words}")
+
+
 def invocation_applies(session: Session) -> bool:
     return session.invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY)
 
@@ -86,7 +101,9 @@ def invocation_applies(session: Session) -> bool:
 def execute(session: Session, flow: Callable[[Session], int] = run) -> int:
     """Guard one command (or run another flow, e.g. approve's); expected failures become
     one line and their exit code."""
-    with session.plans.removed_on_exit():
+    report_orphans(session)
+    given = session.invocation.plan_file
+    with session.plans.removed_on_exit(given and session.workdir_path(given)):
         try:
             return flow(session)
         except Interrupted as error:

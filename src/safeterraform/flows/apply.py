@@ -59,7 +59,7 @@ def run(session: Session) -> int:
             return code
         created = True
     private = read_plan(session, source)
-    return review_and_apply(session, private, apply_flags, created)
+    return review_and_apply(session, private, apply_flags, created, shown=created)
 
 
 def read_plan(session: Session, source: str) -> PrivatePlan:
@@ -125,11 +125,16 @@ def review_plan(
     private: PrivatePlan,
     only_nodes: tuple[str, ...] | None = None,
     recalled: Mapping[str, blast.Cause] | None = None,
+    *,
+    shown: bool = False,
 ) -> blast.Analysis | None:
     """Read the private copy, refuse it when stale or not promoted, render it and check
     `[limits]`, as the guarded apply, a rollout's step and `safeterraform approve` all do;
     None when it has no changes. `only_nodes` (a rollout's step): the nodes this plan must
-    affect, exactly; `recalled`: the causes the rollout's first plan traced."""
+    affect, exactly; `recalled`: the causes the rollout's first plan traced. `shown`:
+    terraform's own plan output is already on the screen (the shim ran the plan); otherwise
+    `terraform show` of the private copy comes first, so every change is seen, not only the
+    destructive ones (README "What is enforced")."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     try:
@@ -176,6 +181,8 @@ def review_plan(
             plan_sha256=private.sha256,
         )
     promotion.require(session, private)  # [promotion] after: applied in a lower env first?
+    if not shown:
+        show_plan(session, private)
     session.ui.show(render.renderable(analysis))
     nodes = list(analysis.affected_nodes)
     broken = limits_broken(analysis, session.config)
@@ -194,6 +201,19 @@ def review_plan(
     return analysis
 
 
+def show_plan(session: Session, private: PrivatePlan) -> None:
+    """Terraform's own rendering of exactly the reviewed bytes (`terraform show` of the
+    private copy), in the foreground; when it cannot be shown, nobody is asked."""
+    terraform = session.terraform.with_fds(private.fd)
+    code = terraform.foreground(terraform.composed("show", [private.path]))
+    if code != 0:
+        raise session.confirmer.refusal(
+            f"safeterraform: refused: terraform show of the plan exited {code}, so its "
+            "changes cannot be shown; nothing was applied",
+            plan_sha256=private.sha256,
+        )
+
+
 def plan_ref(session: Session, private: PrivatePlan) -> PlanRef:
     """What an approval of this plan is bound to (`safeterraform approve` writes the same)."""
     return PlanRef(
@@ -208,9 +228,12 @@ def review_and_apply(
     created: bool,
     only_nodes: tuple[str, ...] | None = None,
     recalled: Mapping[str, blast.Cause] | None = None,
+    *,
+    shown: bool = False,
 ) -> int:
-    """Render the private copy, confirm, snapshot, apply it; every step recorded."""
-    analysis = review_plan(session, private, only_nodes, recalled)
+    """Render the private copy, confirm, snapshot, apply it; every step recorded.
+    `shown`: terraform's plan output is already on the screen (see review_plan)."""
+    analysis = review_plan(session, private, only_nodes, recalled, shown=shown)
     if analysis is None:
         return 0
     nodes = list(analysis.affected_nodes)
@@ -273,7 +296,8 @@ def review_and_apply(
             "nothing was applied",
             plan_sha256=private.sha256,
         )
-    code = terraform.foreground(terraform.composed("apply", [*apply_flags, private.path]))
+    applying = terraform.composed("apply", [*apply_flags, private.path])
+    code = terraform.foreground(applying, inert_output=False)  # it must outlive us
     session.record_outcome(
         code, f"terraform apply exited {code}", affected_nodes=nodes, plan_sha256=private.sha256
     )

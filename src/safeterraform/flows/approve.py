@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from safeterraform import planfiles
+from safeterraform import planfiles, render
 from safeterraform.errors import SafeTerraformError
 from safeterraform.flows.apply import plan_ref, review_plan
 from safeterraform.session import Session
@@ -51,7 +51,8 @@ def run(session: Session) -> int:
     try:
         recorder.record(
             "approved",
-            f"approved for one apply until {approval.expires_at} ({approval.file})",
+            f"approved for one apply until {approval.expires_at} ({approval.file}); "
+            f"it covers {render.counts_line(analysis)}",
             affected_nodes=nodes,
             expected_nodes=nodes,
             typed_nodes=list(outcome.typed),

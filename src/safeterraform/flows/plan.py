@@ -27,7 +27,12 @@ def run(session: Session) -> int:
     else:
         plan_path = session.plans.new_hidden()
         args.append(f"-out={plan_path}")
-    code = session.terraform.foreground(session.terraform.composed("plan", args))
+    terraform = session.terraform
+    if session.confirmer.agents or session.config.two_person:
+        # A person must approve whatever this plan destroys: terraform's own "To perform
+        # exactly these actions, run: terraform apply ..." would contradict our next step.
+        terraform = terraform.with_env(TF_IN_AUTOMATION="1")
+    code = terraform.foreground(terraform.composed("plan", args))
     # Every spelling Terraform accepts (`-detailed-exitcode=true`, `--detailed-exitcode=1`,
     # from TF_CLI_ARGS_plan): exit 2 is "changes present", and the plan is still reviewed.
     detailed = bool_flag(args, "detailed-exitcode")
@@ -44,7 +49,7 @@ def run(session: Session) -> int:
     nodes = list(analysis.affected_nodes)
     if session.confirmer.needs_approval(nodes):
         who = (
-            f"{session.confirmer.agents[0]} is set: a coding agent cannot confirm it"
+            f"{session.confirmer.agents[0]}: a coding agent cannot confirm it"
             if session.confirmer.agents
             else f"two_person = true in {session.config.two_person}: another user approves it"
         )

@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from safeterraform import blast, policy, promotion, render, review
+from safeterraform import blast, promotion, render, review
 from safeterraform.argv import CommandLineError, flag_values, split_apply_flags
 from safeterraform.confirm import CONFIRM_VAR
 from safeterraform.errors import (
@@ -151,12 +151,12 @@ def run(session: Session, request: Request) -> int:
                     f"run `safeterraform rollout` without -{name}.",
                 )
             )
-    agents = policy.agent_markers(config, session.env)
+    agents = session.confirmer.agents
     if agents:
         raise session.confirmer.refusal(
             block(
                 "refused: a coding agent cannot run a rollout",
-                f"{agents[0]} is set, so a coding agent runs this; a rollout destroys or "
+                f"{agents[0]}, so a coding agent runs this; a rollout destroys or "
                 "replaces nodes one by one with a person confirming each",
                 "stop here and ask a person to run `safeterraform rollout` at a terminal.",
             )
@@ -343,7 +343,9 @@ class Rollout:
             )
             session = dataclasses.replace(session, confirmer=confirmer)
         # created=False: no "nothing else to run" note, a rollout has more steps
-        return apply.review_and_apply(session, private, self.apply_flags, False, only, self.causes)
+        return apply.review_and_apply(
+            session, private, self.apply_flags, False, only, self.causes, shown=True
+        )
 
     def _stopped(self, why: str, code: int) -> int:
         """Say exactly where the rollout stopped and how to resume it."""
