@@ -325,7 +325,7 @@ def test_two_person_refuses_the_appliers_own_approval_as_any_user(
     before = tfharness.state_bytes(incident)
     alone = shim("apply", "change.tfplan")
     assert alone.returncode == 3, alone.stdout + alone.stderr
-    assert "another user must approve it" in alone.stderr
+    assert "another user must approve what production loses" in alone.stderr
 
     child = spawn_approve("change.tfplan", incident, env)
     child.expect("Type the names of the 3 affected node")

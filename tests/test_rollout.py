@@ -296,4 +296,4 @@ def test_resume_keeps_the_saved_order_and_the_done_list(
         "poison: powder poison",
         "phoebe: powder poison phoebe",
     ]
-    assert "done: poison, phoebe, and the rest." in resumed.stdout
+    assert "(1. poison, 2. phoebe)" in resumed.stdout
