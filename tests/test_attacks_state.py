@@ -139,3 +139,28 @@ def test_probe_utf8(root: Path, shim: Runner, real: Runner) -> None:
         ran = shim("apply", "-auto-approve", "-input=false", cwd=directory)
         print(ran.returncode, ran.stdout[-800:], ran.stderr[-800:])
         assert server.states["/state/prod"] == before
+
+
+def test_probe_json_array(root: Path, shim: Runner, real: Runner) -> None:
+    with HttpStateServer().serve() as server:
+        directory = root / "stack"
+        _stack(directory, "http")
+        config = f"-backend-config=address={server.url}/state/prod"
+        for args in (["init", "-input=false", config], ["apply", "-auto-approve", "-input=false"]):
+            done = real(*args, cwd=directory)
+            assert done.returncode == 0, done.stderr
+        before = server.states["/state/prod"]
+        other = root / "other"
+        other.mkdir()
+        (other / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+        for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+            done = real(*args, cwd=other)
+            assert done.returncode == 0, done.stderr
+        address = f"{server.url}/state/prod"
+        body = {"address": address, "update_method": "POST"}
+        (other / "backend.tf.json").write_text(
+            json.dumps({"terraform": {"backend": {"http": [body]}}})
+        )
+        ran = shim("init", "-input=false", "-migrate-state", "-force-copy", cwd=other)
+        print(ran.returncode, ran.stdout[-1500:], ran.stderr[-1500:])
+        assert server.states["/state/prod"] == before

@@ -46,6 +46,31 @@ def _blocks_in(terraform_blocks: Any) -> Backend | None:
     return found
 
 
+def _json_objects(value: Any) -> list[dict[str, Any]]:
+    """A block in Terraform's JSON syntax: one object or an array of objects."""
+    return [
+        item for item in (value if isinstance(value, list) else [value]) if isinstance(item, dict)
+    ]
+
+
+def _json_blocks(terraform: Any) -> list[dict[str, Any]]:
+    """`terraform` blocks of a .tf.json file in the HCL parser's shape: every spelling
+    Terraform accepts (`"terraform": [...]`, `"backend": [{"http": ...}]`,
+    `"http": [{...}]`) gives its backend body, not a mangled one."""
+    return [
+        {
+            "backend": [
+                {kind: body}
+                for labelled in _json_objects(block.get("backend"))
+                for kind, bodies in labelled.items()
+                for body in _json_objects(bodies)
+            ],
+            "cloud": _json_objects(block.get("cloud")),
+        }
+        for block in _json_objects(terraform)
+    ]
+
+
 def configured(workdir: str) -> Backend | None:
     """The backend block the configuration has (None: none, terraform's implicit local).
 
@@ -68,17 +93,11 @@ def configured(workdir: str) -> Backend | None:
             raise ValueError(f"cannot read {path}: {error}") from None
         if "backend" not in text and "cloud" not in text:
             continue
+        blocks: Any
         try:
             if name.endswith(".json"):
                 data = json.loads(text)
-                blocks = data.get("terraform") if isinstance(data, dict) else None
-                if isinstance(blocks, dict):
-                    blocks = [
-                        {
-                            "backend": [blocks.get("backend", {})],
-                            "cloud": [blocks["cloud"]] if "cloud" in blocks else [],
-                        }
-                    ]
+                blocks = _json_blocks(data.get("terraform") if isinstance(data, dict) else None)
             else:
                 import hcl2
 
