@@ -164,3 +164,27 @@ def test_probe_json_array(root: Path, shim: Runner, real: Runner) -> None:
         ran = shim("init", "-input=false", "-migrate-state", "-force-copy", cwd=other)
         print(ran.returncode, ran.stdout[-1500:], ran.stderr[-1500:])
         assert server.states["/state/prod"] == before
+
+
+@pytest.mark.parametrize("spelling", ["\\u0070rod", 'pr${""}od'])
+def test_probe_hcl_escape(root: Path, shim: Runner, real: Runner, spelling: str) -> None:
+    with HttpStateServer().serve() as server:
+        directory = root / "stack"
+        _stack(directory, "http")
+        config = f"-backend-config=address={server.url}/state/prod"
+        for args in (["init", "-input=false", config], ["apply", "-auto-approve", "-input=false"]):
+            done = real(*args, cwd=directory)
+            assert done.returncode == 0, done.stderr
+        before = server.states["/state/prod"]
+        other = root / "other"
+        other.mkdir()
+        (other / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+        for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+            done = real(*args, cwd=other)
+            assert done.returncode == 0, done.stderr
+        (other / "backend.tf").write_text(
+            f'terraform {{\n  backend "http" {{\n    address = "{server.url}/state/{spelling}"\n  }}\n}}\n'
+        )
+        ran = shim("init", "-input=false", "-migrate-state", "-force-copy", cwd=other)
+        print(ran.returncode, ran.stdout[-1500:], ran.stderr[-1500:])
+        assert server.states["/state/prod"] == before
