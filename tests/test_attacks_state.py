@@ -237,7 +237,7 @@ def _json_array_body(url: str) -> tuple[str, str]:
 
 def _json_terraform_array(url: str) -> tuple[str, str]:
     body = {"address": f"{url}/state/prod"}
-    return "backend.tf.json", json.dumps({"terraform": [{"backend": [{"http": body}]}]})
+    return "backend.tf.json", json.dumps({"terraform": [{"backend": {"http": body}}]})
 
 
 def _hcl_escape(url: str) -> tuple[str, str]:
