@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,11 @@ from safeterraform import policy
 from tests import pg_server, tfharness
 from tests.conftest import Runner
 from tests.http_state_server import HttpStateServer
+from tests.test_aws import moto
 from tests.test_guard import reset_log
+from tests.test_state_location import MOTO_KEYS
+
+__all__ = ["moto"]
 
 
 @pytest.fixture()
@@ -282,4 +287,60 @@ def test_a_migrating_init_reads_the_backend_block_as_terraform_does(
     ran = shim("init", "-input=false", "-migrate-state", "-force-copy", cwd=other)
     assert ran.returncode == 3, ran.stdout + ran.stderr
     assert "Traceback" not in ran.stderr
+    assert stored() == before
+
+
+# -- E. the s3 endpoint chosen by the environment ----------------------------------------
+
+
+def test_the_s3_endpoint_is_part_of_the_location(
+    root: Path, shim: Runner, real: Runner, env: dict[str, str], moto: str
+) -> None:
+    """Route: one bucket and key name on two S3 stores (self-hosted S3 per environment),
+    the store chosen by `AWS_ENDPOINT_URL_S3` in the user's shell. `[production] backends`
+    names the production store (`*endpoint=<its URL>*`, here moto's); the location was
+    `s3://bucket/key` whatever the endpoint, so no glob could name it, and
+    `apply -auto-approve` passed through, rewriting the state there. Now the endpoint
+    (`endpoints.s3`, else AWS_ENDPOINT_URL_S3, AWS_S3_ENDPOINT, AWS_ENDPOINT_URL) is
+    part of the location (`s3://bucket/key?endpoint=...`), and it is refused.
+
+    Mutation: `shown = ""` in state_location's s3 branch -> apply runs."""
+    import boto3
+
+    for name in [name for name in env if name.startswith("AWS_")]:
+        del env[name]
+    env.update(
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_ENDPOINT_URL_S3=moto,
+        AWS_ACCESS_KEY_ID=MOTO_KEYS[0],
+        AWS_SECRET_ACCESS_KEY=MOTO_KEYS[1],
+    )
+    bucket = f"tfstate-{os.urandom(4).hex()}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto,
+        region_name="us-east-1",
+        aws_access_key_id=MOTO_KEYS[0],
+        aws_secret_access_key=MOTO_KEYS[1],
+    )
+    client.create_bucket(Bucket=bucket)
+    directory = _stack(root / "stack", "s3")
+    (directory / "app.s3.tfbackend").write_text(
+        f'bucket = "{bucket}"\nkey = "app/terraform.tfstate"\nregion = "us-east-1"\n'
+        "use_path_style = true\nskip_credentials_validation = true\n"
+        "skip_requesting_account_id = true\nskip_metadata_api_check = true\n"
+    )
+    (directory / ".safeterraform.toml").write_text(
+        f'[production]\nbackends = ["*endpoint={moto}*"]\n'
+    )
+    _applied(real, directory, "-backend-config=app.s3.tfbackend")
+
+    def stored() -> bytes:
+        answer = client.get_object(Bucket=bucket, Key="app/terraform.tfstate")
+        return bytes(answer["Body"].read())
+
+    before = stored()
+    ran = shim("apply", "-auto-approve", "-input=false", cwd=directory)
+    _refused(ran, directory)
+    assert f"s3://{bucket}/app/terraform.tfstate?endpoint={moto} matches backends" in ran.stderr
     assert stored() == before

@@ -976,7 +976,18 @@ def state_location(
         key = _setting(settings, "key")
         prefix = _setting(settings, "workspace_key_prefix", "env:")
         where = key if default else f"{prefix}/{workspace}/{key}"
-        return f"s3://{_setting(settings, 'bucket')}/{where}"
+        # Another endpoint is another store (a self-hosted S3 per environment): the
+        # backend's `endpoints.s3`, else the environment's, as the AWS SDK takes it.
+        endpoints = settings.get("endpoints")
+        endpoint = (
+            (_setting(endpoints, "s3") if isinstance(endpoints, dict) else "")
+            or _setting(settings, "endpoint")
+            or env.get("AWS_ENDPOINT_URL_S3")
+            or env.get("AWS_S3_ENDPOINT")
+            or env.get("AWS_ENDPOINT_URL", "")
+        )
+        shown = f"?endpoint={_without_secrets(endpoint)}" if endpoint else ""
+        return f"s3://{_setting(settings, 'bucket')}/{where}{shown}"
     if kind == "gcs":  # <prefix>/<workspace>.tfstate
         prefix = _setting(settings, "prefix").strip("/")
         where = f"{prefix}/{workspace}.tfstate" if prefix else f"{workspace}.tfstate"
