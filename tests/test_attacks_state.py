@@ -4,8 +4,8 @@ verdict from outside (README "Where the state lives").
 Each test reproduces one route that let a production-state-changing command run without
 the guard on the code it was written against (the remote state's bytes changed, the
 destroy-time provisioners ran), against the real Terraform and a real backend (the `http`
-state server, PostgreSQL). A closed route is a refusal (exit 3) with the bytes unchanged
-and nothing reset.
+state server, PostgreSQL, S3 in moto). A closed route is a refusal (exit 3) with the
+bytes unchanged and nothing reset.
 """
 
 from __future__ import annotations
