@@ -25,12 +25,36 @@ DEFAULT_LOCAL: Backend = ("local", {})
 
 def _unquote(value: Any) -> Any:
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
+        return _literal(value[1:-1], quoted=True)
+    if isinstance(value, str):
+        return _literal(value, quoted=False)
     if isinstance(value, list):
         return [_unquote(item) for item in value]
     if isinstance(value, dict):
         return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
     return value
+
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _literal(text: str, quoted: bool) -> str:
+    """A backend setting as Terraform reads it: a quoted HCL string's escapes decoded
+    (`"\\u0070rod"` is `prod`), `$${`/`%%{` as `${`/`%{`. A template that interpolates
+    (`"pr${\"\"}od"`) is not read here: ValueError, and the `init` fails closed."""
+    if "${" in text.replace("$${", "") or "%{" in text.replace("%%{", ""):
+        raise ValueError(f"cannot read the backend setting {text!r}: it is a template")
+    if quoted and "\\" in text:
+        import re
+
+        def decode(match: re.Match[str]) -> str:
+            code = match.group(1)
+            if code[0] in "uU" and len(code) > 1:
+                return chr(int(code[1:], 16))
+            return _ESCAPES.get(code, match.group(0))
+
+        text = re.sub(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", decode, text)
+    return text.replace("$${", "${").replace("%%{", "%{")
 
 
 def _blocks_in(terraform_blocks: Any) -> Backend | None:
@@ -44,6 +68,31 @@ def _blocks_in(terraform_blocks: Any) -> Backend | None:
         for cloud in block.get("cloud", []) or []:
             found = ("cloud", dict(_unquote(cloud) or {}))
     return found
+
+
+def _json_objects(value: Any) -> list[dict[str, Any]]:
+    """A block in Terraform's JSON syntax: one object or an array of objects."""
+    return [
+        item for item in (value if isinstance(value, list) else [value]) if isinstance(item, dict)
+    ]
+
+
+def _json_blocks(terraform: Any) -> list[dict[str, Any]]:
+    """`terraform` blocks of a .tf.json file in the HCL parser's shape: every spelling
+    Terraform accepts (`"terraform": [...]`, `"backend": [{"http": ...}]`,
+    `"http": [{...}]`) gives its backend body, not a mangled one."""
+    return [
+        {
+            "backend": [
+                {kind: body}
+                for labelled in _json_objects(block.get("backend"))
+                for kind, bodies in labelled.items()
+                for body in _json_objects(bodies)
+            ],
+            "cloud": _json_objects(block.get("cloud")),
+        }
+        for block in _json_objects(terraform)
+    ]
 
 
 def configured(workdir: str) -> Backend | None:
@@ -68,17 +117,11 @@ def configured(workdir: str) -> Backend | None:
             raise ValueError(f"cannot read {path}: {error}") from None
         if "backend" not in text and "cloud" not in text:
             continue
+        blocks: Any
         try:
             if name.endswith(".json"):
                 data = json.loads(text)
-                blocks = data.get("terraform") if isinstance(data, dict) else None
-                if isinstance(blocks, dict):
-                    blocks = [
-                        {
-                            "backend": [blocks.get("backend", {})],
-                            "cloud": [blocks["cloud"]] if "cloud" in blocks else [],
-                        }
-                    ]
+                blocks = _json_blocks(data.get("terraform") if isinstance(data, dict) else None)
             else:
                 import hcl2
 

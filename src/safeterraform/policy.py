@@ -932,16 +932,50 @@ def _without_secrets(url: str) -> str:
     return f"{shown}?{'&'.join(kept)}" if kept else shown
 
 
-def _pg_location(conn_str: str, schema: str, workspace: str) -> str:
-    """pg://host:port/database?schema=...&workspace=... from a URL or key=value conn_str."""
+# libpq's connection settings that say where the state lives, and the environment variable
+# lib/pq (Terraform's pg driver) takes each from when conn_str leaves it out.
+_PG_WHERE = (("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE"))
+
+
+def _pg_pairs(conn_str: str) -> list[tuple[str, str]]:
+    """(key, value) settings of a conn_str: a URL's host, port, database (its path) and
+    query parameters, or libpq's `key = value` words (spaces around `=`, quoted values)."""
     if "://" in conn_str:
-        head, _, tail = conn_str.split("://", 1)[1].partition("/")
-        host, database = head.rsplit("@", 1)[-1], tail.partition("?")[0]
-    else:  # libpq's key=value form
-        pairs = dict(word.split("=", 1) for word in conn_str.split() if "=" in word)
-        host = pairs.get("host", "") + (f":{pairs['port']}" if pairs.get("port") else "")
-        database = pairs.get("dbname", "")
-    return f"pg://{host}/{database}?schema={schema}&workspace={workspace}"
+        from urllib.parse import parse_qsl, unquote, urlsplit
+
+        url = urlsplit(conn_str)
+        host, _, port = url.netloc.rpartition("@")[2].rpartition(":")
+        if not host or "]" in port:  # no port, or an IPv6 address without one
+            host, port = url.netloc.rpartition("@")[2], ""
+        found = [("host", unquote(host)), ("port", port), ("dbname", unquote(url.path[1:]))]
+        return found + parse_qsl(url.query)
+    import re
+
+    pattern = r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)"
+    return [
+        (key, re.sub(r"\\(.)", r"\1", value[1:-1]) if value.startswith("'") else value)
+        for key, value in re.findall(pattern, conn_str)
+    ]
+
+
+def _pg_location(
+    conn_str: str, schema: str, workspace: str, env: "Mapping[str, str] | None" = None
+) -> str:
+    """pg://host:port/database?schema=...&workspace=... from a URL or key=value conn_str.
+
+    What conn_str leaves out comes from PGHOST, PGPORT, PGDATABASE as lib/pq takes it;
+    a setting conn_str gives twice (a URL's path and `?dbname=`) has every value judged:
+    the others are added as `&dbname=...` (README "Where the state lives")."""
+    pairs = _pg_pairs(conn_str)
+    chosen: dict[str, str] = {}
+    extra: list[str] = []
+    for key, variable in _PG_WHERE:
+        values = list(dict.fromkeys(v for k, v in pairs if k == key and v))
+        chosen[key] = values[-1] if values else (env or {}).get(variable, "")
+        extra += [f"{key}={value}" for value in values[:-1]]
+    host = chosen["host"] + (f":{chosen['port']}" if chosen["port"] else "")
+    where = f"pg://{host}/{chosen['dbname']}?schema={schema}&workspace={workspace}"
+    return "&".join([where, *extra])
 
 
 def state_location(
@@ -971,7 +1005,18 @@ def state_location(
         key = _setting(settings, "key")
         prefix = _setting(settings, "workspace_key_prefix", "env:")
         where = key if default else f"{prefix}/{workspace}/{key}"
-        return f"s3://{_setting(settings, 'bucket')}/{where}"
+        # Another endpoint is another store (a self-hosted S3 per environment): the
+        # backend's `endpoints.s3`, else the environment's, as the AWS SDK takes it.
+        endpoints = settings.get("endpoints")
+        endpoint = (
+            (_setting(endpoints, "s3") if isinstance(endpoints, dict) else "")
+            or _setting(settings, "endpoint")
+            or env.get("AWS_ENDPOINT_URL_S3")
+            or env.get("AWS_S3_ENDPOINT")
+            or env.get("AWS_ENDPOINT_URL", "")
+        )
+        shown = f"?endpoint={_without_secrets(endpoint)}" if endpoint else ""
+        return f"s3://{_setting(settings, 'bucket')}/{where}{shown}"
     if kind == "gcs":  # <prefix>/<workspace>.tfstate
         prefix = _setting(settings, "prefix").strip("/")
         where = f"{prefix}/{workspace}.tfstate" if prefix else f"{workspace}.tfstate"
@@ -984,7 +1029,7 @@ def state_location(
     if kind == "pg":
         conn_str = _setting(settings, "conn_str") or env.get("PG_CONN_STR", "")
         schema = _setting(settings, "schema_name") or env.get("PG_SCHEMA_NAME", "")
-        return _pg_location(conn_str, schema or "terraform_remote_state", workspace)
+        return _pg_location(conn_str, schema or "terraform_remote_state", workspace, env)
     if kind == "http":
         return _without_secrets(_setting(settings, "address") or env.get("TF_HTTP_ADDRESS", ""))
     if kind == "consul":  # default: `path`; else <path>-env:<workspace>
@@ -1033,14 +1078,25 @@ LOCATION_KEYS = frozenset(
 
 def location_rule(config: Config, location: str) -> str | None:
     """Why a state location is production (None: it is not): a production token in any
-    of its words (built in), or a `[production] backends` glob."""
+    of its words (built in), or a `[production] backends` glob; as written and with its
+    %-escapes decoded (a server reads `/state/%70rod` as `/state/prod`)."""
+    spellings = [location]
+    while "%" in spellings[-1] and len(spellings) < 4:
+        from urllib.parse import unquote  # only for a location with %-escapes
+
+        decoded = unquote(spellings[-1])
+        if decoded == spellings[-1]:
+            break
+        spellings.append(decoded)
     for pattern in config.backends:
-        if pattern.source == BUILTIN:
-            for word in location.replace("?", "/").replace("&", "/").split("/"):
-                if word and has_production_token(word):
-                    return f"has the production word {word!r} ({BUILTIN})"
-        elif _fnmatch(location, pattern.glob):
-            return f"matches backends {pattern.glob!r} in {pattern.source}"
+        for spelling in spellings:
+            shown = "" if spelling == location else f" (decoded: {spelling})"
+            if pattern.source == BUILTIN:
+                for word in spelling.replace("?", "/").replace("&", "/").split("/"):
+                    if word and has_production_token(word):
+                        return f"has the production word {word!r}{shown} ({BUILTIN})"
+            elif _fnmatch(spelling, pattern.glob):
+                return f"matches backends {pattern.glob!r}{shown} in {pattern.source}"
     return None
 
 
@@ -1158,12 +1214,40 @@ def recorded_backend(
         return None
     import json  # only where init has recorded a backend
 
+    # Read as Terraform's Go reader does: invalid UTF-8 becomes U+FFFD, the file's
+    # `backend`, `type` and `config` keys match in any case (`"Type"`), and a repeated
+    # key is decoded into what the earlier ones set (last value per field wins).
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8", "replace"), object_pairs_hook=_Pairs)
     except ValueError:
         return None
-    backend = data.get("backend") if isinstance(data, dict) else None
-    if not isinstance(backend, dict) or not isinstance(backend.get("type"), str):
+    # `backend` is a pointer to a struct: each non-null value is decoded into it in turn.
+    objects: list[object] = []
+    for key, value in getattr(data, "pairs", ()):
+        if key.casefold() == "backend":
+            objects = [] if value is None else [*objects, value]
+    fields = _go_fields(objects, ("type", "config"))
+    kind, settings = fields.get("type"), fields.get("config")
+    if not isinstance(kind, str):
         return None
-    settings = backend.get("config")
-    return backend["type"], settings if isinstance(settings, dict) else {}
+    return kind, dict(settings) if isinstance(settings, dict) else {}
+
+
+class _Pairs(dict):  # type: ignore[type-arg]
+    """A JSON object that also keeps its (key, value) pairs in order, repeats included."""
+
+    def __init__(self, pairs: "list[tuple[str, Any]]") -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+
+
+def _go_fields(objects: "Sequence[object]", names: "Sequence[str]") -> "dict[str, Any]":
+    """The fields `names` Go's encoding/json sets decoding `objects` in turn into one
+    struct: a key matches a field equal under Unicode case folding, the last non-null
+    value wins."""
+    found: dict[str, Any] = {}
+    for data in objects:
+        for key, value in getattr(data, "pairs", ()):
+            if key.casefold() in names and value is not None:
+                found[key.casefold()] = value
+    return found
