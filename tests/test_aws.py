@@ -493,4 +493,4 @@ def test_a_sensitive_attribute_is_never_a_node_name(
         ("audit log", audit_log),
     ):
         assert SECRET not in text, f"the password is shown in the {where}"
-    assert "affected nodes: orders-db" in refused.stderr
+    assert "the affected nodes (orders-db" in refused.stderr
