@@ -1,6 +1,6 @@
 """The one place that runs a process: terraform's typed methods, hooks, readable errors.
 
-Captured runs (state pull, version) go through `sh`; `show -json` writes to a file (see
+Captured runs (state pull) go through `subprocess`; `show -json` writes to a file (see
 there); runs the operator watches (plan, apply, hooks) stay in the foreground with the
 terminal, and the shim never forwards a second SIGINT (PRODUCT.md §10).
 """
@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
 from typing import IO, Any
@@ -54,28 +54,34 @@ class Terraform:
         """A command line the shim composes: `-no-color` added when output is plain."""
         return [command, *(() if self.color else ("-no-color",)), *args]
 
-    def capture(self, args: Sequence[str]) -> str:
-        """Run with output captured; a failure raises with terraform's own error line."""
-        import sh  # not at module level: `safeterraform check` never needs it
+    def capture(self, args: Sequence[str]) -> bytes:
+        """Run with output captured; a failure raises with terraform's own error line.
 
+        Plain subprocess: importing `sh` cost ~0.1 s of the guarded apply (docs/perf.md)."""
         try:
-            result = sh.Command(self.path)(
-                *self._argv(args),
-                _cwd=self.cwd,
-                _env=dict(self.env),
-                _tty_out=False,
-                _in="",
-                _pass_fds=set(self.pass_fds),
+            result = subprocess.run(
+                [self.path, *self._argv(args)],
+                cwd=self.cwd,
+                env=dict(self.env),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                pass_fds=self.pass_fds,
+                check=False,
             )
-        except sh.ErrorReturnCode as error:
-            stderr = error.stderr.decode(errors="replace")
+        except OSError as error:
+            raise TerraformFailed(
+                f"safeterraform: cannot run {self.path}: {error.strerror}", 127
+            ) from None
+        if result.returncode != 0:
+            stderr = result.stderr.decode(errors="replace")
+            code = exit_code_of(result.returncode)
             raise TerraformFailed(
                 f"safeterraform: terraform {' '.join(args)} failed: "
-                f"{error_line(stderr) or f'exit {error.exit_code}'}",
-                error.exit_code,
+                f"{error_line(stderr) or f'exit {code}'}",
+                code,
                 stderr,
-            ) from None
-        return str(result)
+            )
+        return result.stdout
 
     def show_json(self, plan_file: str) -> dict[str, Any]:
         """`terraform show -json PLANFILE`, parsed; a corrupt plan is a PlanError."""
@@ -107,24 +113,27 @@ class Terraform:
             raise PlanError(f"safeterraform: cannot run {self.path}: {error.strerror}") from None
         return ShowJson(plan_file, process, output, errors)
 
-    def plan_for_the_shim(self, flags: Sequence[str], out: str) -> int:
+    def plan_for_the_shim(
+        self, flags: Sequence[str], out: str, meanwhile: Callable[[], object] | None = None
+    ) -> int:
         """A plan the shim applies itself, in the foreground. TF_IN_AUTOMATION=1 keeps
         terraform from telling the operator to run `terraform apply OUT`: OUT is a hidden
         file the shim applies (and removes) itself."""
         composed = self.composed("plan", [*flags, f"-out={out}"])
-        return self.with_env(TF_IN_AUTOMATION="1").foreground(composed)
+        return self.with_env(TF_IN_AUTOMATION="1").foreground(composed, meanwhile)
 
     def state_pull(self) -> bytes:
-        return self.capture(["state", "pull"]).encode()
+        return self.capture(["state", "pull"])
 
-    def foreground(self, args: Sequence[str]) -> int:
+    def foreground(self, args: Sequence[str], meanwhile: Callable[[], object] | None = None) -> int:
         """Run in the foreground with the terminal; return terraform's exit code.
 
         Ctrl-C at the terminal reaches terraform directly (same process group), so
         the shim ignores SIGINT while waiting and never sends a second one. SIGTERM
-        sent to the shim is passed on once.
+        sent to the shim is passed on once. `meanwhile` runs once terraform started.
         """
-        return foreground([self.path, *self._argv(args)], self.cwd, self.env, self.pass_fds)
+        argv = [self.path, *self._argv(args)]
+        return foreground(argv, self.cwd, self.env, self.pass_fds, meanwhile)
 
 
 class ShowJson:
@@ -178,13 +187,19 @@ class ShowJson:
 
 
 def foreground(
-    argv: Sequence[str], cwd: str, env: Mapping[str, str], pass_fds: Sequence[int] = ()
+    argv: Sequence[str],
+    cwd: str,
+    env: Mapping[str, str],
+    pass_fds: Sequence[int] = (),
+    meanwhile: Callable[[], object] | None = None,
 ) -> int:
     """Run any command (terraform, a hook) in the foreground; return its exit code.
 
     Ctrl-C at the terminal reaches the child directly (same process group), so we ignore
     SIGINT while waiting and never send a second one; SIGTERM is passed on once. SIGHUP
     (the terminal closed) reaches the child from the terminal itself: we wait for it.
+    `meanwhile` (imports the next step needs) runs while the child does, under the same
+    signal rules; if it fails, the child is still waited for.
     """
     try:
         process = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), pass_fds=tuple(pass_fds))
@@ -202,6 +217,12 @@ def foreground(
     previous_term = signal.signal(signal.SIGTERM, on_term)
     previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
+        if meanwhile is not None:
+            try:
+                meanwhile()
+            except BaseException:
+                process.wait()
+                raise
         return exit_code_of(process.wait())
     finally:
         signal.signal(signal.SIGINT, previous_int)

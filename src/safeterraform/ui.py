@@ -43,13 +43,35 @@ def plain_output(env: Mapping[str, str], stream_is_tty: bool) -> bool:
 
 @dataclass
 class UI:
-    """The consoles and prompt of one guarded command, with the redactor in front."""
+    """The consoles and prompt of one guarded command, with the redactor in front.
 
-    out: Console
-    err: Console
+    The consoles are made when first used: importing rich costs ~50 ms, which a guarded
+    apply spends while terraform plans instead of before (docs/perf.md)."""
+
+    console: Callable[[bool], Console]  # makes the stdout (False) or stderr (True) console
     prompt: Prompt
     interactive: bool  # a person can answer on stdin
     redactor: Redactor = field(default_factory=Redactor)
+    consoles: dict[bool, Console] = field(default_factory=dict)
+
+    @property
+    def out(self) -> Console:
+        if False not in self.consoles:
+            self.consoles[False] = self.console(False)
+        return self.consoles[False]
+
+    @property
+    def err(self) -> Console:
+        if True not in self.consoles:
+            self.consoles[True] = self.console(True)
+        return self.consoles[True]
+
+    def preload(self, asks: bool = True) -> None:
+        """Import what showing a review and (`asks`) asking a person will need, while
+        terraform runs: rich, and the prompt's library at a terminal (docs/perf.md)."""
+        self.out  # noqa: B018 (makes the console: imports rich)
+        if asks and self.interactive and isinstance(self.prompt, QuestionaryPrompt):
+            import questionary  # noqa: F401
 
     def say(self, line: str) -> None:
         """One plain line on stderr, never wrapped; a closed terminal is not an error."""
@@ -91,9 +113,10 @@ def make(
     out: Console | None = None,
 ) -> UI:
     """The real terminal unless told otherwise; plain text when NO_COLOR or not a tty."""
-    from rich.console import Console
 
     def console(stderr: bool) -> Console:
+        from rich.console import Console
+
         stream = sys.stderr if stderr else sys.stdout
         plain = plain_output(env, stream.isatty())
         return Console(
@@ -104,11 +127,11 @@ def make(
         )
 
     return UI(
-        out=out or console(False),
-        err=console(True),
+        console=console,
         prompt=prompt or QuestionaryPrompt(),
         interactive=sys.stdin.isatty() if interactive is None else interactive,
         redactor=redactor,
+        consoles={} if out is None else {False: out},
     )
 
 

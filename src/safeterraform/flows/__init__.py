@@ -12,7 +12,7 @@ from safeterraform.argv import CommandClass
 from safeterraform.audit import AuditError
 from safeterraform.confirm import CONFIRM_VAR
 from safeterraform.errors import EXIT_INTERRUPTED, Interrupted, SafeTerraformError
-from safeterraform.flows import apply, plan, state
+from safeterraform.flows import apply, plan
 from safeterraform.session import Session
 
 
@@ -50,6 +50,8 @@ def run(session: Session) -> int:
     if invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY):
         return apply.run(session)
     if invocation.command_class == CommandClass.STATE_CHANGE:
+        from safeterraform.flows import state  # its node names import the analysis (blast)
+
         return state.run(session)
     session.confirmer.refuse_or_break_glass(
         f"safeterraform: refused `{session.words()}`: safeterraform does not know what "

@@ -6,15 +6,27 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from safeterraform import blast, planfiles, promotion, render, review
+from safeterraform import planfiles
 from safeterraform.approvals import PlanRef
 from safeterraform.argv import CommandLineError, split_apply_flags
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import PrivatePlan
 from safeterraform.policy import Config, recorded_backend
 from safeterraform.session import Session
+
+if TYPE_CHECKING:
+    from safeterraform import blast
+
+
+def preload(session: Session, asks: bool = True) -> None:
+    """Import what the review needs (analysis, rendering, the prompt) while terraform
+    plans: ~0.2 s of imports no longer stand between the plan and the prompt
+    (docs/perf.md)."""
+    from safeterraform import promotion, render, review  # noqa: F401
+
+    session.ui.preload(asks)
 
 
 def run(session: Session) -> int:
@@ -51,7 +63,7 @@ def run(session: Session) -> int:
         if invocation.command == "destroy":
             plan_flags.append("-destroy")
         source = session.plans.new_hidden()
-        code = session.terraform.plan_for_the_shim(plan_flags, source)
+        code = session.terraform.plan_for_the_shim(plan_flags, source, lambda: preload(session))
         if code != 0:
             return code
         created = True
@@ -96,11 +108,17 @@ def review_plan(
     `[limits]`, as the guarded apply, a rollout's step and `safeterraform approve` all do;
     None when it has no changes. `only_nodes` (a rollout's step): the nodes this plan must
     affect, exactly."""
+    from safeterraform import blast, promotion, render, review
+
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     try:
         analysis, plan_json = review.analyze_plan_file(
-            terraform, private.path, private.path, session.config.node_attributes
+            terraform,
+            private.path,
+            private.path,
+            session.config.node_attributes,
+            meanwhile=session.ui.preload,
         )
     except SafeTerraformError as error:
         raise session.confirmer.refusal(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from safeterraform import render, review
 from safeterraform.argv import flag_values
 from safeterraform.confirm import display_names
 from safeterraform.errors import Refused, SafeTerraformError
@@ -27,11 +26,17 @@ def run(session: Session) -> int:
     else:
         plan_path = session.plans.new_hidden()
         args.append(f"-out={plan_path}")
-    code = session.terraform.foreground(session.terraform.composed("plan", args))
+    from safeterraform.flows.apply import preload
+
+    code = session.terraform.foreground(
+        session.terraform.composed("plan", args), lambda: preload(session, asks=False)
+    )
     detailed = "-detailed-exitcode" in args or "--detailed-exitcode" in args
     if code != 0 and not (detailed and code == 2):
         return code
     local = session.workdir_path(plan_path)
+    from safeterraform import render, review
+
     try:
         analysis, _ = review.analyze_plan_file(
             session.terraform, plan_path, local, session.config.node_attributes
