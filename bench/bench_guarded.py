@@ -13,14 +13,18 @@ writes it, in a production workspace (`prod`), it times, interleaved round by ro
 
 on two configurations: the incident (three terraform_data nodes replaced, each with a
 destroy-time local-exec provisioner, as tests/tfharness.py and `safeterraform demo` build
-it) and N resources (default 2,000) of which --replaced (default: all) are replaced. The
-state is put back before every run, so every run applies the same plan.
+it) and N resources (default 2,000, one block with count) of which --replaced (default 20)
+are replaced, each with a destroy-time provisioner. The state is put back before every run,
+so every run applies the same plan. (--replaced 2000 works; each apply then runs 2,000
+provisioners and takes minutes.) With --compare SRC, the shim of another checkout's
+`src` (e.g. a `git worktree` of main) is timed in the same rounds: before/after figures
+under the same load.
 
 Targets (issue 28): prompt <= real plan + 0.25 s; whole guarded apply <= real plan + apply
 + 0.4 s. Differences and ratios are medians of per-round figures.
 
     .venv/bin/python bench/bench_guarded.py [--rounds N] [--resources N] [--replaced N]
-        [--only incident|large] [--keep DIR]
+        [--only incident|large] [--compare SRC] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -41,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 import pexpect  # noqa: E402
+from tests import tfharness  # noqa: E402
 
 from safeterraform import launcher  # noqa: E402
-from tests import tfharness  # noqa: E402
 
 PROMPT_TARGET = 0.25
 APPLY_TARGET = 0.4
@@ -113,7 +117,8 @@ def large(tf: Path, base: Path, env: dict[str, str], resources: int, replaced: i
     write("v2")
     state = workdir / "terraform.tfstate.d" / "prod" / "terraform.tfstate"
     nodes = [f"node-{n}" for n in range(replaced)]
-    return Scenario(f"{resources} resources", workdir, state, state.read_bytes(), nodes)
+    name = f"{resources} resources, {replaced} replaced"
+    return Scenario(name, workdir, state, state.read_bytes(), nodes)
 
 
 def reset(scenario: Scenario) -> None:
@@ -170,20 +175,46 @@ def shim_apply(shim: Path, scenario: Scenario, env: dict[str, str]) -> float:
     return elapsed
 
 
+def compare_shim(directory: Path, src: Path, real: Path, system_config: Path) -> Path:
+    """A launcher like install.sh's, importing the package from another checkout's src."""
+    paths = [str(src.resolve()), *launcher.import_paths()[1:]]
+    text = launcher.TEMPLATE.format(
+        python=sys.executable,
+        marker=launcher.SHIM_MARKER.decode(),
+        name="terraform",
+        paths=list(dict.fromkeys(paths)),
+        recorded=str(real),
+        system_config=str(system_config),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    shim = directory / "terraform"
+    shim.write_text(text)
+    shim.chmod(0o755)
+    return shim
+
+
 def measure(
-    tf: Path, shim: Path, scenario: Scenario, env: dict[str, str], rounds: int
+    tf: Path,
+    shims: dict[str, Path],
+    scenario: Scenario,
+    env: dict[str, str],
+    rounds: int,
 ) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"plan": [], "prompt": [], "plan+apply": [], "guarded": []}
-    shim_apply(shim, scenario, env)  # warm the page cache and the shim's directories
+    times: dict[str, list[float]] = {"plan": [], "plan+apply": []}
+    for label, shim in shims.items():
+        times[f"prompt{label}"], times[f"guarded{label}"] = [], []
+        shim_apply(shim, scenario, env)  # warm the page cache and the shim's directories
     for _ in range(rounds):
         times["plan"].append(real_plan(tf, scenario, env))
-        times["prompt"].append(shim_prompt(shim, scenario, env))
+        for label, shim in shims.items():
+            times[f"prompt{label}"].append(shim_prompt(shim, scenario, env))
         times["plan+apply"].append(real_plan_apply(tf, scenario, env))
-        times["guarded"].append(shim_apply(shim, scenario, env))
+        for label, shim in shims.items():
+            times[f"guarded{label}"].append(shim_apply(shim, scenario, env))
     return times
 
 
-def report(name: str, times: dict[str, list[float]], rounds: int) -> bool:
+def report(name: str, times: dict[str, list[float]], rounds: int, label: str = "") -> bool:
     def median(key: str) -> float:
         return statistics.median(times[key])
 
@@ -193,19 +224,20 @@ def report(name: str, times: dict[str, list[float]], rounds: int) -> bool:
     def ratio(slow: str, fast: str) -> float:
         return statistics.median(a / b for a, b in zip(times[slow], times[fast], strict=True))
 
-    prompt_gap, apply_gap = gap("prompt", "plan"), gap("guarded", "plan+apply")
+    prompt, guarded = f"prompt{label}", f"guarded{label}"
+    prompt_gap, apply_gap = gap(prompt, "plan"), gap(guarded, "plan+apply")
     prompt_ok, apply_ok = prompt_gap <= PROMPT_TARGET, apply_gap <= APPLY_TARGET
-    print(f"\n== {name} (medians of {rounds} interleaved rounds)")
+    print(f"\n== {name}{label} (medians of {rounds} interleaved rounds)")
     print(f"real plan -out                 {median('plan'):7.3f} s")
     print(
-        f"shim: start -> prompt          {median('prompt'):7.3f} s  "
-        f"+{prompt_gap:.3f} s, {ratio('prompt', 'plan'):.2f}x  "
+        f"shim: start -> prompt          {median(prompt):7.3f} s  "
+        f"+{prompt_gap:.3f} s, {ratio(prompt, 'plan'):.2f}x  "
         f"(target <= +{PROMPT_TARGET} s: {'met' if prompt_ok else 'NOT met'})"
     )
     print(f"real plan -out + apply FILE    {median('plan+apply'):7.3f} s")
     print(
-        f"shim: guarded apply (runbook)  {median('guarded'):7.3f} s  "
-        f"+{apply_gap:.3f} s, {ratio('guarded', 'plan+apply'):.2f}x  "
+        f"shim: guarded apply (runbook)  {median(guarded):7.3f} s  "
+        f"+{apply_gap:.3f} s, {ratio(guarded, 'plan+apply'):.2f}x  "
         f"(target <= +{APPLY_TARGET} s: {'met' if apply_ok else 'NOT met'})"
     )
     return prompt_ok and apply_ok
@@ -215,7 +247,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--resources", type=int, default=2000)
-    parser.add_argument("--replaced", type=int, help="how many are replaced (default: all)")
+    parser.add_argument("--replaced", type=int, default=20, help="how many are replaced")
+    parser.add_argument("--compare", type=Path, help="another checkout's src, timed alongside")
     parser.add_argument("--only", choices=("incident", "large"))
     parser.add_argument("--keep", type=Path, help="work in this (new) directory and keep it")
     options = parser.parse_args()
@@ -225,6 +258,10 @@ def main() -> int:
         tf = tfharness.build_terraform(base / "real-bin")
         system_config = base / "etc" / "config.toml"  # absent: the built-in rules only
         shim = launcher.write(base / "shim-bin", "terraform", str(tf), str(system_config))
+        shims = {"": shim}
+        if options.compare:
+            other = compare_shim(base / "compare-bin", options.compare, tf, system_config)
+            shims[f" ({options.compare})"] = other
         env = tfharness.clean_env(base / "home")
         env["PATH"] = f"{shim.parent}{os.pathsep}{tf.parent}{os.pathsep}/usr/bin:/bin"
         env["TERM"] = "xterm"  # the prompt's terminal; NO_COLOR (clean_env) stays set
@@ -234,12 +271,14 @@ def main() -> int:
         if options.only in (None, "incident"):
             scenarios.append(incident(tf, base, env))
         if options.only in (None, "large"):
-            replaced = options.resources if options.replaced is None else options.replaced
+            replaced = min(options.replaced, options.resources)
             print(f"setting up {options.resources} resources ({replaced} replaced) ...")
             scenarios.append(large(tf, base, env, options.resources, replaced))
         for scenario in scenarios:
-            times = measure(tf, shim, scenario, env, options.rounds)
-            met = report(scenario.name, times, options.rounds) and met
+            times = measure(tf, shims, scenario, env, options.rounds)
+            for label in shims:
+                ok = report(scenario.name, times, options.rounds, label)
+                met = met and (ok or bool(label))  # only this checkout's shim must meet them
         print(f"\nload average {load:.2f} -> {os.getloadavg()[0]:.2f} (2 cores shared)")
         return 0 if met else 1
     finally:
