@@ -152,6 +152,18 @@ def cloud_plan(path: str) -> dict[str, str] | None:
     return {key: str(value) for key, value in data.items()}
 
 
+def describe_cloud_plan(path: str, shown: str) -> str | None:
+    """`<shown> is a saved cloud plan (run ID on HOST)` when `path` is one, else None:
+    the one wording of `check`, `apply` and `approve`."""
+    saved = cloud_plan(path)
+    if saved is None:
+        return None
+    return (
+        f"{shown} is a saved cloud plan (run {saved.get('run_id', '?')} on "
+        f"{saved.get('hostname', '?')})"
+    )
+
+
 def prior_state_meta(path: str) -> tuple[str, int] | None:
     """(lineage, serial) of the state a plan file was made against (its `tfstate`)."""
     import zipfile  # ~15 ms: imported while terraform plans, not before (docs/perf.md)

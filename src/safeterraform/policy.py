@@ -607,8 +607,7 @@ def current_workspace(env: "Mapping[str, str]", workdir: str) -> tuple[str, str]
     """
     if env.get("TF_WORKSPACE"):
         return env["TF_WORKSPACE"], "TF_WORKSPACE"
-    data_dir = env.get("TF_DATA_DIR") or ".terraform"
-    environment_file = os.path.join(workdir, data_dir, "environment")
+    environment_file = os.path.join(data_dir(env, workdir), "environment")
     try:
         with open(environment_file, "rb") as handle:
             raw = handle.read()
@@ -786,9 +785,8 @@ def current_state_file(
     """The state file the local backend uses for `workspace` (its recorded `path` and
     `workspace_dir`, else terraform's defaults) and whether the configuration chose it;
     None when another backend is in use."""
-    data_dir = env.get("TF_DATA_DIR") or ".terraform"
     settings: Mapping[str, Any] = {}
-    if os.path.exists(os.path.join(workdir, data_dir, "terraform.tfstate")):
+    if os.path.exists(os.path.join(data_dir(env, workdir), "terraform.tfstate")):
         backend = recorded_backend(env, workdir)
         if backend is None or backend[0] != "local":
             return None
@@ -808,13 +806,22 @@ def state_file_workspace(path: str) -> str | None:
     return None
 
 
+REMOTE_BACKENDS = ("remote", "cloud")  # terraform plans and applies remotely with these
+
+
+def data_dir(env: "Mapping[str, str]", workdir: str) -> str:
+    """Terraform's data directory for `workdir` (after -chdir): TF_DATA_DIR, relative to
+    the working directory unless absolute, else .terraform."""
+    return os.path.join(workdir, env.get("TF_DATA_DIR") or ".terraform")
+
+
 def remote_workspace(
     env: "Mapping[str, str]", workdir: str, workspace: str
 ) -> tuple[str, str] | None:
     """The remote workspace of a `remote` backend or `cloud` block that `init` recorded in
     DATA_DIR/terraform.tfstate: `name`, or `prefix` + the current workspace."""
     backend = recorded_backend(env, workdir, kinds=(b'"remote"', b'"cloud"'))
-    if backend is None or backend[0] not in ("remote", "cloud"):
+    if backend is None or backend[0] not in REMOTE_BACKENDS:
         return None
     return remote_workspace_of(backend[0], backend[1], env, workspace)
 
@@ -842,8 +849,7 @@ def recorded_backend(
 ) -> "tuple[str, dict[str, Any]] | None":
     """(type, settings) of the backend `terraform init` recorded, if any. With `kinds`,
     only a file mentioning one of them is parsed (json costs start-up time)."""
-    data_dir = env.get("TF_DATA_DIR") or ".terraform"
-    path = os.path.join(workdir, data_dir, "terraform.tfstate")
+    path = os.path.join(data_dir(env, workdir), "terraform.tfstate")
     try:
         with open(path, "rb") as handle:
             raw = handle.read()

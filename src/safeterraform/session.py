@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from safeterraform import approvals, audit, ui
+from safeterraform import approvals, audit, planfiles, ui
 from safeterraform.argv import Invocation
 from safeterraform.confirm import Confirmer
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import PlanFiles
-from safeterraform.policy import Config, Verdict
+from safeterraform.policy import REMOTE_BACKENDS, Config, Verdict, data_dir, recorded_backend
 from safeterraform.realbin import RealBinary
 from safeterraform.redact import Redactor, redact_argv
 from safeterraform.terraform import Terraform, foreground
@@ -176,6 +176,46 @@ class Session:
             f"this plan, once, within {minutes} minutes."
         )
 
+    def remote_backend(self) -> str | None:
+        """`remote` or `cloud` when `init` recorded one here: terraform then plans and
+        applies remotely, where safeterraform cannot review anything (PRODUCT.md §5)."""
+        backend = recorded_backend(self.env, self.workdir)
+        return backend[0] if backend is not None and backend[0] in REMOTE_BACKENDS else None
+
+    def refuse_saved_cloud_plan(self, who: str = "safeterraform") -> None:
+        """Refuse the command's plan file when it is a saved cloud plan: it runs remotely
+        and has nothing to review here; named for what it is, not called corrupt."""
+        plan_file = self.invocation.plan_file
+        if plan_file is None:
+            return
+        described = planfiles.describe_cloud_plan(self.workdir_path(plan_file), plan_file)
+        if described is not None:
+            raise self.confirmer.refusal(
+                f"{who}: refused: {described}; it runs remotely, where safeterraform cannot "
+                "review it: confirm it in HCP Terraform/TFE"
+            )
+
+    def refuse_remote_run(self, cannot: str, break_glass: bool = True) -> bool:
+        """THE remote-execution refusal (README "What is enforced"): a saved cloud plan,
+        then a `remote` backend or `cloud` block, refused with what to do instead. False:
+        the command runs locally; True: break-glass (where `break_glass` allows it) lets
+        it run as typed."""
+        self.refuse_saved_cloud_plan()
+        kind = self.remote_backend()
+        if kind is None:
+            return False
+        where = f", and {self.where}" if self.verdict.production else ""
+        message = (
+            f"safeterraform: refused `{self.words()}`: the {kind} backend runs "
+            f"{self.invocation.command} remotely, where safeterraform cannot {cannot}{where}. "
+            "Review and confirm the run in HCP Terraform/TFE, or switch this configuration "
+            "to local execution."
+        )
+        if not break_glass:
+            raise self.confirmer.refusal(message)
+        self.confirmer.refuse_or_break_glass(message)
+        return True
+
     def run_as_typed(self) -> int:
         """Run exactly what the operator typed, environment untouched (after confirmation
         or break-glass)."""
@@ -236,11 +276,6 @@ class Session:
                 self.recorder.record("alert-failed", detail, exit_code=code)
             except audit.AuditError as error:
                 self.ui.say(str(error))
-
-
-def data_dir(env: Mapping[str, str], workdir: str) -> str:
-    path = env.get("TF_DATA_DIR") or ".terraform"
-    return path if os.path.isabs(path) else os.path.join(workdir, path)
 
 
 def approval_store(env: Mapping[str, str], config: Config) -> approvals.Store:

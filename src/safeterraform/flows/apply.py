@@ -13,7 +13,7 @@ from safeterraform.approvals import PlanRef
 from safeterraform.argv import CommandLineError, split_apply_flags
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import PrivatePlan
-from safeterraform.policy import Config, recorded_backend
+from safeterraform.policy import Config
 from safeterraform.session import Session
 
 if TYPE_CHECKING:
@@ -31,23 +31,7 @@ def preload(session: Session, asks: bool = True) -> None:
 
 def run(session: Session) -> int:
     invocation = session.invocation
-    if invocation.plan_file is not None:  # named for what it is, before anything else
-        saved_cloud_plan = planfiles.cloud_plan(session.workdir_path(invocation.plan_file))
-        if saved_cloud_plan is not None:
-            raise session.confirmer.refusal(
-                f"safeterraform: refused: {invocation.plan_file} is a saved cloud plan (run "
-                f"{saved_cloud_plan.get('run_id', '?')} on "
-                f"{saved_cloud_plan.get('hostname', '?')}); it runs remotely, where "
-                "safeterraform cannot review it: confirm it in HCP Terraform/TFE"
-            )
-    backend = recorded_backend(session.env, session.workdir)
-    if backend is not None and backend[0] in ("remote", "cloud"):
-        session.confirmer.refuse_or_break_glass(
-            f"safeterraform: refused `{session.words()}`: the {backend[0]} backend runs "
-            f"{invocation.command} remotely, where safeterraform cannot review the plan, and "
-            f"{session.where}. Review and confirm the run in HCP Terraform/TFE, or switch "
-            "this configuration to local execution."
-        )
+    if session.refuse_remote_run("review the plan"):
         return _as_typed(session)
     if invocation.plan_file is not None:
         source = session.workdir_path(invocation.plan_file)

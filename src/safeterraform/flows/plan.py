@@ -6,17 +6,16 @@ from safeterraform.argv import flag_values
 from safeterraform.confirm import display_names
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import sha256_of
-from safeterraform.policy import recorded_backend
 from safeterraform.session import Session
 
 
 def run(session: Session) -> int:
     args = list(session.invocation.command_args)
-    backend = recorded_backend(session.env, session.workdir)
-    if backend is not None and backend[0] in ("remote", "cloud"):
+    remote = session.remote_backend()
+    if remote is not None:
         # A remote plan changes nothing and cannot be saved here for review: run it as typed.
         session.ui.note(
-            f"safeterraform: the {backend[0]} backend plans remotely; this plan cannot be "
+            f"safeterraform: the {remote} backend plans remotely; this plan cannot be "
             "reviewed here, and a production apply must be confirmed in HCP Terraform/TFE."
         )
         return session.run_as_typed()

@@ -30,9 +30,9 @@ from safeterraform.errors import (
 )
 from safeterraform.flows import apply
 from safeterraform.planfiles import PrivatePlan
-from safeterraform.policy import recorded_backend
+from safeterraform.policy import data_dir
 from safeterraform.redact import redact_argv
-from safeterraform.session import Session, data_dir
+from safeterraform.session import Session
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,12 +113,7 @@ def run(session: Session, request: Request) -> int:
             "destroys or replaces nodes one by one with a person confirming each. Stop here "
             "and ask a person to run `safeterraform rollout` at a terminal."
         )
-    backend = recorded_backend(session.env, session.workdir)
-    if backend is not None and backend[0] in ("remote", "cloud"):
-        raise session.confirmer.refusal(
-            f"safeterraform: refused: the {backend[0]} backend plans and applies remotely, "
-            "where safeterraform cannot roll out node by node"
-        )
+    session.refuse_remote_run("roll out node by node", break_glass=False)
     try:
         plan_flags, apply_flags = split_apply_flags(invocation.command_args)
     except CommandLineError as error:
