@@ -7,7 +7,7 @@ plan (another process: no thread, no lock), so most of our own work hides behind
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from safeterraform import blast, plan
@@ -15,32 +15,36 @@ from safeterraform.terraform import ShowJson, Terraform
 
 
 def analyze_plan_file(
-    terraform: Terraform,
-    plan_file: str,
-    local_path: str,
-    node_attributes: Sequence[str],
-    meanwhile: Callable[[], object] | None = None,
+    terraform: Terraform, plan_file: str, local_path: str, node_attributes: Sequence[str]
 ) -> tuple[blast.Analysis, dict[str, Any]]:
     """(analysis, plan JSON) of a plan file; `plan_file` as terraform sees it (relative to
     its -chdir), `local_path` as this process reads it. Raises PlanError when unreadable."""
     snapshot = plan.read_snapshot(local_path)  # a corrupt zip fails here, before terraform
-    shown = terraform.start_show_json(plan_file)
-    return analyze_shown(shown, snapshot, node_attributes, meanwhile)
+    return analyze_shown(terraform.start_show_json(plan_file), snapshot, node_attributes)
+
+
+def analyze_started(
+    shown: ShowJson, local_path: str, node_attributes: Sequence[str]
+) -> tuple[blast.Analysis, dict[str, Any]]:
+    """As analyze_plan_file, with `show -json` already started on the plan file (the
+    guarded apply starts it before importing this module); terraform is stopped when the
+    snapshot cannot be read."""
+    try:
+        snapshot = plan.read_snapshot(local_path)
+    except BaseException:
+        shown.cancel()
+        raise
+    return analyze_shown(shown, snapshot, node_attributes)
 
 
 def analyze_shown(
-    shown: ShowJson,
-    snapshot: dict[str, str],
-    node_attributes: Sequence[str],
-    meanwhile: Callable[[], object] | None = None,
+    shown: ShowJson, snapshot: dict[str, str], node_attributes: Sequence[str]
 ) -> tuple[blast.Analysis, dict[str, Any]]:
-    """Index `snapshot` (and run `meanwhile`) while `shown` (started on the plan file it
-    came from) runs, then analyse; terraform is stopped if either fails."""
+    """Index `snapshot` while `shown` (started on the plan file it came from) runs, then
+    analyse; terraform is stopped if indexing fails."""
     index = blast.ConfigIndex(snapshot)
     try:
         index.preload()
-        if meanwhile is not None:
-            meanwhile()
     except BaseException:
         shown.cancel()
         raise

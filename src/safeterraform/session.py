@@ -52,6 +52,7 @@ class Snapshotter:
     keep: int
     now: Callable[[], datetime.datetime]
     pulled: dict[str, bytes] = field(default_factory=dict)
+    pulling: dict[str, Callable[[], bytes]] = field(default_factory=dict)
 
     def pull(self, workspace: str) -> bytes:
         """The workspace's state now (cached); TF_WORKSPACE selects another one."""
@@ -60,7 +61,10 @@ class Snapshotter:
         return self.pulled[workspace]
 
     def pull_in_background(self, workspace: str) -> Callable[[], bytes]:
-        """Start `pull` in a thread (it is independent of `show -json`); call to join."""
+        """Start `pull` in a thread (it is independent of the plan and `show -json`), once
+        per workspace; call to join (again: the same result)."""
+        if workspace in self.pulling:
+            return self.pulling[workspace]
         result: dict[str, bytes | BaseException] = {}
 
         def work() -> None:
@@ -78,6 +82,7 @@ class Snapshotter:
                 raise result["error"]  # type: ignore[misc]
             return result["state"]  # type: ignore[return-value]
 
+        self.pulling[workspace] = join
         return join
 
     def save(self, workspace: str, state_files: Sequence[str] = ()) -> str:

@@ -114,26 +114,26 @@ class Terraform:
         return ShowJson(plan_file, process, output, errors)
 
     def plan_for_the_shim(
-        self, flags: Sequence[str], out: str, meanwhile: Callable[[], object] | None = None
+        self, flags: Sequence[str], out: str, started: Callable[[], object] | None = None
     ) -> int:
         """A plan the shim applies itself, in the foreground. TF_IN_AUTOMATION=1 keeps
         terraform from telling the operator to run `terraform apply OUT`: OUT is a hidden
         file the shim applies (and removes) itself."""
         composed = self.composed("plan", [*flags, f"-out={out}"])
-        return self.with_env(TF_IN_AUTOMATION="1").foreground(composed, meanwhile)
+        return self.with_env(TF_IN_AUTOMATION="1").foreground(composed, started)
 
     def state_pull(self) -> bytes:
         return self.capture(["state", "pull"])
 
-    def foreground(self, args: Sequence[str], meanwhile: Callable[[], object] | None = None) -> int:
+    def foreground(self, args: Sequence[str], started: Callable[[], object] | None = None) -> int:
         """Run in the foreground with the terminal; return terraform's exit code.
 
         Ctrl-C at the terminal reaches terraform directly (same process group), so
         the shim ignores SIGINT while waiting and never sends a second one. SIGTERM
-        sent to the shim is passed on once. `meanwhile` runs once terraform started.
+        sent to the shim is passed on once. `started` runs as soon as terraform has started.
         """
         argv = [self.path, *self._argv(args)]
-        return foreground(argv, self.cwd, self.env, self.pass_fds, meanwhile)
+        return foreground(argv, self.cwd, self.env, self.pass_fds, started)
 
 
 class ShowJson:
@@ -191,15 +191,16 @@ def foreground(
     cwd: str,
     env: Mapping[str, str],
     pass_fds: Sequence[int] = (),
-    meanwhile: Callable[[], object] | None = None,
+    started: Callable[[], object] | None = None,
 ) -> int:
     """Run any command (terraform, a hook) in the foreground; return its exit code.
 
     Ctrl-C at the terminal reaches the child directly (same process group), so we ignore
     SIGINT while waiting and never send a second one; SIGTERM is passed on once. SIGHUP
     (the terminal closed) reaches the child from the terminal itself: we wait for it.
-    `meanwhile` (imports the next step needs) runs while the child does, under the same
-    signal rules; if it fails, the child is still waited for.
+    `started` (it starts work that does not depend on the child, in threads) runs once
+    the child has started, under the same signal rules; if it fails, the child is still
+    waited for.
     """
     try:
         process = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), pass_fds=tuple(pass_fds))
@@ -217,9 +218,9 @@ def foreground(
     previous_term = signal.signal(signal.SIGTERM, on_term)
     previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        if meanwhile is not None:
+        if started is not None:
             try:
-                meanwhile()
+                started()
             except BaseException:
                 process.wait()
                 raise

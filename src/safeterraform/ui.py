@@ -66,12 +66,13 @@ class UI:
             self.consoles[True] = self.console(True)
         return self.consoles[True]
 
-    def preload(self, asks: bool = True) -> None:
-        """Import what showing a review and (`asks`) asking a person will need, while
-        terraform runs: rich, and the prompt's library at a terminal (docs/perf.md)."""
-        self.out  # noqa: B018 (makes the console: imports rich)
+    def modules(self, asks: bool) -> tuple[str, ...]:
+        """What showing a review and (`asks`) asking a person will import: rich, and the
+        prompt's library at a terminal. Flows import them ahead, while terraform runs
+        (docs/perf.md)."""
         if asks and self.interactive and isinstance(self.prompt, QuestionaryPrompt):
-            import questionary  # noqa: F401
+            return ("rich.console", "questionary")
+        return ("rich.console",)
 
     def say(self, line: str) -> None:
         """One plain line on stderr, never wrapped; a closed terminal is not an error."""

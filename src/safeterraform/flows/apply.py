@@ -3,8 +3,11 @@ destroys and why, confirm, then apply exactly the reviewed bytes (PRODUCT.md §5
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import shlex
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +23,24 @@ if TYPE_CHECKING:
     from safeterraform import blast
 
 
-def preload(session: Session, asks: bool = True) -> None:
-    """Import what the review needs (analysis, rendering, the prompt) while terraform
-    plans: ~0.2 s of imports no longer stand between the plan and the prompt
-    (docs/perf.md)."""
-    from safeterraform import promotion, render, review  # noqa: F401
+# What reviewing a plan imports besides the terminal's modules (UI.modules).
+REVIEW_MODULES = ("safeterraform.review", "safeterraform.render", "safeterraform.promotion")
 
-    session.ui.preload(asks)
+
+def preload(session: Session, asks: bool = True) -> None:
+    """Start importing what the review needs (analysis, rendering, the prompt's library)
+    in a thread, while terraform plans and shows the plan: ~0.2 s of imports, several
+    times that on a busy machine, no longer stand between the plan and the prompt
+    (docs/perf.md). Nothing waits for the thread: a module the flow imports first is
+    imported by the flow (or waited for, when the thread is importing it)."""
+    modules = (*REVIEW_MODULES, *session.ui.modules(asks))
+    threading.Thread(target=_import_all, args=(modules,), daemon=True).start()
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        with contextlib.suppress(Exception):  # the flow's own import says what is wrong
+            importlib.import_module(name)
 
 
 def run(session: Session) -> int:
@@ -47,8 +61,18 @@ def run(session: Session) -> int:
         if invocation.command == "destroy":
             plan_flags.append("-destroy")
         source = session.plans.new_hidden()
-        code = session.terraform.plan_for_the_shim(plan_flags, source, lambda: preload(session))
+
+        # Independent of the plan (docs/perf.md): the state as it is now, for the staleness
+        # check and the snapshot, and our own imports. A state that changes after this pull
+        # and before the plan reads it makes the plan look stale: refused, never applied.
+        def meanwhile() -> None:
+            session.snapshotter.pull_in_background(session.workspace)
+            preload(session)
+
+        code = session.terraform.plan_for_the_shim(plan_flags, source, meanwhile)
         if code != 0:
+            with contextlib.suppress(SafeTerraformError):
+                session.snapshotter.pull_in_background(session.workspace)()  # none left running
             return code
         created = True
     private = session.plans.private_copy(source)
@@ -92,17 +116,15 @@ def review_plan(
     `[limits]`, as the guarded apply, a rollout's step and `safeterraform approve` all do;
     None when it has no changes. `only_nodes` (a rollout's step): the nodes this plan must
     affect, exactly."""
-    from safeterraform import blast, promotion, render, review
-
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
+    shown = terraform.start_show_json(private.path)  # terraform is the long pole: first
+    preload(session)
+    from safeterraform import blast, promotion, render, review
+
     try:
-        analysis, plan_json = review.analyze_plan_file(
-            terraform,
-            private.path,
-            private.path,
-            session.config.node_attributes,
-            meanwhile=session.ui.preload,
+        analysis, plan_json = review.analyze_started(
+            shown, private.path, session.config.node_attributes
         )
     except SafeTerraformError as error:
         raise session.confirmer.refusal(

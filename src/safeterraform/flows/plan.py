@@ -27,9 +27,8 @@ def run(session: Session) -> int:
         args.append(f"-out={plan_path}")
     from safeterraform.flows.apply import preload
 
-    code = session.terraform.foreground(
-        session.terraform.composed("plan", args), lambda: preload(session, asks=False)
-    )
+    composed = session.terraform.composed("plan", args)
+    code = session.terraform.foreground(composed, lambda: preload(session, asks=False))
     detailed = "-detailed-exitcode" in args or "--detailed-exitcode" in args
     if code != 0 and not (detailed and code == 2):
         return code
