@@ -6,6 +6,7 @@ UI (a prompt, a console) and the real everything else.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import shlex
@@ -84,6 +85,14 @@ class Snapshotter:
 
         self.pulling[workspace] = join
         return join
+
+    def forget(self) -> None:
+        """The states changed (a rollout's previous step): pull them again when asked."""
+        for join in self.pulling.values():
+            with contextlib.suppress(SafeTerraformError):
+                join()  # none left running
+        self.pulling.clear()
+        self.pulled.clear()
 
     def save(self, workspace: str, state_files: Sequence[str] = ()) -> str:
         """Write the backups (0600) and prune old ones; any failure refuses the command."""

@@ -267,7 +267,7 @@ class Rollout:
         if isinstance(private, int):
             return private
         session = self.session
-        session.snapshotter.pulled.clear()  # the state changed with the previous step
+        session.snapshotter.forget()  # the state changed with the previous step
         if not session.ui.interactive and CONFIRM_VAR in session.env:
             # The runbook stated the whole set; each step still confirms its own node(s).
             confirmer = dataclasses.replace(
