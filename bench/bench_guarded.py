@@ -21,7 +21,9 @@ provisioners and takes minutes.) With --compare SRC, the shim of another checkou
 under the same load.
 
 Targets (issue 28): prompt <= real plan + 0.25 s; whole guarded apply <= real plan + apply
-+ 0.4 s. Differences and ratios are medians of per-round figures.
++ 0.4 s. Differences and ratios are medians of per-round figures. Wall time on a shared
+2-core machine grows with its load, so the CPU time of each whole run (every process in
+it, from getrusage) is printed as well: the shim's extra CPU is what the load multiplies.
 
     .venv/bin/python bench/bench_guarded.py [--rounds N] [--resources N] [--replaced N]
         [--only incident|large] [--compare SRC] [--keep DIR]
@@ -31,13 +33,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +52,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import pexpect  # noqa: E402
 from tests import tfharness  # noqa: E402
 
-from safeterraform import launcher  # noqa: E402
+from safeterraform import launcher, realbin  # noqa: E402
 
 PROMPT_TARGET = 0.25
 APPLY_TARGET = 0.4
@@ -180,7 +185,7 @@ def compare_shim(directory: Path, src: Path, real: Path, system_config: Path) ->
     paths = [str(src.resolve()), *launcher.import_paths()[1:]]
     text = launcher.TEMPLATE.format(
         python=sys.executable,
-        marker=launcher.SHIM_MARKER.decode(),
+        marker=realbin.SHIM_MARKER.decode(),
         name="terraform",
         paths=list(dict.fromkeys(paths)),
         recorded=str(real),
@@ -193,6 +198,11 @@ def compare_shim(directory: Path, src: Path, real: Path, system_config: Path) ->
     return shim
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(
     tf: Path,
     shims: dict[str, Path],
@@ -200,17 +210,26 @@ def measure(
     env: dict[str, str],
     rounds: int,
 ) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"plan": [], "plan+apply": []}
+    """Wall times per run, and `cpu ...` entries: CPU seconds of the whole run."""
+    times: dict[str, list[float]] = {"plan": [], "plan+apply": [], "cpu plan+apply": []}
     for label, shim in shims.items():
         times[f"prompt{label}"], times[f"guarded{label}"] = [], []
+        times[f"cpu guarded{label}"] = []
         shim_apply(shim, scenario, env)  # warm the page cache and the shim's directories
+
+    def timed(key: str, wall: Callable[[], float]) -> None:
+        before = children_cpu()
+        times[key].append(wall())
+        if f"cpu {key}" in times:
+            times[f"cpu {key}"].append(children_cpu() - before)
+
     for _ in range(rounds):
-        times["plan"].append(real_plan(tf, scenario, env))
+        timed("plan", partial(real_plan, tf, scenario, env))
         for label, shim in shims.items():
-            times[f"prompt{label}"].append(shim_prompt(shim, scenario, env))
-        times["plan+apply"].append(real_plan_apply(tf, scenario, env))
+            timed(f"prompt{label}", partial(shim_prompt, shim, scenario, env))
+        timed("plan+apply", partial(real_plan_apply, tf, scenario, env))
         for label, shim in shims.items():
-            times[f"guarded{label}"].append(shim_apply(shim, scenario, env))
+            timed(f"guarded{label}", partial(shim_apply, shim, scenario, env))
     return times
 
 
@@ -239,6 +258,10 @@ def report(name: str, times: dict[str, list[float]], rounds: int, label: str = "
         f"shim: guarded apply (runbook)  {median(guarded):7.3f} s  "
         f"+{apply_gap:.3f} s, {ratio(guarded, 'plan+apply'):.2f}x  "
         f"(target <= +{APPLY_TARGET} s: {'met' if apply_ok else 'NOT met'})"
+    )
+    print(
+        f"CPU of every process: real plan + apply {median('cpu plan+apply'):.3f} s, guarded "
+        f"{median('cpu ' + guarded):.3f} s, +{gap('cpu ' + guarded, 'cpu plan+apply'):.3f} s"
     )
     return prompt_ok and apply_ok
 
