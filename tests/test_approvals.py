@@ -1,5 +1,5 @@
-"""The approvals store (PRODUCT.md §7): bound to bytes, path, workspace and directory; used
-once, also under concurrency; believed only from the file's owner."""
+"""The approvals store (docs/design.md#coding-agents-and-approvals): bound to bytes, path,
+workspace and directory; used once, also under concurrency; believed only from the file's owner."""
 
 from __future__ import annotations
 

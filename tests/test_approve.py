@@ -1,4 +1,5 @@
-"""Coding agents and `safeterraform approve` against the real Terraform (PRODUCT.md §7, issue 16).
+"""Coding agents and `safeterraform approve` against the real Terraform
+(docs/design.md#coding-agents-and-approvals, issue 16).
 
 The agent is the shim's caller with CLAUDECODE=1 in its environment, as Claude Code runs
 its commands; the person is the same user without it, at a real pseudo-terminal (pexpect).
@@ -107,7 +108,7 @@ def test_agent_plain_apply_is_refused_and_keeps_the_plan_for_a_person(
     result = shim("apply", "-input=false")
     assert result.returncode == 3, result.stderr
     assert_speaks_to_the_agent(result.stderr)
-    assert "CLAUDECODE is set: a coding agent runs this command" in result.stderr
+    assert "CLAUDECODE is set, so a coding agent runs this command" in result.stderr
     for node in NODES:
         assert node in result.stderr
     plan = incident / kept_plan(result.stderr)
@@ -305,3 +306,35 @@ def test_approve_without_a_terminal_is_refused(
     assert refused.returncode == 3, refused.stderr
     assert "stdin is not a terminal" in refused.stderr
     assert f"safeterraform approve {plan}" in refused.stderr
+
+
+def test_two_person_refuses_the_appliers_own_approval_as_any_user(
+    incident: Path, shim: Runner, env: dict[str, str], system_config: Path
+) -> None:
+    """`[confirm] two_person = true` in the system layer (the file the launcher records):
+    the user who plans and approves at a terminal cannot apply on that approval. Runs as
+    whoever runs the suite (tests/test_bastion.py needs root for alice and bob).
+
+    Mutation: Store.take ignoring two_person, or the Confirmer passing it no two_person
+    (`None`) -> the user's own approval applies the plan: three resets, and this fails."""
+    system_config.parent.mkdir(parents=True, exist_ok=True)
+    system_config.write_text("[confirm]\ntwo_person = true\n")
+    planned = shim("plan", "-input=false", "-out=change.tfplan")
+    assert planned.returncode == 0, planned.stderr
+    assert f"two_person = true in {system_config}" in planned.stdout
+    before = tfharness.state_bytes(incident)
+    alone = shim("apply", "change.tfplan")
+    assert alone.returncode == 3, alone.stdout + alone.stderr
+    assert "another user must approve what production loses" in alone.stderr
+
+    child = spawn_approve("change.tfplan", incident, env)
+    child.expect("Type the names of the 3 affected node")
+    child.sendline("powder poison phoebe")
+    child.expect("Approved until")
+    assert finish(child) == 0
+    refused = shim("apply", "change.tfplan")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "who is applying it" in refused.stderr
+    assert f"two_person = true in {system_config}" in refused.stderr
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []

@@ -1,4 +1,4 @@
-"""The layout's promises (issue 18, STYLE.md rules 8 and 9), checked on the source itself."""
+"""The layout's promises (issue 18, docs/design.md#code-layout), checked on the source itself."""
 
 from __future__ import annotations
 

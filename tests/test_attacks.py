@@ -172,7 +172,7 @@ def test_backend_credentials_from_a_file_are_never_shown_or_recorded(
 def test_a_coding_agent_cannot_confirm_a_destructive_plan_itself(
     incident: Path, shim: Runner, env: dict[str, str]
 ) -> None:
-    """Route (PRODUCT.md §7 "Coding agents"): in an agent's shell (CLAUDECODE=1) the
+    """Route (docs/design.md#coding-agents-and-approvals): in an agent's shell (CLAUDECODE=1) the
     refusal of `terraform apply` lists the affected nodes and points at
     SAFETERRAFORM_CONFIRM_NODES; the agent retries with
     `SAFETERRAFORM_CONFIRM_NODES="phoebe poison powder" terraform apply` and the incident
@@ -251,3 +251,30 @@ def test_state_mv_backup_out_into_prod_is_production(
     )
     assert tfharness.state_bytes(incident) == before, "prod's state was overwritten"
     assert result.returncode == 3, result.stdout + result.stderr
+
+
+def test_a_plan_made_in_the_prod_workspace_stays_production_in_another_one(
+    incident: Path, shim: Runner, real: Runner, env: dict[str, str]
+) -> None:
+    """Route: in the prod workspace `terraform plan -out=p.tfplan` (allowed), then
+    `terraform workspace select default` and `terraform apply p.tfplan`: the directory and
+    the current workspace are not production, but the plan carries its workspace. (Terraform
+    1.15 itself refuses the mismatch, exit 1; the shim refuses first, exit 3, recorded.)
+
+    Mutation: the plan-file reader ignoring the recorded workspace (`"default"`) -> the
+    plan's state is judged as `default` and the apply passes through to Terraform: the
+    reader's result, the judged states and the exit code all fail here."""
+    from safeterraform import backend, planfiles
+
+    planned = real("plan", "-input=false", "-out=p.tfplan")
+    assert planned.returncode == 0, planned.stderr
+    assert planfiles.recorded_backend(str(incident / "p.tfplan")) == ("local", {}, "prod")
+    assert ("workspace", "prod") in backend.plan_states(env, str(incident / "p.tfplan"))
+    assert real("workspace", "select", "default").returncode == 0
+    before = tfharness.state_bytes(incident)
+    env["SAFETERRAFORM_CONFIRM_NODES"] = ""
+    result = shim("apply", "-input=false", "p.tfplan")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "'prod'" in result.stderr
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []

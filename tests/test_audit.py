@@ -116,7 +116,7 @@ def test_append_writes_one_sorted_line_mode_0600_in_new_0700_dir(tmp_path: Path)
         "time", "user", "host", "cwd", "workspace", "argv", "verdict", "reason",
         "affected_nodes", "typed_nodes", "expected_nodes", "plan_sha256",
         "break_glass_reason", "exit_code", "state_backup", "program", "approved_by",
-        "config_sha256", "partial",
+        "config_sha256", "partial", "pid", "agent",
     }  # fmt: skip
     assert json.loads(lines[1])["break_glass_reason"] == "pager says so"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

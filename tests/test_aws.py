@@ -242,7 +242,9 @@ def test_ami_change_lists_instances_by_tag_with_resolved_reset_commands(
         index = NODES.index(name)
         assert f"  {name}  aws_instance.control_plane[{index}]  local-exec" in summary
         assert f"$ echo {RESET} {ip} >> reset.log" in summary
-    assert "3 of 3 nodes affected: phoebe, poison, powder" in summary
+    # tags.Name names them, private_ip is their address (issue 27).
+    shown = ", ".join(f"{name} ({cluster[name]})" for name in sorted(cluster))
+    assert f"3 of 3 nodes affected: {shown}" in summary
     assert "forced by: ami" in summary
     assert reset_log(workdir) == []  # planned, nothing destroyed
     assert {values["ami"] for values in instances(real).values()} == {OLD_AMI}
@@ -405,8 +407,8 @@ def test_sensitive_password_from_the_environment_is_never_shown(
         str(shim_bin), ["apply"], cwd=str(database), env={**aws_env, "TERM": "dumb"},
         encoding="utf-8", timeout=120, dimensions=(50, 200),
     )  # fmt: skip
-    for answer in ("orders", "db", "yes"):
-        child.expect("Type the names")
+    for attempt, answer in enumerate(("orders", "db", "yes"), start=1):
+        child.expect(f"attempt {attempt} of 3")  # keys sent before it is drawn are dropped
         child.sendline(answer)
     child.expect(pexpect.EOF)
     child.close()

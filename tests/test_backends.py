@@ -10,6 +10,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,24 +196,35 @@ def test_shared_backend_guarded_apply(
     assert len(backups) == 1 and '"v1"' in backups[0].read_text()
 
 
-def test_backend_fixtures_are_what_terraform_init_writes(tmp_path: Path) -> None:
-    """tests/fixtures/backends/ match a fresh run (scripts/make_backend_fixtures.py)."""
-    skipped = generate(tmp_path)
-    checked = sorted(FIXTURES.iterdir())
-    assert checked, "no fixtures"
-    for case in checked:
-        if any(reason.startswith(f"{case.name}:") for reason in skipped):
-            continue
-        for fixture in case.iterdir():
-            fresh = (tmp_path / case.name / fixture.name).read_text()
-            # The hash is over the configuration with the real (changing) port.
-            strip = re.compile(r'"hash": \d+')
-            assert strip.sub("", fresh) == strip.sub("", fixture.read_text()), (
-                f"{fixture} is stale: run scripts/make_backend_fixtures.py"
-            )
+@pytest.fixture(scope="module")
+def fresh_fixtures(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """One fresh run of scripts/make_backend_fixtures.py's generator: (dir, skipped)."""
+    fresh = tmp_path_factory.mktemp("fresh-backends")
+    return fresh, generate(fresh)
 
 
-# -- the guard on remote operations (PRODUCT.md §4, §5; issue 17 item 3) ----------------
+@pytest.mark.parametrize("case", sorted(path.name for path in FIXTURES.iterdir()))
+def test_backend_fixtures_are_what_terraform_init_writes(
+    case: str, fresh_fixtures: tuple[Path, list[str]]
+) -> None:
+    """tests/fixtures/backends/<case> matches a fresh run (scripts/make_backend_fixtures.py).
+    A case that cannot run here (pg without PostgreSQL) is reported skipped, not passed."""
+    fresh, skipped = fresh_fixtures
+    reasons = [reason for reason in skipped if reason.startswith(f"{case}:")]
+    if reasons:
+        pytest.skip(reasons[0])
+    fixtures = sorted((FIXTURES / case).iterdir())
+    assert fixtures, f"no fixture files for {case}"
+    for fixture in fixtures:
+        written = (fresh / case / fixture.name).read_text()
+        # The hash is over the configuration with the real (changing) port.
+        strip = re.compile(r'"hash": \d+')
+        assert strip.sub("", written) == strip.sub("", fixture.read_text()), (
+            f"{fixture} is stale: run scripts/make_backend_fixtures.py"
+        )
+
+
+# -- the guard on remote operations (docs/design.md#command-classes; issue 17 item 3) ------
 
 
 @pytest.fixture()
@@ -229,14 +241,35 @@ def runs_created(tfe: TfeServer) -> list[str]:
     return [r.path for r in tfe.requests if r.method == "POST" and r.path.endswith("/runs")]
 
 
+def unless_a_run_starts(
+    tfe: TfeServer, shim_bin: Path, args: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run the shim; a run created on the API fails the test at once. A refusal is
+    immediate; passed through, the remote run would wait for its apply until a timeout."""
+    command = [str(shim_bin), *args]
+    with subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        deadline = time.monotonic() + 60
+        while process.poll() is None:
+            if runs_created(tfe) or time.monotonic() > deadline:
+                process.kill()
+                process.communicate()
+                pytest.fail(f"passed through: remote runs {runs_created(tfe)} started")
+            time.sleep(0.05)
+        stdout, stderr = process.communicate()
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 @pytest.mark.parametrize("args", [["apply", "-auto-approve"], ["destroy", "-auto-approve"]])
 def test_auto_approve_against_a_remote_prod_workspace_is_refused(
-    args: list[str], remote_prod: Path, tfe: TfeServer, shim: Runner
+    args: list[str], remote_prod: Path, tfe: TfeServer, shim_bin: Path, env: dict[str, str]
 ) -> None:
     """The local workspace is `default`; the remote one is what is judged. Mutation: judge
-    only the local workspace name -> passed straight through to a remote prod run."""
-    # A refusal is immediate; passed through, the remote run would wait forever.
-    result = shim(*args, "-input=false", timeout=60)
+    only the local workspace name -> passed straight through to a remote prod run: fails
+    as soon as the run is created."""
+    result = unless_a_run_starts(tfe, shim_bin, [*args, "-input=false"], remote_prod, env)
     assert result.returncode == 3, result.stderr
     assert "auto-approve" in result.stderr
     assert "'prod'" in result.stderr  # the remote workspace that made it production
@@ -244,14 +277,14 @@ def test_auto_approve_against_a_remote_prod_workspace_is_refused(
 
 
 def test_a_plain_apply_against_a_remote_prod_workspace_says_it_runs_remotely(
-    remote_prod: Path, tfe: TfeServer, shim: Runner, home: Path
+    remote_prod: Path, tfe: TfeServer, shim_bin: Path, env: dict[str, str], home: Path
 ) -> None:
     """Not Terraform's "Saving a generated plan is currently not supported" (exit 1), but the
     shim's reason and what to do instead; no run is started."""
-    result = shim("apply", "-input=false", timeout=60)
+    result = unless_a_run_starts(tfe, shim_bin, ["apply", "-input=false"], remote_prod, env)
     assert result.returncode == 3, result.stderr
     assert "the remote backend runs apply remotely" in result.stderr
-    assert "Review and confirm the run in HCP Terraform/TFE" in result.stderr
+    assert "next: review and confirm the run in HCP Terraform/TFE" in result.stderr
     assert "Saving a generated plan" not in result.stderr + result.stdout
     assert runs_created(tfe) == []
     records = (home / ".local" / "state" / "safeterraform" / "audit.jsonl").read_text()
@@ -290,13 +323,13 @@ def test_a_rollout_against_a_remote_prod_workspace_is_refused_even_with_break_gl
 ) -> None:
     """A rollout plans and applies node by node; a remote backend would run them remotely.
     Mutation: the rollout's remote refusal allowing break-glass (it then starts remote
-    runs) or checking only saved cloud plans."""
+    runs) or dropped."""
     result = subprocess.run(
         [str(Path(sys.executable).with_name("safeterraform")), "rollout"],
         cwd=remote_prod, env={**env, "SAFETERRAFORM_BREAK_GLASS": "outage"},
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert result.returncode == 3, result.stderr
-    assert "the remote backend runs apply remotely" in result.stderr
+    assert "the remote backend plans and applies remotely" in result.stderr
     assert "cannot roll out node by node" in result.stderr
     assert runs_created(tfe) == []

@@ -451,7 +451,7 @@ def test_doctor_shows_the_system_layer_the_real_binary_and_the_central_trail(
         if (cells := line.strip("│ ").split("│")) and len(cells) == 2
     }
     assert rows["config (system)"] == "/etc/safeterraform/config.toml (read)"
-    assert rows["real terraform"] == f"{MOVED} (from recorded by install.sh)"
+    assert rows["real terraform"] == f"{MOVED} (from the path install.sh recorded)"
     assert rows["audit trail"].startswith("central: syslog via /dev/log, facility auth")
     assert rows["verdict"].startswith("PRODUCTION: always = true")
 
@@ -485,11 +485,15 @@ def test_approvals_directory_lets_users_add_but_not_touch_each_others(in_use: Ba
     assert in_use.root(f"stat -c '%a %U %G' {mine}").split() == ["640", "alice", "safeterraform"]
 
     assert in_use.sh("bob", f"cat {mine}").stdout == '{"by": "alice"}\n'
+    # bob's own file exists, so `ln -f` fails only because it may not replace alice's.
+    theirs = f"{approvals}/bob-forged.json"
+    assert in_use.sh("bob", f"umask 027 && echo '{{}}' > {theirs}").returncode == 0
     for attempt in (
         f"echo forged >> {mine}",
         f"rm -f {mine}",
         f"mv {mine} {approvals}/bob.json",
-        f"ln -f {approvals}/other {mine}",
+        f"ln -f {theirs} {mine}",
+        f"mv -f {theirs} {mine}",
         f"chmod 666 {mine}",
     ):
         assert in_use.sh("bob", attempt).returncode != 0, attempt
@@ -645,7 +649,7 @@ def test_two_person_alice_plans_bob_approves_alice_applies(in_use: Bastion) -> N
 
         alone = in_use.sh("alice", "terraform apply change.tfplan", cwd=work)
         assert alone.returncode == 3, alone.stdout + alone.stderr
-        assert "another user must approve it" in alone.stderr
+        assert "another user must approve what production loses" in alone.stderr
 
         own = _approve_at_a_terminal(in_use, "alice", "change.tfplan", work)
         own.expect("Type the names of the 3 affected node")

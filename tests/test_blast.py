@@ -72,7 +72,7 @@ def test_dotted_node_attribute_and_module_instances() -> None:
         "module.node[0].terraform_data.machine": "echo talosctl reset --nodes 192.0.2.100",
         "module.node[2].terraform_data.machine": "echo talosctl reset --nodes 192.0.2.102",
     }
-    # The default attributes find input.hostname one level down (PRODUCT.md §7).
+    # The default attributes find input.hostname one level down (docs/design.md#node-names).
     assert analyze("module", DEFAULT_NODE_ATTRIBUTES).affected_nodes == ("cp-0", "cp-2")
     # Without any attribute, the module instance key names the node.
     assert analyze("module", ()).affected_nodes == ("node[0]", "node[2]")

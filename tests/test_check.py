@@ -44,7 +44,10 @@ def test_incident_shows_the_three_resets(incident_plan: Path, env: dict[str, str
     assert result.returncode == 2, result.stderr
     for ip in tfharness.INCIDENT_NODES.values():
         assert f"$ echo talosctl reset --nodes {ip} >> reset.log" in result.stdout
-    assert "3 of 3 nodes affected: phoebe, poison, powder" in result.stdout
+    assert (
+        "3 of 3 nodes affected: phoebe (192.0.2.67), poison (192.0.2.66), powder (192.0.2.65)"
+        in result.stdout
+    )
     assert "\x1b[" not in result.stdout  # not a terminal: plain text
     assert result.stdout.index("DESTROY-TIME PROVISIONERS") < result.stdout.index("DESTRUCTIVE")
     # Why (issue 19): the three replacements share one origin, the variable's change.
@@ -84,7 +87,9 @@ def test_markdown_and_chdir(incident_plan: Path, env: dict[str, str], tmp_path: 
     )
     assert result.returncode == 2, result.stderr
     assert result.stdout.startswith("### safeterraform: destructive plan")
-    assert "**3 of 3 nodes affected: phoebe, poison, powder**" in result.stdout
+    assert "**3 of 3 nodes affected: phoebe (192.0.2.67), poison (192.0.2.66), powder" in (
+        result.stdout
+    )
 
 
 def test_nothing_destructive_is_exit_0(

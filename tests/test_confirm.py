@@ -1,5 +1,5 @@
-"""Confirming by node name (PRODUCT.md §7): the pure rules, and the real Terraform with
-names that hold spaces, commas and accents (issue 17 item 12), typed in a real terminal.
+"""Confirming by node name (docs/design.md#confirmation): the pure rules, and the real Terraform
+with names that hold spaces, commas and accents (issue 17 item 12), typed in a real terminal.
 """
 
 from __future__ import annotations
@@ -207,11 +207,12 @@ def test_the_rendering_and_the_prompt_show_names_quoted(
     child = spawn(shim_bin, ["apply"], spaced, env)
     child.expect("Type the names of the 4 affected node")
     shown = child.before
-    # Sorted by code point; every name that holds a separator is quoted.
-    assert "4 of 4 nodes affected: 'Control Plane 1', 'Control Plane 2', Zoë, 'db,primary'" in (
-        shown
+    # Sorted by code point; every name that holds a separator is quoted; then its address.
+    assert (
+        "4 of 4 nodes affected: 'Control Plane 1' (192.0.2.96), 'Control Plane 2' (192.0.2.97), "
+        "Zoë (192.0.2.99), 'db,primary' (192.0.2.98)" in shown
     )
-    assert "  'db,primary'\r\n    replace (destroy, then create)" in shown
+    assert "  'db,primary' (192.0.2.98)\r\n    replace (destroy, then create)" in shown
     child.sendline("")
     assert finish(child) == 4
 

@@ -81,13 +81,13 @@ def test_demo_without_a_terminal_shows_the_refusals_and_cleans_up(
     # The command comes from a coding agent: the destructive diff, with every
     # destroy-time command resolved from state, comes before the refusal that tells the
     # agent to ask a person to run `safeterraform approve`.
-    refusal = output.index("CLAUDECODE is set: a coding agent runs this command")
+    refusal = output.index("CLAUDECODE is set, so a coding agent runs this command")
     for reset in RESETS:
         assert reset in output[:refusal], f"{reset!r} not shown before the refusal\n{output}"
     assert "3 of 3 nodes affected" in output
     assert "safeterraform approve .terraform/safeterraform/plans/prod-" in output[refusal:]
     # The agent's retry with the names it was shown is refused too.
-    assert output.count("CLAUDECODE is set: a coding agent runs this command") == 2
+    assert output.count("CLAUDECODE is set, so a coding agent runs this command") == 2
     assert "The person would now run, in their own terminal" in output
     assert "reset.log is empty" in output
     assert leftovers(demo_env) == []
@@ -172,7 +172,7 @@ def test_demo_in_a_terminal_applies_when_the_names_are_typed(demo_env: dict[str,
 def test_demo_in_a_terminal_stops_on_wrong_names(demo_env: dict[str, str]) -> None:
     child = spawn_demo([], demo_env)
     for attempt in (1, 2, 3):
-        child.expect(rf"affected node\(s\) to apply \(attempt {attempt} of 3\)")
+        child.expect(rf"affected node\(s\) to approve this plan \(attempt {attempt} of 3\)")
         child.sendline("pearl")
         child.expect("Not confirmed: missing phoebe, poison, powder; not affected: pearl")
     child.expect("Not approved \\(exit 4\\): nothing was applied")

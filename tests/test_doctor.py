@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from safeterraform.policy import has_production_token
+from safeterraform import launcher
+from safeterraform.policy import DEFAULT_AGENT_ENV, has_production_token
 from tests import tfharness
 
 SAFETERRAFORM = Path(sys.executable).parent / "safeterraform"
@@ -101,7 +105,10 @@ def test_config_files_and_the_matched_pattern(
     assert table["working directory"] == [str(stack.resolve())]
     assert table["workspace"] == ["live-eu (from TF_WORKSPACE)"]
     assert f"live-* ({repo})" in table["production workspace pattern"]
-    assert table["production var-file pattern"] == [f"*.secret.tfvars ({repo})"]
+    assert table["production var-file pattern"] == [
+        "<prod|production|prd path component> (built-in default)",
+        f"*.secret.tfvars ({repo})",
+    ]
     assert table["break-glass"] == [f"disabled by {system}"]
     assert table["verdict"] == [f"PRODUCTION: workspace 'live-eu' matches 'live-*' in {repo}"]
 
@@ -212,4 +219,47 @@ def test_doctor_says_when_a_coding_agent_runs_it(doctor_env: dict[str, str], wor
     doctor_env["GEMINI_CLI"] = "1"
     result = doctor(doctor_env, "--chdir", str(workdir))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert rows(result.stdout)["coding agent"][0].startswith("yes (GEMINI_CLI set)")
+    assert rows(result.stdout)["coding agent"][0].startswith("yes (GEMINI_CLI is set)")
+
+
+GOLDEN_80 = Path(__file__).parent / "golden" / "doctor_80.txt"
+ROOT_SHOWN = "/tmp/stdoc-XXXXXXXX"  # the golden's root: mkdtemp's 8 random letters, masked
+
+
+def test_80_columns_golden(terraform_bin: Path) -> None:
+    """At 80 columns no path is split mid-word: too long for the table's value column,
+    every row gets its own lines and a longer path is shortened in the middle.
+
+    Mutation: `layout` keeps the table whatever the widths (rich folds `…/au|dit.jsonl`),
+    or `shorten` cuts the end of the path off; the golden shows the layout as a whole.
+    Regenerate: SAFETERRAFORM_UPDATE_GOLDEN=1, then review the diff."""
+    root = Path(tempfile.mkdtemp(prefix="stdoc-", dir="/tmp"))
+    try:
+        assert len(str(root)) == len(ROOT_SHOWN)
+        home = root / "home"
+        environment = tfharness.clean_env(home)
+        for name in DEFAULT_AGENT_ENV:
+            environment.pop(name, None)
+        shim = launcher.write(root / "bin", "terraform", None, str(root / "etc" / "config.toml"))
+        real = root / "real" / "terraform"
+        real.parent.mkdir()
+        real.write_text(f'#!/bin/sh\nexec {shlex.quote(str(terraform_bin))} "$@"\n')
+        real.chmod(0o755)
+        environment.update(PATH=f"{shim.parent}:{real.parent}:/usr/bin:/bin", COLUMNS="80")
+        workdir = root / "infrastructure-repository" / "clusters" / "talos-control-plane"
+        workdir = workdir / "envs" / "prod"
+        workdir.mkdir(parents=True)
+        result = doctor(environment, "--chdir", str(workdir))
+        assert result.returncode == 0, result.stdout + result.stderr
+        text = result.stdout.replace(str(root), ROOT_SHOWN)
+    finally:
+        shutil.rmtree(root)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "/tmp/stdoc-XXXXXXXX/infra…re-repository/" in text  # shortened in the middle
+    assert "home/.local/state/safeterraform/audit.jsonl" in text  # fits: whole
+    if os.environ.get("SAFETERRAFORM_UPDATE_GOLDEN") == "1":
+        GOLDEN_80.write_text(text)
+    assert text == GOLDEN_80.read_text(), (
+        f"{GOLDEN_80} differs; if intended, rerun with SAFETERRAFORM_UPDATE_GOLDEN=1 and review"
+    )

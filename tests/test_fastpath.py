@@ -1,4 +1,4 @@
-"""The pass-through path imports nothing heavy (STYLE.md rule 2, issue 8).
+"""The pass-through path imports nothing heavy (docs/design.md#the-pass-through-path, issue 8).
 
 Each case runs the launcher exactly as install.sh writes it, in a fresh `python -I -S`,
 with `os.execve` replaced by a probe that reports `sys.modules` at the moment the shim

@@ -1,4 +1,5 @@
-"""The guarded production flow against the real Terraform (PRODUCT.md §5, §7, §10).
+"""The guarded production flow against the real Terraform (docs/design.md#command-classes,
+#confirmation, #signals-and-terminals).
 
 Interactive cases run the shim in a real pseudo-terminal (pexpect).
 """
@@ -143,8 +144,8 @@ def test_incident_wrong_names_three_times_applies_nothing(
 ) -> None:
     before = tfharness.state_bytes(incident)
     child = spawn(shim_bin, ["apply"], incident, env)
-    for answer in ("pearl", "phoebe powder", "yes"):
-        child.expect("Type the names")
+    for attempt, answer in enumerate(("pearl", "phoebe powder", "yes"), start=1):
+        child.expect(f"attempt {attempt} of 3")  # keys sent before it is drawn are dropped
         child.sendline(answer)
     assert finish(child) == 4
     assert tfharness.state_bytes(incident) == before
@@ -254,7 +255,7 @@ def test_no_changes_applies_nothing(incident: Path, shim: Runner, env: dict[str,
     before = tfharness.state_bytes(incident)
     result = shim("apply", "-input=false")
     assert result.returncode == 0, result.stderr
-    assert "No changes. Nothing to apply." in result.stdout
+    assert "safeterraform: nothing to apply." in result.stdout
     assert tfharness.state_bytes(incident) == before
 
 

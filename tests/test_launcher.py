@@ -1,6 +1,6 @@
 """The `safeterraform` command finds the real terraform exactly as the shim does, the install
-record included (PRODUCT.md §3; issue 17 item 1): `check`, `doctor` and `demo`, with another
-terraform first on PATH and with none on PATH at all."""
+record included (docs/design.md#finding-the-real-binary; issue 17 item 1): `check`, `doctor` and
+`demo`, with another terraform first on PATH and with none on PATH at all."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def test_doctor_names_the_recorded_terraform(
     path_env: dict[str, str], workdir: Path, terraform_bin: Path, decoy: Path
 ) -> None:
     result = safeterraform(["doctor", "--chdir", str(workdir)], workdir, path_env)
-    assert f"{terraform_bin} (from recorded by install.sh)" in result.stdout, result.stdout
+    assert f"{terraform_bin} (from the path install.sh recorded)" in result.stdout, result.stdout
     assert str(decoy) not in result.stdout
 
 
@@ -133,5 +133,5 @@ def test_demo_runs_the_recorded_terraform(
     temporary = tmp_path_factory.mktemp("demo-tmp")
     result = safeterraform(["demo"], temporary, {**path_env, "TMPDIR": str(temporary)})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"Terraform: {terraform_bin} (from recorded by install.sh)" in result.stdout
+    assert f"Terraform: {terraform_bin} (from the path install.sh recorded)" in result.stdout
     assert not decoy_ran(decoy)

@@ -402,6 +402,30 @@ def test_suppression_on_the_line_or_above_suppresses_one_finding() -> None:
     ]
 
 
+def test_an_allow_comment_without_a_reason_says_it_suppresses_nothing(
+    tmp_path: Path, lint_env: dict[str, str]
+) -> None:
+    """Mutation: `_without_reason` returns the finding as it is (the comment's writer is
+    left to think it worked)."""
+    write(
+        tmp_path,
+        {
+            "deploy.sh": "#!/bin/sh\n# safeterraform: allow auto-approve\n"
+            "terraform apply -auto-approve\n"
+        },
+    )
+    result = run_lint(tmp_path, lint_env)
+    assert result.returncode == 2
+    first, hint, summary = result.stdout.splitlines()
+    assert first.startswith("deploy.sh:3: ")
+    assert first.endswith(
+        "(the allow comment on line 2 has no reason, so it suppresses nothing: write "
+        "`# safeterraform: allow auto-approve <reason>`)"
+    )
+    assert hint.startswith("A finding that is intended, once reviewed: `# safeterraform: allow")
+    assert summary == "1 finding (1 error), 0 suppressed, 1 file checked"
+
+
 def test_suppressed_findings_are_listed_in_every_format(
     tmp_path: Path, lint_env: dict[str, str]
 ) -> None:

@@ -16,6 +16,9 @@ import pytest
 from safeterraform import audit
 from tests import tfharness
 from tests.conftest import Runner
+from tests.test_guard import incident, incident_template
+
+__all__ = ["incident", "incident_template"]
 
 SAFETERRAFORM = str(Path(sys.executable).parent / "safeterraform")
 START = datetime(2025, 1, 31, 9, 0, 0, tzinfo=UTC)
@@ -49,10 +52,12 @@ def write(path: Path, *records: dict[str, Any]) -> None:
 
 
 def safeterraform_log(
-    env: dict[str, str], cwd: Path, *args: str
+    env: dict[str, str], cwd: Path, *args: str, full: bool = True
 ) -> subprocess.CompletedProcess[str]:
+    """`safeterraform log ARGS`; `full`: the table (`--full`) unless --json is asked for."""
+    extra = ["--full"] if full and "--json" not in args else []
     return subprocess.run(
-        [SAFETERRAFORM, "log", *args],
+        [SAFETERRAFORM, "log", *extra, *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -436,3 +441,78 @@ def test_old_records_with_var_values_are_shown_redacted_and_can_be_found(
     assert OLD_SECRET not in log_path.read_text()
     after = safeterraform_log(log_env, tmp_path, "--secrets", "--json")
     assert after.stdout == "" and "0 record(s)" in after.stderr
+
+
+# -- one line per record, the default (issue 27) -----------------------------------------
+
+GOLDEN_LINES_80 = Path(__file__).parent / "golden" / "log_lines_80.txt"
+AGENT_RUN: list[dict[str, Any]] = [
+    {
+        "cwd": "/home/alexandra/src/infrastructure/clusters/talos/envs/prod",
+        "argv": ["apply", "-input=false"],
+        "verdict": "refused",
+        "affected_nodes": ["powder", "poison", "phoebe"],
+        "agent": "CLAUDECODE",
+        "exit_code": 3,
+    },
+    {
+        "cwd": "/home/alexandra/src/infrastructure/clusters/talos/envs/prod",
+        "argv": ["approve", ".terraform/safeterraform/plans/prod.tfplan"],
+        "program": "safeterraform",
+        "verdict": "approved",
+        "user": "bob",
+        "affected_nodes": ["powder", "poison", "phoebe"],
+        "exit_code": 0,
+    },
+    {
+        "cwd": "/home/alexandra/src/infrastructure/clusters/talos/envs/prod",
+        "argv": ["apply", ".terraform/safeterraform/plans/prod.tfplan"],
+        "verdict": "applied",
+        "affected_nodes": ["powder", "poison", "phoebe"],
+        "agent": "CLAUDECODE",
+        "approved_by": "bob@bastion (approved 2025-01-31T09:01:00.000Z, /x/approval.json)",
+        "exit_code": 0,
+    },
+]
+
+
+def test_one_line_per_record_at_80_columns_golden(
+    log_env: dict[str, str], tmp_path: Path, log_path: Path
+) -> None:
+    """Each record on one line: time, user, dir, workspace, verdict, nodes, agent/approver.
+
+    Mutations: the default back to the wrapped table (records span several lines), or
+    `_fit_left` keeping the directory's start (`/home/alexandra/…` hides `envs/prod`).
+    Regenerate: SAFETERRAFORM_UPDATE_GOLDEN=1, then review the diff."""
+    write(log_path, *INCIDENT, LONG_COMMAND, *AGENT_RUN)
+    log_env["COLUMNS"] = "80"
+    result = safeterraform_log(log_env, tmp_path, full=False)
+    assert result.returncode == 0, result.stderr
+    lines = table_lines(result.stdout)
+    assert len(lines) == 1 + len(INCIDENT) + 1 + len(AGENT_RUN)  # a header, one per record
+    assert max(len(line) for line in lines) <= 80
+    assert lines[-1].endswith("CLAUDECODE/bob")
+    assert "…envs/prod prod" in lines[-1]  # the end of the directory, then the workspace
+    text = "\n".join(lines) + "\n"
+    if os.environ.get("SAFETERRAFORM_UPDATE_GOLDEN") == "1":
+        GOLDEN_LINES_80.write_text(text)
+    assert text == GOLDEN_LINES_80.read_text(), (
+        f"{GOLDEN_LINES_80} differs; if intended, rerun with SAFETERRAFORM_UPDATE_GOLDEN=1"
+    )
+
+
+def test_json_names_the_agent_that_ran_it(
+    incident: Path, shim: Runner, env: dict[str, str], log_path: Path
+) -> None:
+    """A command a coding agent ran says so in its record: `agent` is the marker.
+    Mutation: session.build without `agent=` -> the field is null."""
+    env["CLAUDECODE"] = "1"
+    assert shim("apply", "-input=false").returncode == 3
+    env.pop("CLAUDECODE")
+    result = safeterraform_log(env, incident, "--json")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["verdict"], r["agent"]) for r in records] == [("refused", "CLAUDECODE")]
+    env["COLUMNS"] = "80"
+    line = table_lines(safeterraform_log(env, incident, full=False).stdout)[-1]
+    assert line.endswith("CLAUDECODE")

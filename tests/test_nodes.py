@@ -1,4 +1,4 @@
-"""blast/nodes.py: what a node is called (PRODUCT.md §7) and how names are shown."""
+"""blast/nodes.py: what a node is called (docs/design.md#node-names) and how names are shown."""
 
 from __future__ import annotations
 
@@ -146,7 +146,10 @@ def test_names_are_listed_quoted_in_text_and_markdown_but_raw_in_json() -> None:
     assert analysis.affected_nodes == ("Control Plane 1", "db,primary")
     from safeterraform import render
 
-    assert "2 of 2 nodes affected: 'Control Plane 1', 'db,primary'" in render.to_text(analysis)
+    assert (
+        "2 of 2 nodes affected: 'Control Plane 1' (192.0.2.96), 'db,primary' (192.0.2.97)"
+        in render.to_text(analysis)
+    )
     assert "'Control Plane 1'" in render.to_markdown(analysis)
     document = json.loads(render.to_json(analysis))
     assert document["affected_nodes"] == ["Control Plane 1", "db,primary"]

@@ -239,15 +239,16 @@ def test_relative_workdir_is_made_absolute(layers: Layers, monkeypatch: pytest.M
 @pytest.mark.parametrize(
     ("var_file", "production"),
     [
-        ("envs/eu-prod.tfvars", True),
-        ("/abs/path/prod.tfvars", True),
-        ("live.auto.tfvars", True),
+        ("envs/eu-live.tfvars", True),
+        ("/abs/path/live.tfvars", True),
+        ("blue.auto.tfvars", True),
         ("staging.tfvars", False),
-        ("prod/staging.tfvars", False),  # only the basename counts
+        ("live/staging.tfvars", False),  # only the basename counts for a glob
     ],
 )
 def test_var_file_globs_on_basenames(layers: Layers, var_file: str, production: bool) -> None:
-    repo = layers.write_repo('[production]\nvar_files = ["*prod*.tfvars", "live.*"]\n')
+    """Configured globs (the built-in token rule is tested in test_state_location.py)."""
+    repo = layers.write_repo('[production]\nvar_files = ["*live*.tfvars", "blue.*"]\n')
     verdict = layers.verdict("sandbox", (var_file,))
     assert verdict.production is production
     if production:
@@ -516,3 +517,85 @@ def test_a_repository_file_cannot_set_a_trusted_key(layers: Layers, row: policy.
     assert f"`{shown}` cannot be set in a repository file" in config.error or (
         f"`{row.table}` cannot be set in a repository file" in config.error
     )
+
+
+# -- survivors of issue 28's mutation run (docs/testing.md) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("EUProd", ["EU", "Prod"]),
+        ("USPrd", ["US", "Prd"]),
+        ("PRODEu", ["PROD", "Eu"]),
+        ("euProd", ["eu", "Prod"]),
+        ("ABCProduction", ["ABC", "Production"]),
+        ("PROD", ["PROD"]),
+    ],
+)
+def test_an_acronym_ends_before_the_capital_that_starts_a_word(
+    layers: Layers, name: str, words: list[str]
+) -> None:
+    """Mutation: the acronym look-ahead off by one (`name[index : index + 1]` or
+    `name[index + 2 : index + 3]` instead of the next character) glues `EUProd`, `USPrd`
+    and `PRODEu` into one word, and those workspaces stop being production."""
+    assert policy.tokens(name) == words
+    assert layers.verdict(name).production
+
+
+ALL_AGENT_VARIABLES = (
+    "CLAUDECODE",
+    "GEMINI_CLI",
+    "CODEX_SANDBOX",
+    "CODEX_SANDBOX_NETWORK_DISABLED",
+    "CLINE_ACTIVE",
+    "OPENCODE",
+)
+
+
+def test_the_builtin_agent_variables_are_exactly_these() -> None:
+    """docs/agents.md's list, written out here (not compared with itself).
+
+    Mutation: OPENCODE (or any other) dropped from DEFAULT_AGENT_ENV -> this fails."""
+    assert set(policy.DEFAULT_AGENT_ENV) == set(ALL_AGENT_VARIABLES)
+
+
+@pytest.mark.parametrize("name", ALL_AGENT_VARIABLES)
+def test_each_builtin_agent_variable_marks_a_coding_agent_without_any_config(
+    layers: Layers, name: str
+) -> None:
+    """Mutation: OPENCODE dropped from the built-in agent variables -> its row fails."""
+    config = layers.load()
+    assert config.error is None and config.files == ()
+    assert policy.agent_markers(config, {name: "1"}) == [name]
+
+
+@pytest.mark.parametrize(
+    ("system", "user", "repo", "seconds"),
+    [
+        ("1d", "30d", "2w", 86400),  # later layers may not lengthen it
+        ("2w", "30d", "12h", 12 * 3600),  # any layer may shorten it
+        (None, "3d", "2w", 3 * 86400),
+        ("1h", None, None, 3600),
+    ],
+)
+def test_promotion_max_age_is_the_shortest_any_layer_sets(
+    layers: Layers, system: str | None, user: str | None, repo: str | None, seconds: int
+) -> None:
+    """Mutation: `[promotion] max_age` merged with max() (or the last layer winning) -> a
+    repository file lengthens the system's limit and a stale staging apply counts."""
+    for write, value in ((layers.write_system, system), (layers.write_user, user)):
+        if value is not None:
+            write(f'[promotion]\nmax_age = "{value}"\n')
+    if repo is not None:
+        layers.write_repo(f'[promotion]\nmax_age = "{repo}"\n')
+    config = layers.load()
+    assert config.error is None, config.error
+    assert config.promotion_max_age == seconds
+
+
+def test_state_backups_keep_is_the_last_layer_that_sets_it(layers: Layers) -> None:
+    layers.write_system("[state_backups]\nkeep = 3\n")
+    assert layers.load().state_backups_keep == 3
+    layers.write_user("[state_backups]\nkeep = 1\n")
+    assert layers.load().state_backups_keep == 1

@@ -1,5 +1,6 @@
 """Break-glass, audit in the guarded flow, limits, state snapshots, the pre-apply hook
-and the plan's SHA-256 check, against the real Terraform (PRODUCT.md §7, §8; issue 11)."""
+and the plan's SHA-256 check, against the real Terraform (docs/design.md#confirmation,
+#break-glass-and-audit; issue 11)."""
 
 from __future__ import annotations
 
@@ -132,7 +133,8 @@ def test_limit_refuses_three_of_four_and_accepts_one_target(
     before = tfharness.state_bytes(four_nodes)
     refused = shim("apply", "-input=false")
     assert refused.returncode == 3
-    assert "3 of 4" in refused.stderr and "-target=" in refused.stderr
+    assert "3 of 4" in refused.stderr and "`safeterraform rollout`" in refused.stderr
+    assert "-target=" not in refused.stderr  # an agent would retry with it
     assert tfharness.state_bytes(four_nodes) == before
 
     env["SAFETERRAFORM_CONFIRM_NODES"] = "powder"
@@ -326,3 +328,25 @@ def test_state_snapshot_of_a_local_backend_path(
     backups = list((workdir / ".terraform" / "safeterraform" / "state-backups").iterdir())
     assert [backup.read_bytes() for backup in backups] == [before]
     assert state.read_bytes() != before
+
+
+@pytest.mark.parametrize(("limit", "applied"), [(3, True), (2, False)])
+def test_max_affected_nodes_is_a_maximum_not_a_bound_below(
+    incident: Path, shim: Runner, env: dict[str, str], limit: int, applied: bool
+) -> None:
+    """`[limits] max_affected_nodes = 3` allows the incident's three nodes; 2 refuses them.
+
+    Mutation: `affected >= max_affected_nodes` (instead of `>`) refuses the plan that is
+    exactly at the limit: the first row fails."""
+    (incident / ".safeterraform.toml").write_text(f"[limits]\nmax_affected_nodes = {limit}\n")
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    before = tfharness.state_bytes(incident)
+    result = shim("apply", "-input=false")
+    if applied:
+        assert result.returncode == 0, result.stderr
+        assert len(reset_log(incident)) == 3
+    else:
+        assert result.returncode == 3, result.stderr
+        assert f"max_affected_nodes = {limit}" in result.stderr
+        assert tfharness.state_bytes(incident) == before
+        assert reset_log(incident) == []

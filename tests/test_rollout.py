@@ -258,5 +258,42 @@ def test_ctrl_c_at_the_second_node_says_what_is_done(
     progress = json.loads(
         (incident / ".terraform" / "safeterraform" / "rollout-prod.json").read_text()
     )
-    assert progress == {"order": ["powder", "phoebe", "poison"], "done": ["powder"]}
+    assert {key: progress[key] for key in ("order", "done")} == {
+        "order": ["powder", "phoebe", "poison"],
+        "done": ["powder"],
+    }
+    assert set(progress["causes"]) == {  # what the first plan traced, for --resume (issue 27)
+        f'terraform_data.reset_on_destroy["{node}"]' for node in ("phoebe", "poison", "powder")
+    }
     assert audit_records(home)[-1]["verdict"] == "interrupted"
+
+
+def test_resume_keeps_the_saved_order_and_the_done_list(
+    incident: Path, env: dict[str, str], home: Path
+) -> None:
+    """`--order powder,poison,phoebe` stops after powder; `--resume` (no --order) goes on
+    with poison then phoebe, and the after_node hook sees powder among the nodes done.
+
+    Mutations: `--resume` ignoring the saved order (the plan's order: phoebe, poison)
+    -> the reset order fails; `--resume` forgetting the done list -> the hook's
+    SAFETERRAFORM_NODES_DONE lacks powder: this fails."""
+    user_config(
+        home,
+        '[hooks]\nafter_node = "echo $SAFETERRAFORM_NODE: $SAFETERRAFORM_NODES_DONE'
+        ' >> health.log; test -e healthy"\n',
+    )
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    stopped = rollout(["--order", "powder,poison,phoebe"], incident, env)
+    assert stopped.returncode == 3, stopped.stderr
+    assert resets(incident) == ["powder"]
+    (incident / "healthy").touch()
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "poison phoebe"
+    resumed = rollout(["--resume"], incident, env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resets(incident) == ["powder", "poison", "phoebe"]
+    assert (incident / "health.log").read_text().splitlines() == [
+        "powder: powder",
+        "poison: powder poison",
+        "phoebe: powder poison phoebe",
+    ]
+    assert "(1. poison, 2. phoebe)" in resumed.stdout

@@ -9,6 +9,7 @@ while the variable's name stays visible there.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,9 @@ def test_a_var_value_is_shown_and_recorded_nowhere(
     env: dict[str, str], home: Path,
 ) -> None:  # fmt: skip
     """Mutation: record argv as typed (no redact_argv in make_record) -> the secret is in
-    the audit log; print refusals without the UI's redactor -> it is on stderr."""
+    the audit log; print refusals without the UI's redactor -> it is on stderr. Every row
+    also proves the secret reached Terraform (orders-db replaced) and was recorded: the
+    three TF_CLI_ARGS rows used to assert nothing at the end (`or "TF_CLI_ARGS"`)."""
     env.update(extra)
     result = shim(*args)
     assert result.returncode in (0, 3), result.stderr
@@ -102,7 +105,15 @@ def test_a_var_value_is_shown_and_recorded_nowhere(
     audit_log = (home / ".local" / "state" / "safeterraform" / "audit.jsonl").read_text()
     for number, text in enumerate([*outputs, audit_log]):
         assert SECRET not in text, f"output {number} shows the secret"
-    assert "db_password" in audit_log or "TF_CLI_ARGS" in str(extra)
+    # Every row has its record; the secret reached Terraform (the plan replaces orders-db:
+    # without the -var its applied default stays and nothing changes), except with
+    # -auto-approve, refused before any plan; the variable's name is visible wherever the
+    # operator typed it.
+    record = [json.loads(line) for line in audit_log.splitlines()][-1]
+    planned = [] if "-auto-approve" in args else ["orders-db"]
+    assert record["affected_nodes"] == planned, record
+    typed = any("db_password=<redacted>" in word for word in record["argv"])
+    assert typed is (not extra), record["argv"]  # TF_CLI_ARGS* are not argv: not recorded
 
 
 def test_a_sensitive_value_is_never_a_node_name(

@@ -1,4 +1,5 @@
-"""A person's approval of one plan file, used once by a non-interactive apply (PRODUCT.md §7).
+"""A person's approval of one plan file, used once by a non-interactive apply
+(docs/design.md#coding-agents-and-approvals).
 
 `safeterraform approve PLANFILE` adds one; `terraform apply PLANFILE` (an agent, a runbook,
 anyone without a terminal) takes it. An approval is bound to the plan's SHA-256, its

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class CommandClass:
-    """The classes of PRODUCT.md §5, as plain strings."""
+    """The classes of docs/design.md#command-classes, as plain strings."""
 
     HELP = "help"
     VERSION = "version"
@@ -467,6 +467,8 @@ APPLY_VALUE_FLAGS = frozenset(
 VIEW_FLAGS = frozenset({"-no-color", "-compact-warnings"})
 # Flags naming a state file the command reads or writes (legacy local-state flags).
 STATE_FILE_FLAGS = ("state", "state-out", "backup", "backup-out")
+# Flags naming another file the command writes (a plan, a JUnit report, JSON output).
+WRITTEN_FILE_FLAGS = ("out", "junit-xml", "json-into")
 
 
 def split_apply_flags(args: "Sequence[str]") -> tuple[list[str], list[str]]:
@@ -497,11 +499,29 @@ def split_apply_flags(args: "Sequence[str]") -> tuple[list[str], list[str]]:
     return plan_flags, apply_flags
 
 
+def written_files(command_args: "Sequence[str]") -> list[tuple[str, str]]:
+    """(flag, path) of every file the command line has terraform write."""
+    return [
+        (name, value)
+        for name in (*WRITTEN_FILE_FLAGS, *STATE_FILE_FLAGS[1:])
+        for value in flag_values(command_args, name)
+        if value and value != "-"
+    ]
+
+
 def touched_states(command: str, command_args: "Sequence[str]") -> tuple[tuple[str, str], ...]:
-    """The states a command line names besides the current workspace (PRODUCT.md §5)."""
+    """The states a command line names besides the current workspace
+    (docs/design.md#command-classes): state files, and every other file it writes (a
+    "written file" counts as a state when it is one, README "What is enforced")."""
     states = [
         ("state file", value)
         for name in STATE_FILE_FLAGS
+        for value in flag_values(command_args, name)
+        if value and value != "-"
+    ]
+    states += [
+        ("written file", value)
+        for name in WRITTEN_FILE_FLAGS
         for value in flag_values(command_args, name)
         if value and value != "-"
     ]

@@ -1,4 +1,5 @@
-"""The audit log: one JSON line per guarded decision, appended under a lock (PRODUCT.md §8).
+"""The audit log: one JSON line per guarded decision, appended under a lock
+(docs/design.md#break-glass-and-audit).
 
 Standard library only: the shim imports this on the guarded path. Writers open the file
 with O_APPEND, take an exclusive flock, write the whole line and fsync, so concurrent
@@ -14,7 +15,8 @@ import fcntl
 import json
 import os
 import pwd
-from collections.abc import Callable, Iterable, Mapping
+import stat
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +42,10 @@ VERDICTS = (
     "failed",
     "alert-failed",
     "rollout",
+    "outcome-unknown",
 )
+OUTCOME_UNKNOWN = "outcome unknown: check the state"
+RECENT_BYTES = 256 * 1024  # how much of the log's end a guarded command reads (orphans)
 
 
 class AuditError(Refused):
@@ -70,6 +75,8 @@ class Record:
     approved_by: str | None = None  # the approval a non-interactive apply used
     config_sha256: str | None = None  # the configuration an apply applied (promotion.py)
     partial: str | None = None  # why that apply was not in full (-target, -destroy, ...)
+    pid: int | None = None  # the shim process it is about: its outcome record has the same
+    agent: str | None = None  # what identified a coding agent running it (a marker variable)
 
     @classmethod
     def now(cls, **fields: Any) -> Record:
@@ -113,12 +120,14 @@ def make_record(
     approved_by: str | None = None,
     config_sha256: str | None = None,
     partial: str | None = None,
+    pid: int | None = None,
+    agent: str | None = None,
     redactor: Redactor | None = None,
 ) -> Record:
     """Build a record from explicit inputs (pure: time, user and host are arguments).
 
     Every record passes here, so this is where command lines lose their `-var` values
-    and the reason its known secrets (PRODUCT.md §8)."""
+    and the reason its known secrets (docs/design.md#secrets)."""
     argv = list(argv)
     redactor = redactor or Redactor.for_args(argv)
     return Record(
@@ -143,6 +152,8 @@ def make_record(
         approved_by=approved_by,
         config_sha256=config_sha256,
         partial=partial,
+        pid=pid,
+        agent=agent,
     )
 
 
@@ -163,8 +174,10 @@ class Recorder:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     break_glass_reason: str | None = None
     approved_by: str | None = None
+    agent: str | None = None  # the coding agent's marker, when one runs this command
 
     def record(self, verdict: str, reason: str, **fields: Any) -> Record:
+        fields.setdefault("pid", os.getpid())
         record = make_record(
             now=self.now(),
             user=self.user,
@@ -177,6 +190,7 @@ class Recorder:
             break_glass_reason=self.break_glass_reason,
             program=self.program,
             approved_by=self.approved_by,
+            agent=self.agent,
             redactor=self.redactor,
             **fields,
         )
@@ -392,3 +406,125 @@ def read(path: str) -> tuple[list[dict[str, Any]], list[str]]:
         else:
             problems.append(f"line {number} is corrupt; skipped")
     return records, problems
+
+
+# -- confirmed applies that never recorded an outcome (the shim was SIGKILLed) -------------
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recent(path: str, size: int = RECENT_BYTES) -> list[dict[str, Any]]:
+    """The records in the last `size` bytes of the log (the first, partial line dropped);
+    [] when there is no log. Other OSErrors propagate."""
+    try:
+        with open(path, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return []  # e.g. audit_log = "/dev/full": nothing to read back, endlessly
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+            end = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, end - size))
+            data = handle.read(size)
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    if end > size:
+        lines = lines[1:]
+    records = []
+    for raw in lines:
+        try:
+            value = json.loads(raw.decode("utf-8")) if raw.strip() else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(value, dict):
+            records.append(value)
+    return records
+
+
+def outcome(records: Sequence[dict[str, Any]], index: int) -> dict[str, Any] | None:
+    """The later record that says how the command of `records[index]` ended: the same
+    host and shim process, with an exit code (or an `outcome-unknown` verdict)."""
+    first = records[index]
+    pid = first.get("pid")
+    if pid is None:
+        return None
+    return next(
+        (
+            later
+            for later in records[index + 1 :]
+            if later.get("pid") == pid
+            and later.get("host") == first.get("host")
+            and (later.get("exit_code") is not None or later.get("verdict") == "outcome-unknown")
+        ),
+        None,
+    )
+
+
+def orphans(
+    records: Sequence[dict[str, Any]], host: str, alive: Callable[[int], bool] = process_alive
+) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """`confirmed` records of this host whose shim is gone without recording how the apply
+    ended, each with its `outcome-unknown` record once one was written (else None)."""
+    found: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for index, record in enumerate(records):
+        pid = record.get("pid")
+        if record.get("verdict") != "confirmed" or record.get("host") != host:
+            continue
+        if not isinstance(pid, int):
+            continue
+        ended = outcome(records, index)
+        if ended is None and not alive(pid):
+            found.append((record, None))
+        elif ended is not None and ended.get("verdict") == "outcome-unknown":
+            found.append((record, ended))
+    return found
+
+
+def orphan_words(record: dict[str, Any]) -> str:
+    """One line about a confirmed apply without an outcome."""
+    nodes = ", ".join(str(name) for name in record.get("affected_nodes") or []) or "no node"
+    return (
+        f"the apply confirmed at {record.get('time')} in {record.get('cwd')} (workspace "
+        f"{record.get('workspace')}, process {record.get('pid')}, affecting {nodes}) ended "
+        f"without recording its outcome (the shim was killed): {OUTCOME_UNKNOWN}"
+    )
+
+
+def report_orphans(path: str, host: str, syslog: bool = False) -> list[str]:
+    """Find the confirmed applies of this host that ended unrecorded, append an
+    `outcome-unknown` record for each (so each is reported once here, and always by
+    `safeterraform log`), and return what to tell the operator."""
+    try:
+        records = recent(path)
+    except OSError:
+        return []  # the command's own record will say what is wrong with the log
+    told = []
+    for record, reported in orphans(records, host):
+        if reported is not None:
+            continue
+        words = orphan_words(record)
+        marker = make_record(
+            now=datetime.now(UTC),
+            user=str(record.get("user", "")),
+            host=host,
+            cwd=str(record.get("cwd", "")),
+            workspace=str(record.get("workspace", "")),
+            argv=[str(word) for word in record.get("argv") or []],
+            verdict="outcome-unknown",
+            reason=f"{words}; reported by process {os.getpid()}",
+            affected_nodes=[str(name) for name in record.get("affected_nodes") or []],
+            plan_sha256=record.get("plan_sha256"),
+            program=str(record.get("program", "terraform")),
+            pid=int(record["pid"]),
+        )
+        append(path, marker, syslog=syslog)
+        told.append(words)
+    return told

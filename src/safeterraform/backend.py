@@ -1,7 +1,7 @@
 """Which backend `terraform init` would migrate state into, read from the configuration.
 
-Only `init` asks (PRODUCT.md §5): a plain `init` whose configured backend differs from the
-one recorded in DATA_DIR/terraform.tfstate offers to copy state over, so it is judged as
+Only `init` asks (docs/design.md#command-classes): a plain `init` whose configured backend differs
+from the one recorded in DATA_DIR/terraform.tfstate offers to copy state over, so it is judged as
 `init -migrate-state` against the states it would write. Backend blocks hold literal
 values only, so the HCL parser reads them; a file it cannot read fails closed.
 """
@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from safeterraform import argv, policy
+from safeterraform.errors import Refused
+from safeterraform.errors import block as message_block
 
 State = tuple[str, str]
 Backend = tuple[str, dict[str, Any]]
@@ -144,61 +146,9 @@ def _differs(configured_backend: Backend | None, recorded: Backend | None) -> bo
 
 
 def targets(backend: Backend, workspaces: Sequence[str], env: Mapping[str, str]) -> list[State]:
-    """The states a migration into `backend` would write, as (kind, value) for the judge."""
-    kind, settings = backend
-    if kind == "local":
-        states: list[State] = [("backend path", str(settings.get("path") or "terraform.tfstate"))]
-        base = str(settings.get("workspace_dir") or "terraform.tfstate.d")
-        states += [
-            ("backend path", os.path.join(base, name, "terraform.tfstate"))
-            for name in workspaces
-            if name != "default"
-        ]
-        return states
-    if kind in ("remote", "cloud"):
-        return [
-            ("backend workspace", policy.remote_workspace_of(kind, settings, env, name)[0])
-            for name in workspaces
-        ]
-    words = " ".join(
-        f"{key}={_without_userinfo(value)}"
-        for key, value in sorted(settings.items())
-        if key in LOCATION_KEYS and isinstance(value, str)
-    )
-    return [("backend", f"{kind} {words}".strip())]
-
-
-# Settings that say where a state lives (judged, shown, recorded). Everything else in a
-# backend block may be a credential (password, conn_str, access_key, token...): never shown.
-LOCATION_KEYS = frozenset(
-    {
-        "address",
-        "bucket",
-        "key",
-        "prefix",
-        "workspace_key_prefix",
-        "path",
-        "workspace_dir",
-        "schema_name",
-        "container_name",
-        "storage_account_name",
-        "resource_group_name",
-        "organization",
-        "hostname",
-        "name",
-        "region",
-        "namespace",
-        "secret_suffix",
-    }
-)
-
-
-def _without_userinfo(value: str) -> str:
-    """`https://user:secret@host/x` -> `https://host/x`."""
-    scheme, sep, rest = value.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        return f"{scheme}://{rest.split('@', 1)[1]}"
-    return value
+    """The states a migration into `backend` would write, as (kind, value) for the judge:
+    one per workspace, where `policy.state_location` says that backend keeps it."""
+    return list(dict.fromkeys(policy.state_of(backend, name, env) for name in workspaces))
 
 
 def init_migration(
@@ -234,6 +184,14 @@ def plan_states(env: Mapping[str, str], plan_path: str) -> list[State]:
         return []  # terraform reports a missing file; a cloud plan is refused by the flow
     try:
         recorded = planfiles.recorded_backend(plan_path)
+    except planfiles.MalformedPlan as error:
+        raise Refused(
+            message_block(
+                f"refused to apply {plan_path}: the plan file is malformed; nothing ran",
+                f"{error}: Terraform and safeterraform could read different backends from it",
+                "make the plan again (`terraform plan -out=FILE`) and review that one.",
+            )
+        ) from None
     except ValueError as error:
         return [("unknown", f"the backend of plan {plan_path} cannot be read: {error}")]
     if recorded is None:

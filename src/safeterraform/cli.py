@@ -7,6 +7,7 @@ expected failures are SafeTerraformError, mapped to one line and a code here.
 from __future__ import annotations
 
 import enum
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -35,6 +36,14 @@ class Shell(enum.StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"
+
+
+def prose(text: str) -> str:
+    """Help text as paragraphs the terminal wraps: a docstring's line breaks are not kept
+    (rich would keep them and break sentences), and `[...]` such as `[hooks]` is shown
+    as written, not read as rich markup."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(p.split("\n")) for p in paragraphs).replace("[", "\\[")
 
 
 def _run(command: Callable[[], int]) -> None:
@@ -84,7 +93,11 @@ def check(
     ],
     output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     chdir: Annotated[
-        Path | None, typer.Option("--chdir", help="Working directory terraform show runs in.")
+        Path | None,
+        typer.Option(
+            "--chdir",
+            help="Where terraform show runs and config is read (default: the plan's directory).",
+        ),
     ] = None,
 ) -> None:
     """Render the destructive part of a plan, and why it happens.
@@ -107,16 +120,20 @@ def log(
         str | None,
         typer.Option("--verdict", help=f"Only this verdict: {', '.join(sorted(VERDICTS))}."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, every field.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="A table with the command, reasons and outcomes, wrapped."),
+    ] = False,
     secrets: Annotated[
         bool,
         typer.Option("--secrets", help="Only records written with -var values in them."),
     ] = False,
 ) -> None:
-    """Show the audit log (`-var` values always redacted)."""
+    """Show the audit log, one line per record (`-var` values always redacted)."""
     from safeterraform.commands import log as command
 
-    _run(lambda: command.run(last, workspace, verdict, as_json, secrets=secrets))
+    _run(lambda: command.run(last, workspace, verdict, as_json, secrets=secrets, full=full))
 
 
 @app.command()
@@ -192,3 +209,8 @@ def rollout(
     from safeterraform.commands import rollout as command
 
     _run(lambda: command.run(list(ctx.args), order, resume, chdir))
+
+
+for _command in app.registered_commands:  # every command's help, from its docstring
+    if _command.callback is not None and _command.callback.__doc__:
+        _command.help = prose(_command.callback.__doc__)

@@ -43,3 +43,14 @@ class PlanError(SafeTerraformError):
     """A plan file or plan JSON that cannot be read as a Terraform plan."""
 
     exit_code = 1
+
+
+def block(what: str, why: str = "", then: str = "") -> str:
+    """A message for 3 a.m. (docs/design.md#messages): the first line says what happened,
+    the second why, the third what to do next. Each part stays one line."""
+    lines = [f"safeterraform: {what}"]
+    if why:
+        lines.append(f"  why: {why}")
+    if then:
+        lines.append(f"  next: {then}")
+    return "\n".join(lines)

@@ -155,7 +155,7 @@ def resolve(
     program: str, env: dict[str, str], configured: tuple[str, str] | None
 ) -> realbin.RealBinary:
     """The real binary for the `safeterraform` command, exactly as the shim resolves it:
-    env, config, then the install record, then PATH (PRODUCT.md §3)."""
+    env, config, then the install record, then PATH (docs/design.md#finding-the-real-binary)."""
     record = install_record(program, env)
     return realbin.find(program, env, None, configured, record.get("real"))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -214,8 +214,24 @@ def _suppress(
                 suppressed.append(replace(finding, suppression=Suppression(line, reason)))
                 break
         else:
-            findings.append(finding)
+            findings.append(_without_reason(finding, comments[finding.path], candidates))
     return findings, suppressed
+
+
+def _without_reason(
+    finding: Finding, comments: Mapping[int, tuple[str, str]], lines: Iterable[int]
+) -> Finding:
+    """A finding whose `allow` comment has no reason says so: that comment suppresses
+    nothing, and silence would let its writer think it did."""
+    for line in lines:
+        if comments.get(line) == (finding.rule, ""):
+            return replace(
+                finding,
+                message=f"{finding.message} (the allow comment on line {line} has no reason, "
+                f"so it suppresses nothing: write `# safeterraform: allow {finding.rule} "
+                "<reason>`)",
+            )
+    return finding
 
 
 # --- Terraform: HCL through python-hcl2's grammar, with positions ----------------------

@@ -4,7 +4,7 @@ Hidden plans (under DATA_DIR/safeterraform/plans, 0600) hold variable values, so
 removed on every way out: normal exit, Ctrl-C, SIGTERM and SIGHUP (the terminal closed).
 The reviewed plan is copied into an anonymous file that only this process holds open;
 terraform reads it as /dev/fd/N, so no other process can swap what was reviewed for
-something else between the review and the apply (PRODUCT.md §7).
+something else between the review and the apply (docs/design.md#confirmation).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
+from safeterraform.audit import process_alive
 from safeterraform.errors import Interrupted, PlanError
 
 CLOUD_PLAN_KEY = "remote_plan_format"
+KEPT = ".kept"  # beside a hidden plan kept on purpose (for `approve`, or `apply PLANFILE`)
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,36 @@ class PlanFiles:
         return path
 
     def keep(self, path: str) -> None:
-        """Leave this hidden plan on disk on the way out (kept for `safeterraform approve`)."""
+        """Leave this hidden plan on disk on the way out (kept for `safeterraform approve`),
+        marked as kept so that `sweep` leaves it too."""
         if path in self.hidden:
             self.hidden.remove(path)
+            with contextlib.suppress(OSError):
+                os.close(os.open(path + KEPT, os.O_WRONLY | os.O_CREAT, 0o600))
+
+    def sweep(self, spare: str | None = None) -> list[str]:
+        """Remove the hidden plans (they hold variable values) of shims that are gone
+        without cleaning up (SIGKILL, a crash): named for a process that no longer exists
+        and not kept; never `spare` (the plan this command was given). The names of the
+        files removed."""
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        removed = []
+        for name in names:
+            path = os.path.join(self.directory, name)
+            owner = plan_owner(name)
+            if owner is None or owner == os.getpid() or name + KEPT in names:
+                continue
+            if spare is not None and os.path.abspath(spare) == os.path.abspath(path):
+                continue
+            if process_alive(owner):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed.append(name)
+        return removed
 
     def private_copy(self, path: str) -> PrivatePlan:
         """Copy `path` into an anonymous file and hash the bytes copied."""
@@ -82,8 +111,9 @@ class PlanFiles:
 
     def cleanup(self) -> None:
         for path in self.hidden:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            for name in (path, path + KEPT):
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
         self.hidden.clear()
         for plan in self.private:
             with contextlib.suppress(OSError):
@@ -96,9 +126,10 @@ class PlanFiles:
             os.rmdir(os.path.dirname(os.path.dirname(self.directory)))
 
     @contextlib.contextmanager
-    def removed_on_exit(self) -> Iterator[PlanFiles]:
-        """Remove the plans however the command ends; SIGTERM and SIGHUP become
-        Interrupted so that the flow records the interruption on its way out."""
+    def removed_on_exit(self, given: str | None = None) -> Iterator[PlanFiles]:
+        """Sweep plans of dead shims (but the `given` plan), then remove this command's
+        however it ends; SIGTERM and SIGHUP become Interrupted so that the flow records
+        the interruption on its way out."""
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             name = signal.Signals(signum).name
@@ -107,12 +138,21 @@ class PlanFiles:
         previous = {
             signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)
         }
+        self.sweep(given)
         try:
             yield self
         finally:
             self.cleanup()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def plan_owner(name: str) -> int | None:
+    """The process a hidden plan's name says made it (`prod-20260131T020000Z-4242.tfplan`)."""
+    if not name.endswith(".tfplan"):
+        return None
+    tail = name[: -len(".tfplan")].rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
 
 
 def _anonymous_file(directory: str | None) -> int:
@@ -320,13 +360,37 @@ def _msgpack(data: bytes, at: int = 0) -> tuple[object, int]:
     raise ValueError(f"unsupported msgpack tag {tag:#x}")
 
 
+class MalformedPlan(ValueError):
+    """A plan file that Go and this reader could read differently: a zip member or a
+    protobuf field this reader needs appears twice (README "What is enforced")."""
+
+
+def _single(fields: dict[int, list[bytes | int]], number: int, what: str) -> bytes | None:
+    values = fields.get(number, [])
+    if len(values) > 1:
+        raise MalformedPlan(f"{what} appears {len(values)} times")
+    value = values[0] if values else None
+    if value is not None and not isinstance(value, bytes):
+        raise ValueError(f"{what} has the wrong wire type")
+    return value
+
+
 def recorded_backend(path: str) -> tuple[str, dict[str, object], str] | None:
     """(type, settings, workspace) a plan file was made with; None when it has none
-    (terraform's implicit local backend); raises ValueError when it cannot be read."""
+    (terraform's implicit local backend); raises ValueError when it cannot be read.
+
+    Go merges a repeated embedded message and its zip reader opens the first of two
+    members with one name, where Python's reads the last: rather than imitate both, a
+    plan with a duplicate member, or a duplicate backend field, is MalformedPlan (the
+    shim refuses it, exit 3)."""
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            duplicates = sorted({name for name in names if names.count(name) > 1})
+            if duplicates:
+                raise MalformedPlan(f"the zip member {duplicates[0]!r} appears twice")
             data = archive.read("tfplan")
     except (KeyError, zipfile.BadZipFile) as error:
         raise ValueError(f"not a plan file ({error})") from None
@@ -334,20 +398,26 @@ def recorded_backend(path: str) -> tuple[str, dict[str, object], str] | None:
         raise ValueError(error.strerror or str(error)) from None
     try:
         top = _fields(data)
-        messages = [m for number in (13, 29) for m in top.get(number, []) if isinstance(m, bytes)]
+        messages = [m for number in (13, 29) for m in top.get(number, [])]
+        if len(messages) > 1:
+            raise MalformedPlan("the backend record (fields 13/29) appears more than once")
         if not messages:
             return None
-        backend = _fields(messages[-1])
-        kind = bytes(backend.get(1, [b""])[-1]).decode()
-        workspace = bytes(backend.get(3, [b""])[-1]).decode() or "default"
+        if not isinstance(messages[0], bytes):
+            raise ValueError("the backend record has the wrong wire type")
+        backend = _fields(messages[0])
+        kind = (_single(backend, 1, "the backend type") or b"").decode()
+        workspace = (_single(backend, 3, "the backend workspace") or b"").decode() or "default"
         settings: dict[str, object] = {}
-        config = backend.get(2, [])
-        if config and isinstance(config[-1], bytes):
-            packed = _fields(config[-1]).get(1, [])
-            if packed and isinstance(packed[-1], bytes) and packed[-1]:
-                value, _ = _msgpack(packed[-1])
+        config = _single(backend, 2, "the backend config")
+        if config:
+            packed = _single(_fields(config), 1, "the backend config's msgpack")
+            if packed:
+                value, _ = _msgpack(packed)
                 if isinstance(value, dict):
                     settings = {k: v for k, v in value.items() if v is not None}
+    except MalformedPlan:
+        raise
     except (ValueError, IndexError, UnicodeDecodeError) as error:
         raise ValueError(f"cannot read its backend ({error})") from None
     return kind or "local", settings, workspace

@@ -1,4 +1,5 @@
-"""Config layers and the production verdict, with the reason that decided it (PRODUCT.md §4).
+"""Config layers and the production verdict, with the reason that decided it
+(docs/design.md#production-detection).
 
 Layers: system (/etc/safeterraform/config.toml, authoritative), user
 ($XDG_CONFIG_HOME/safeterraform/config.toml) and repository (nearest
@@ -37,6 +38,21 @@ DEFAULT_AGENT_ENV = (
     "CODEX_SANDBOX_NETWORK_DISABLED",  # OpenAI Codex CLI (sandbox without network)
     "CLINE_ACTIVE",  # Cline (VS Code terminals)
     "OPENCODE",  # OpenCode
+)
+# Executables of coding agents, recognised among a guarded command's ancestor processes
+# (safeterraform.agents; docs/agents.md cites each). Layers may add names; none can remove.
+DEFAULT_AGENT_PROCESSES = (
+    "claude",  # Claude Code
+    "codex",  # OpenAI Codex CLI
+    "gemini",  # Gemini CLI
+    "opencode",  # OpenCode
+    "cline",  # Cline CLI
+    "aider",  # Aider
+    "cursor-agent",  # Cursor CLI
+    "goose",  # Goose
+    "amp",  # Amp
+    "copilot",  # GitHub Copilot CLI
+    "qwen",  # Qwen Code
 )
 # Go's unicode.IsSpace, which bytes.TrimSpace uses on the environment file.
 GO_SPACE = (
@@ -134,6 +150,9 @@ class Key(_Value):
 
 BUILTIN_WORKSPACES = Pattern("<prod|production|prd token>", BUILTIN)
 BUILTIN_PATHS = Pattern("<prod|production|prd path component>", BUILTIN)
+# The var-file rule: its own object, so that `builtin_var_files = false` removes only it.
+BUILTIN_VAR_FILES = Pattern("<prod|production|prd path component>", BUILTIN)
+BUILTIN_BACKENDS = Pattern("<prod|production|prd word in the state location>", BUILTIN)
 # Tables, in the order they are checked; one only trusted layers may hold is refused as a
 # whole in a repository file.
 TABLES = (
@@ -156,7 +175,14 @@ KEYS = (
         start=(BUILTIN_WORKSPACES,)),
     Key("production", "paths", "patterns", ALL, ADD_OR_REPLACE, "paths", (),
         start=(BUILTIN_PATHS,)),
-    Key("production", "var_files", "patterns", ALL, ADD, "var_files", ()),
+    Key("production", "var_files", "patterns", ALL, ADD, "var_files", (),
+        start=(BUILTIN_VAR_FILES,)),
+    Key("production", "backends", "patterns", ALL, ADD_OR_REPLACE, "backends", (),
+        start=(BUILTIN_BACKENDS,)),
+    # Only the system layer may turn the built-in var-file rule off (README "Where the
+    # state lives"); _merge then drops BUILTIN_VAR_FILES from var_files.
+    Key("production", "builtin_var_files", "bool", SYSTEM, TURNED_OFF,
+        "builtin_var_files_disabled_by"),
     Key("production", "always", "bool", ALL, TURNED_ON, "always"),
     Key("production", "allow_break_glass", "bool", TRUSTED, TURNED_OFF, "break_glass_disabled_by"),
     Key("nodes", "attributes", "strings", ALL, LAST, "node_attributes", DEFAULT_NODE_ATTRIBUTES),
@@ -174,6 +200,8 @@ KEYS = (
     Key("hooks", "after_node", "str", TRUSTED, FIRST, "after_node"),  # a rollout's check
     Key("confirm", "agent_env", "strings", ALL, ADD, "agent_env", DEFAULT_AGENT_ENV,
         start=DEFAULT_AGENT_ENV),
+    Key("confirm", "agent_processes", "strings", ALL, ADD, "agent_processes",
+        DEFAULT_AGENT_PROCESSES, start=DEFAULT_AGENT_PROCESSES),
     Key("confirm", "allow_env", "bool", ALL, TURNED_OFF, "allow_env_disabled_by"),
     Key("confirm", "two_person", "bool", SYSTEM, TURNED_ON, "two_person"),
     Key("confirm", "approval_ttl", "int", TRUSTED, STRICTEST, "approval_ttl",
@@ -202,13 +230,16 @@ class Config(_Value):
     after_destructive_apply: str | None
     after_node: str | None
     agent_env: "tuple[str, ...]"
+    agent_processes: "tuple[str, ...]"
     allow_env_disabled_by: str | None
     always: str | None  # the file that set always = true
     approval_ttl: int
     approvals_dir: str | None
     audit_log: str | None
     audit_syslog: bool
+    backends: "tuple[Pattern, ...]"
     before_destructive_apply: str | None
+    builtin_var_files_disabled_by: str | None  # the system file that turned the rule off
     break_glass_disabled_by: str | None
     dangerous_commands: "tuple[tuple[str, str], ...]"  # (regex, file) added by layers
     max_affected_fraction: float | None
@@ -252,7 +283,8 @@ class Config(_Value):
 
 
 class Verdict(_Value):
-    """Production or not, why, and every state the command touches (PRODUCT.md §5)."""
+    """Production or not, why, and every state the command touches
+    (docs/design.md#command-classes)."""
 
     __slots__ = ("production", "reason", "states", "workdir", "workspace", "workspace_source")
 
@@ -279,7 +311,8 @@ def config_paths(
     """(layer, path) of every config file that applies, whether or not it exists.
 
     The system layer is /etc/safeterraform/config.toml or the path install.sh recorded in
-    the launcher (`system_config`); no environment variable can move it (PRODUCT.md §4).
+    the launcher (`system_config`); no environment variable can move it
+    (docs/design.md#production-detection).
     """
     system = system_config or SYSTEM_CONFIG
     xdg = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "~"), ".config")
@@ -523,12 +556,15 @@ def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) ->
             values[key.attribute] = _final(key, merged[key.attribute])
         elif key.start:
             values[key.attribute] = key.start  # the built-in patterns, the agent variables
+    if values.get("builtin_var_files_disabled_by"):
+        kept = [glob for glob in merged.get("var_files", ()) if glob is not BUILTIN_VAR_FILES]
+        values["var_files"] = tuple(kept)
     return Config(files=tuple(files), **values)
 
 
 def agent_markers(config: Config, env: "Mapping[str, str]") -> list[str]:
     """The `[confirm] agent_env` variables set (non-empty) here: a coding agent runs this
-    command, and no person is at the keyboard (PRODUCT.md §7)."""
+    command, and no person is at the keyboard (docs/design.md#coding-agents-and-approvals)."""
     return [name for name in config.agent_env if env.get(name, "").strip()]
 
 
@@ -592,9 +628,35 @@ def tokens(name: str) -> list[str]:
     return words
 
 
+def runs(name: str) -> list[str]:
+    """Whole runs of letters and of digits, lower-cased: `PRoD1` -> `prod`, `1`."""
+    words: list[str] = []
+    word = ""
+    for char in name:
+        if not char.isalnum() or (word and word[-1].isdigit() != char.isdigit()):
+            if word:
+                words.append(word)
+            word = char if char.isalnum() else ""
+            continue
+        word += char.lower()
+    if word:
+        words.append(word)
+    return words
+
+
+def production_token(name: str) -> str | None:
+    """The production token in a name: a word (`eu-prod`, `prod_eu`, `prod1`, `euProd`,
+    `EUProd`, `prod:eu`) or a whole run compared case-insensitively (`PRoD`, `PRODuction`:
+    on a case-insensitive filesystem `PRoD` is the directory `prod`); not `preprod`,
+    `nonprod`, `myprod`."""
+    for word in (*tokens(name), *runs(name)):
+        if word.lower() in PRODUCTION_TOKENS:
+            return word
+    return None
+
+
 def has_production_token(name: str) -> bool:
-    """`prod`, `eu-prod`, `prod_eu`, `prod1`, `euProd`, `prod:eu`; not `preprod`, `myprod`."""
-    return any(token.lower() in PRODUCTION_TOKENS for token in tokens(name))
+    return production_token(name) is not None
 
 
 def current_workspace(env: "Mapping[str, str]", workdir: str) -> tuple[str, str]:
@@ -693,18 +755,22 @@ def judge(
     var_files: "Sequence[str]" = (),
     states: "Sequence[tuple[str, str]]" = (),
 ) -> Verdict:
-    """THE production verdict (PRODUCT.md §4, §5): production when any state the command
-    reads or writes is. `states` are (kind, value) pairs from the command line
-    (`argv.Invocation.states`): "state file" paths, a "workspace" name, and the "backend
-    path" / "backend workspace" / "backend" a migrating `init` would write into.
+    """THE production verdict (docs/design.md#production-detection, #command-classes): production
+    when any state the command reads or writes is. `states` are (kind, value) pairs from the
+    command line (`argv.Invocation.states`): "state file" paths, a "workspace" name, and the
+    "backend path" / "backend workspace" / "backend" a migrating `init` would write into.
     Every caller (shim, doctor, flows, approve) asks this function and no other.
     """
     workdir = os.path.join(cwd, chdir) if chdir else cwd
     logical = logical_workdir(env, cwd, chdir)
     workspace, workspace_source = current_workspace(env, workdir)
     touched = [f"workspace {workspace!r} (current, from {workspace_source})"]
-    remote = remote_workspace(env, workdir, workspace)
-    if remote is not None:
+    # The backend `init` recorded (with -backend-config merged in): read only here, for a
+    # guarded command, and only where init has recorded one (it is JSON).
+    backend = recorded_backend(env, workdir)
+    remote = None
+    if backend is not None and backend[0] in ("remote", "cloud"):
+        remote = remote_workspace_of(backend[0], backend[1], env, workspace)
         touched.append(f"remote workspace {remote[0]!r} ({remote[1]})")
     found: list[str] = []
     if config.error:
@@ -723,25 +789,27 @@ def judge(
         if rule:
             found.append(f"working directory {directory} {rule}")
             break
-    if config.var_files:
-        for var_file in [*auto_var_files(workdir), *var_files]:
-            base = os.path.basename(var_file)
-            how = "-var-file" if var_file in var_files else "auto-loaded var file"
-            for pattern in config.var_files:
-                if _fnmatch(base, pattern.glob):
-                    found.append(f"{how} {base!r} matches {pattern.glob!r} in {pattern.source}")
-                    break
-    local_state = current_state_file(env, workdir, workspace)
-    if local_state is not None:
+    for var_file in [*auto_var_files(workdir), *var_files]:
+        how = "-var-file" if var_file in var_files else "auto-loaded var file"
+        rule = _var_file_rule(config, logical, var_file)
+        if rule:
+            found.append(f"{how} {var_file!r} {rule}")
+    if backend is None or backend[0] == "local":
         # Where terraform's local backend keeps this workspace: a backend `path` or
         # `workspace_dir` set in the configuration is judged as written and resolved; the
         # default place only through a symlink (its own name is the workspace's).
-        path, custom = local_state
+        settings = backend[1] if backend is not None else {}
+        path = state_location("local", settings, workspace)
+        custom = bool(settings.get("path" if workspace == "default" else "workspace_dir"))
         absolute = os.path.normpath(os.path.join(logical, path))
         resolved = os.path.realpath(absolute)
         if custom or resolved != absolute:
             touched.append(f"workspace state {resolved}")
             found.extend(_state_rules(config, logical, "workspace state", resolved))
+    elif remote is None:
+        location = state_location(backend[0], backend[1], workspace, env)
+        touched.append(f"backend state {location}")
+        found.extend(_state_rules(config, logical, "backend state", location))
     for kind, value in states:
         touched.append(f"{kind} {value}")
         found.extend(_state_rules(config, logical, kind, value))
@@ -752,10 +820,31 @@ def judge(
     return Verdict(bool(found), reason, workspace, workspace_source, workdir, tuple(touched))
 
 
+def _var_file_rule(config: Config, logical: str, var_file: str) -> str | None:
+    """Why a var file makes the command production: a production token in its path as
+    given, or resolved when that is through a symlink (built in, README "What is
+    enforced"), or a `[production] var_files` glob on its name."""
+    absolute = os.path.normpath(os.path.join(logical, var_file))
+    resolved = os.path.realpath(absolute)
+    spellings = [var_file] + ([resolved] if resolved != absolute else [])
+    for pattern in config.var_files:
+        if pattern.source == BUILTIN:
+            for spelling in spellings:
+                for component in spelling.split(os.sep):
+                    if component and has_production_token(component):
+                        shown = "" if spelling == var_file else f" (resolved: {spelling})"
+                        return f"has the production component {component!r}{shown} ({BUILTIN})"
+        elif _fnmatch(os.path.basename(var_file), pattern.glob):
+            return f"matches {pattern.glob!r} in {pattern.source}"
+    return None
+
+
 def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[str]:
     """Why one touched state is production (empty: it is not)."""
-    found = []
-    if kind in ("state file", "backend path", "workspace state"):
+    found: list[str] = []
+    if kind == "written file" and not is_state(os.path.join(logical, value)):
+        return found  # a plan or a report, not a state
+    if kind in ("state file", "backend path", "workspace state", "written file"):
         absolute = os.path.join(logical, value)
         for spelling in _spellings(absolute):
             owner = _state_file_workspace(spelling)
@@ -770,10 +859,10 @@ def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[st
         rule = _workspace_rule(config, value)
         if rule:
             found.append(f"{kind} {value!r} {rule}")
-    elif kind == "backend":
-        # Another backend's settings (an S3 key, a pg schema): its words, like a path's.
-        if any(has_production_token(word) for word in value.replace("/", " ").split()):
-            found.append(f"{kind} {value} has a production token ({BUILTIN})")
+    elif kind in ("backend", "backend state"):
+        rule = location_rule(config, value)
+        if rule:
+            found.append(f"{kind} {value} {rule}")
     elif kind == "unknown":
         found.append(value)
     return found
@@ -797,6 +886,231 @@ def current_state_file(
     return os.path.join(base, workspace, "terraform.tfstate"), bool(settings.get("workspace_dir"))
 
 
+# -- where a backend keeps a workspace's state (README "Where the state lives") ----------
+
+# Query parameters and DSN keys that may carry a credential: never part of a location.
+# A plain `key` stays: it names where (`?state_key=prod`), and its words are judged.
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "access_key",
+    "sig",
+    "auth",
+    "credential",
+)
+
+
+def _setting(settings: "Mapping[str, Any]", name: str, default: str = "") -> str:
+    value = settings.get(name)
+    return value if isinstance(value, str) and value else default
+
+
+def _without_secrets(url: str) -> str:
+    """A URL without userinfo (`user:password@`) and without query parameters whose name
+    looks like a credential (`?access_token=...`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    head, slash, tail = rest.partition("/")
+    if "@" in head:
+        head = head.rsplit("@", 1)[1]
+    path, _, query = (slash + tail).partition("?")
+    kept = [
+        pair
+        for pair in query.split("&")
+        if pair and not any(word in pair.split("=", 1)[0].lower() for word in _SECRET_WORDS)
+    ]
+    shown = f"{scheme}{sep}{head}{path}"
+    return f"{shown}?{'&'.join(kept)}" if kept else shown
+
+
+def _pg_location(conn_str: str, schema: str, workspace: str) -> str:
+    """pg://host:port/database?schema=...&workspace=... from a URL or key=value conn_str."""
+    if "://" in conn_str:
+        head, _, tail = conn_str.split("://", 1)[1].partition("/")
+        host, database = head.rsplit("@", 1)[-1], tail.partition("?")[0]
+    else:  # libpq's key=value form
+        pairs = dict(word.split("=", 1) for word in conn_str.split() if "=" in word)
+        host = pairs.get("host", "") + (f":{pairs['port']}" if pairs.get("port") else "")
+        database = pairs.get("dbname", "")
+    return f"pg://{host}/{database}?schema={schema}&workspace={workspace}"
+
+
+def state_location(
+    kind: str,
+    settings: "Mapping[str, Any]",
+    workspace: str,
+    env: "Mapping[str, str] | None" = None,
+) -> str:
+    """Where backend `kind` with these (recorded) settings keeps `workspace`'s state, as a
+    URL-like string judged like a path (README "Where the state lives"): the one answer
+    for the backend `init` recorded, a saved plan's backend and an `init` migration's
+    target. Never a credential. The local backend's is a path (relative to the working
+    directory unless absolute).
+    """
+    env = env or {}
+    default = workspace == "default"
+    if kind == "local":
+        if default:
+            return _setting(settings, "path", "terraform.tfstate")
+        base = _setting(settings, "workspace_dir", "terraform.tfstate.d")
+        return os.path.join(base, workspace, "terraform.tfstate")
+    if kind in ("remote", "cloud"):
+        name = remote_workspace_of(kind, settings, env, workspace)[0]
+        host = _setting(settings, "hostname", "app.terraform.io")
+        return f"{kind}://{host}/{_setting(settings, 'organization')}/{name}"
+    if kind == "s3":  # default: `key`; else <workspace_key_prefix>/<workspace>/<key>
+        key = _setting(settings, "key")
+        prefix = _setting(settings, "workspace_key_prefix", "env:")
+        where = key if default else f"{prefix}/{workspace}/{key}"
+        return f"s3://{_setting(settings, 'bucket')}/{where}"
+    if kind == "gcs":  # <prefix>/<workspace>.tfstate
+        prefix = _setting(settings, "prefix").strip("/")
+        where = f"{prefix}/{workspace}.tfstate" if prefix else f"{workspace}.tfstate"
+        return f"gcs://{_setting(settings, 'bucket')}/{where}"
+    if kind == "azurerm":  # default: `key`; else <key>env:<workspace>
+        key = _setting(settings, "key")
+        where = key if default else f"{key}env:{workspace}"
+        account = _setting(settings, "storage_account_name")
+        return f"azurerm://{account}/{_setting(settings, 'container_name')}/{where}"
+    if kind == "pg":
+        conn_str = _setting(settings, "conn_str") or env.get("PG_CONN_STR", "")
+        schema = _setting(settings, "schema_name") or env.get("PG_SCHEMA_NAME", "")
+        return _pg_location(conn_str, schema or "terraform_remote_state", workspace)
+    if kind == "http":
+        return _without_secrets(_setting(settings, "address") or env.get("TF_HTTP_ADDRESS", ""))
+    if kind == "consul":  # default: `path`; else <path>-env:<workspace>
+        address = _setting(settings, "address") or env.get("CONSUL_HTTP_ADDR", "")
+        path = _setting(settings, "path")
+        where = path if default else f"{path}-env:{workspace}"
+        return f"consul://{_without_secrets(address).split('://')[-1]}/{where}"
+    if kind == "kubernetes":  # the secret tfstate-<workspace>-<secret_suffix>
+        namespace = _setting(settings, "namespace") or env.get("KUBE_NAMESPACE", "default")
+        suffix = _setting(settings, "secret_suffix")
+        return f"kubernetes://{namespace}/tfstate-{workspace}-{suffix}"
+    if kind in ("oss", "cos"):  # <prefix>/<key>; else <prefix>/<workspace>/<key>
+        prefix = _setting(settings, "prefix", "env:").strip("/")
+        key = _setting(settings, "key", "terraform.tfstate")
+        where = f"{prefix}/{key}" if default else f"{prefix}/{workspace}/{key}"
+        return f"{kind}://{_setting(settings, 'bucket')}/{where}"
+    # Another backend: the settings that say where (never credentials), and the workspace.
+    words = "&".join(
+        f"{key}={_without_secrets(value)}"
+        for key, value in sorted(settings.items())
+        if key in LOCATION_KEYS and isinstance(value, str) and value
+    )
+    return f"{kind}://?{words}&workspace={workspace}" if words else f"{kind}://{workspace}"
+
+
+# Settings of another backend that say where its state lives (never credentials).
+LOCATION_KEYS = frozenset(
+    {
+        "address",
+        "bucket",
+        "key",
+        "prefix",
+        "workspace_key_prefix",
+        "path",
+        "schema_name",
+        "container_name",
+        "storage_account_name",
+        "organization",
+        "hostname",
+        "name",
+        "namespace",
+        "secret_suffix",
+    }
+)
+
+
+def location_rule(config: Config, location: str) -> str | None:
+    """Why a state location is production (None: it is not): a production token in any
+    of its words (built in), or a `[production] backends` glob."""
+    for pattern in config.backends:
+        if pattern.source == BUILTIN:
+            for word in location.replace("?", "/").replace("&", "/").split("/"):
+                if word and has_production_token(word):
+                    return f"has the production word {word!r} ({BUILTIN})"
+        elif _fnmatch(location, pattern.glob):
+            return f"matches backends {pattern.glob!r} in {pattern.source}"
+    return None
+
+
+def state_of(
+    backend: "tuple[str, Mapping[str, Any]]", workspace: str, env: "Mapping[str, str]"
+) -> tuple[str, str]:
+    """(kind, value) for `judge` of the state `backend` keeps for `workspace`: a "backend
+    path" (local), a "backend workspace" (remote, cloud) or a "backend" location."""
+    kind, settings = backend
+    if kind == "local":
+        return "backend path", state_location(kind, settings, workspace, env)
+    if kind in ("remote", "cloud"):
+        return "backend workspace", remote_workspace_of(kind, settings, env, workspace)[0]
+    return "backend", state_location(kind, settings, workspace, env)
+
+
+def is_state(path: str) -> bool:
+    """A Terraform state file: by its path (inside terraform.tfstate.d, or named
+    *.tfstate), or an existing file whose content is one (JSON with "version",
+    "terraform_version" and "lineage")."""
+    if path.endswith(".tfstate") or state_file_workspace(path) is not None:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1)
+            if head != b"{":
+                return False
+            raw = head + handle.read()
+    except OSError:
+        return False
+    import json  # only for an existing JSON file the command would write over
+
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and {"version", "terraform_version", "lineage"} <= set(data)
+
+
+def overwritten_state(
+    command: str, written: "Sequence[tuple[str, str]]", read: "Sequence[str]", logical: str
+) -> str | None:
+    """Why the command would write over an existing Terraform state file it should not
+    (None: it would not), in production or not (README "What is enforced"). `written`
+    is (flag, path) from `argv.written_files`; `read` the `-state` files it reads.
+
+    A plan, report or JSON output never goes over a state; a `-backup` only over a
+    `.backup`; `-state-out` only over the state it read or, for `state mv`, the
+    destination it merges into."""
+    for flag, value in written:
+        path = os.path.join(logical, value)
+        if not os.path.lexists(path) or not is_state(path):
+            continue
+        if flag in ("backup", "backup-out") and path.endswith(".backup"):
+            continue
+        if flag == "state-out":
+            if command == "state mv":
+                continue
+            sources = [os.path.join(logical, name) for name in read or ["terraform.tfstate"]]
+            if any(_same_file(path, source) for source in sources):
+                continue
+        owner = state_file_workspace(path)
+        whose = f" (the state of workspace {owner!r})" if owner else ""
+        return f"-{flag}={value} would write over the existing Terraform state {path}{whose}"
+    return None
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
 def state_file_workspace(path: str) -> str | None:
     """The workspace a state file belongs to, by its `terraform.tfstate.d/<name>/` path."""
     for spelling in _spellings(path):
@@ -813,17 +1127,6 @@ def data_dir(env: "Mapping[str, str]", workdir: str) -> str:
     """Terraform's data directory for `workdir` (after -chdir): TF_DATA_DIR, relative to
     the working directory unless absolute, else .terraform."""
     return os.path.join(workdir, env.get("TF_DATA_DIR") or ".terraform")
-
-
-def remote_workspace(
-    env: "Mapping[str, str]", workdir: str, workspace: str
-) -> tuple[str, str] | None:
-    """The remote workspace of a `remote` backend or `cloud` block that `init` recorded in
-    DATA_DIR/terraform.tfstate: `name`, or `prefix` + the current workspace."""
-    backend = recorded_backend(env, workdir, kinds=(b'"remote"', b'"cloud"'))
-    if backend is None or backend[0] not in REMOTE_BACKENDS:
-        return None
-    return remote_workspace_of(backend[0], backend[1], env, workspace)
 
 
 def remote_workspace_of(

@@ -1,4 +1,4 @@
-"""Promotion through environments (PRODUCT.md §13 "Test in lower environments first").
+"""Promotion through environments (docs/design.md#the-prevention-list).
 
 A production apply needs its configuration -- the digest of the plan's configuration
 snapshot (`tfconfig/` in the plan file), variable values aside -- to have been applied

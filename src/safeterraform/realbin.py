@@ -1,4 +1,5 @@
-"""Find the real terraform (or tofu) binary behind the shim (PRODUCT.md §3).
+"""Find the real terraform (or tofu) binary behind the shim
+(docs/design.md#finding-the-real-binary).
 
 Runs on every pass-through, so it imports nothing beyond `os` at run time (no
 dataclasses, no typing): see bench/bench_passthrough.py.
@@ -95,7 +96,7 @@ def find(
             f"safeterraform: real {program} not found: {explicit[1]}={path} {reason}"
         )
     if recorded and _executable(recorded) and not is_shim(recorded, shim_path):
-        return RealBinary(recorded, "recorded by install.sh")
+        return RealBinary(recorded, "the path install.sh recorded")
     for directory in env.get("PATH", "").split(os.pathsep):
         candidate = os.path.join(directory or ".", program)
         if _executable(candidate) and not is_shim(candidate, shim_path):

@@ -1,4 +1,5 @@
-"""An Analysis as a rich renderable, plain text, JSON or Markdown (PRODUCT.md §6).
+"""An Analysis as a rich renderable, plain text, JSON or Markdown
+(docs/design.md#the-destructive-diff).
 
 Never prints on its own: `to_console` prints only to the console it is given, the other
 functions return strings. Colour follows that console (none when it is not a terminal or
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from safeterraform.blast import Analysis, Cause, DestroyProvisioner, DestructiveChange
 from safeterraform.blast.cause import unkeyed_text
 from safeterraform.blast.nodes import display_name, display_names
+from safeterraform.inert import inert, markdown
 
 if TYPE_CHECKING:  # rich is imported for a console only: text, JSON and Markdown start faster
     from rich.console import Console, RenderableType
@@ -60,10 +62,11 @@ def _plural(count: int, word: str) -> str:
 
 
 def headline(analysis: Analysis) -> str:
-    """`3 of 3 nodes affected: phoebe, poison, powder` or `nothing destructive`."""
+    """`3 of 3 nodes affected: phoebe (192.0.2.67), poison (192.0.2.66), ...` or
+    `nothing destructive`."""
     if not analysis.destructive:
         return "Nothing destructive: no object is destroyed, replaced or forgotten."
-    names = display_names(analysis.affected_nodes)
+    names = analysis.labels()
     known = _plural(analysis.nodes_known, "node")
     return f"{len(analysis.affected_nodes)} of {known} affected: {names}"
 
@@ -81,7 +84,7 @@ def counts_line(analysis: Analysis) -> str:
     return ", ".join(parts) + "."
 
 
-HIDDEN_WORDS = "a sensitive value was not used as its name (PRODUCT.md §7)"
+HIDDEN_WORDS = "a sensitive value was not used as its name"
 _LISTED = 10  # names and per-node origins listed in a cause group before "and N more"
 
 # A rendering is a list of lines, each a list of (text, style) segments: plain text joins
@@ -154,16 +157,50 @@ def _cause_lines(analysis: Analysis) -> list[Line]:
                 lead = f"{first.address}: " if number == 0 else "← "
                 style = "bold" if link.origin else ""
                 lines.append([("    ", ""), (lead, ""), (link.text, style)])
+        once = _once(listed)
         for change in listed[:_LISTED]:
-            assert change.cause is not None
-            lines.append([(f"    {display_name(change.node)}: {change.cause.summary}", "")])
+            text = _listed_cause(change, change.node in once)
+            lines.append([(f"    {display_name(change.node)}: {text}", "")])
         if len(listed) > _LISTED:
             lines.append([(f"    and {len(listed) - _LISTED} more", "")])
+        for note in notes(changes):
+            lines.append([(f"    ({note})", "")])
     lines.append([("", "")])
     return lines
 
 
+def _once(changes: Sequence[DestructiveChange]) -> set[str]:
+    """The nodes with one change in `changes`: their name alone says which change it is."""
+    seen: dict[str, int] = {}
+    for change in changes:
+        seen[change.node] = seen.get(change.node, 0) + 1
+    return {node for node, count in seen.items() if count == 1}
+
+
+def _listed_cause(change: DestructiveChange, alone: bool) -> str:
+    """A change's own origin under its group's headline: the difference alone where the
+    headline already says what changed and the node has no other change listed
+    (`phoebe: "192.0.2.67" → "198.51.100.67"`), else the whole summary."""
+    assert change.cause is not None
+    cause = change.cause
+    shape = cause.shape.removesuffix(" changed")
+    if alone and cause.detail and unkeyed_text(cause.summary).startswith(shape):
+        return cause.detail
+    return cause.summary
+
+
+def notes(changes: Sequence[DestructiveChange]) -> list[str]:
+    """The notes of a cause group, each once: a value is shown once per chain, not on
+    every line (issue 27)."""
+    return list(dict.fromkeys(c.cause.note for c in changes if c.cause and c.cause.note))
+
+
 def _lines(analysis: Analysis) -> list[Line]:
+    """The rendering's lines, every text from the plan shown inert (safeterraform.inert)."""
+    return [[(inert(text), style) for text, style in line] for line in _plan_lines(analysis)]
+
+
+def _plan_lines(analysis: Analysis) -> list[Line]:
     """Destroy-time provisioners first (red), then changes by node, why, then the counts."""
     lines: list[Line] = []
     for warning in analysis.warnings:
@@ -187,7 +224,7 @@ def _lines(analysis: Analysis) -> list[Line]:
             [(f"DESTRUCTIVE CHANGES on {_plural(len(analysis.affected_nodes), 'node')}", "bold")]
         )
         for node, changes in analysis.by_node():
-            lines.append([("  ", ""), (display_name(node), "bold yellow")])
+            lines.append([("  ", ""), (analysis.label(node), "bold yellow")])
             for change in changes:
                 style = "red" if change.kind != "forget" else "yellow"
                 lines.append(
@@ -241,6 +278,7 @@ def _cause_dict(cause: Cause | None) -> dict[str, Any] | None:
     return {
         "kind": cause.kind,
         "summary": cause.summary,
+        "note": cause.note,
         "links": [
             {
                 "kind": link.kind,
@@ -262,6 +300,7 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
         "terraform_version": analysis.terraform_version,
         "destructive": analysis.destructive,
         "affected_nodes": list(analysis.affected_nodes),
+        "node_addresses": {node: list(found) for node, found in analysis.node_addresses},
         "nodes_known": analysis.nodes_known,
         "counts": {
             "destroy": analysis.count("destroy"),
@@ -343,11 +382,28 @@ def _fence(text: str) -> str:
     return "`" * max(3, _longest_backtick_run(text) + 1)
 
 
-def to_markdown(analysis: Analysis) -> str:
-    """For a pull-request comment: the same order as the terminal rendering."""
+def to_markdown(
+    analysis: Analysis, workspace: str | None = None, directory: str | None = None
+) -> str:
+    """For a pull-request comment, result first (as tfcmt and Atlantis comments lead):
+    destructive or not, the nodes, the counts, workspace and directory; then the
+    destroy-time provisioners, never collapsed; then the changes by node and why, in a
+    collapsed `<details>` (docs/ci.md)."""
     out: list[str] = []
     title = "destructive plan" if analysis.destructive else "nothing destructive"
     out.append(f"### safeterraform: {title}")
+    out.append("")
+    out.append(f"**{markdown(headline(analysis))}**")
+    out.append("")
+    out.append(counts_line(analysis))
+    where = []
+    if workspace is not None:
+        where.append(f"workspace {_code(workspace)}")
+    if directory is not None:
+        where.append(f"directory {_code(directory)}")
+    if where:
+        out.append("")
+        out.append("Plan of " + ", ".join(where) + ".")
     out.append("")
     for warning in analysis.warnings:
         out.append(f"> **Warning:** {warning}")
@@ -373,10 +429,14 @@ def to_markdown(analysis: Analysis) -> str:
                 )
         out.append("")
     if analysis.destructive:
-        out.append(f"#### Destructive changes on {_plural(len(analysis.affected_nodes), 'node')}")
+        out.append("<details>")
+        out.append(
+            f"<summary>Destructive changes on {_plural(len(analysis.affected_nodes), 'node')}"
+            ", and why</summary>"
+        )
         out.append("")
         for node, changes in analysis.by_node():
-            out.append(f"**{_code(display_name(node))}**")
+            out.append(f"**{_code(analysis.label(node))}**")
             out.append("")
             for change in changes:
                 details = []
@@ -396,10 +456,11 @@ def to_markdown(analysis: Analysis) -> str:
                 out.append(f"- {action_words(change)} {_code(_address(change))}{suffix}")
             out.append("")
         out.extend(_markdown_causes(analysis))
-    out.append(f"**{headline(analysis)}**")
-    out.append("")
-    out.append(counts_line(analysis))
-    return "\n".join(out) + "\n"
+        out.append("</details>")
+    while out and out[-1] == "":
+        out.pop()
+    # Code spans and fences keep their text literal; control characters are made visible.
+    return "\n".join(inert(line) for line in out) + "\n"
 
 
 def _markdown_causes(analysis: Analysis) -> list[str]:
@@ -415,10 +476,13 @@ def _markdown_causes(analysis: Analysis) -> list[str]:
                 text = _code(f"{first.address}: {link.text}" if number == 0 else link.text)
                 lead = "" if number == 0 else "← "
                 out.append(f"  - {lead}**{text}**" if link.origin else f"  - {lead}{text}")
+        once = _once(listed)
         for change in listed[:_LISTED]:
-            assert change.cause is not None
-            out.append(f"  - {_code(display_name(change.node))}: {_code(change.cause.summary)}")
+            text = _listed_cause(change, change.node in once)
+            out.append(f"  - {_code(display_name(change.node))}: {_code(text)}")
         if len(listed) > _LISTED:
             out.append(f"  - and {len(listed) - _LISTED} more")
+        for note in notes(changes):
+            out.append(f"  - ({_code(note)})")
     out.append("")
     return out

@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from safeterraform import approvals, audit, planfiles, ui
+from safeterraform import agents, approvals, audit, planfiles, ui
 from safeterraform.argv import Invocation
 from safeterraform.confirm import Confirmer
-from safeterraform.errors import Refused, SafeTerraformError
+from safeterraform.errors import Refused, SafeTerraformError, block
 from safeterraform.planfiles import PlanFiles
 from safeterraform.policy import (
     REMOTE_BACKENDS,
@@ -52,7 +52,7 @@ def child_env(env: Mapping[str, str]) -> dict[str, str]:
 
 @dataclass
 class Snapshotter:
-    """Copies of every state a command is about to change (PRODUCT.md §13 "Backup strategy"):
+    """Copies of every state a command is about to change (docs/design.md#the-prevention-list):
     `terraform state pull` of the workspace, and the state files named by flags."""
 
     terraform: Terraform
@@ -225,7 +225,7 @@ class Session:
 
     def remote_backend(self) -> str | None:
         """`remote` or `cloud` when `init` recorded one here: terraform then plans and
-        applies remotely, where safeterraform cannot review anything (PRODUCT.md §5)."""
+        applies remotely, where safeterraform cannot review anything (README "What is enforced")."""
         backend = recorded_backend(self.env, self.workdir)
         return backend[0] if backend is not None and backend[0] in REMOTE_BACKENDS else None
 
@@ -242,25 +242,23 @@ class Session:
                 "review it: confirm it in HCP Terraform/TFE"
             )
 
-    def refuse_remote_run(self, cannot: str, break_glass: bool = True) -> bool:
+    def refuse_remote_run(self, cannot: str) -> bool:
         """THE remote-execution refusal (README "What is enforced"): a saved cloud plan,
         then a `remote` backend or `cloud` block, refused with what to do instead. False:
-        the command runs locally; True: break-glass (where `break_glass` allows it) lets
-        it run as typed."""
+        the command runs locally; True: break-glass lets it run as typed."""
         self.refuse_saved_cloud_plan()
         kind = self.remote_backend()
         if kind is None:
             return False
-        where = f", and {self.where}" if self.verdict.production else ""
-        message = (
-            f"safeterraform: refused `{self.words()}`: the {kind} backend runs "
-            f"{self.invocation.command} remotely, where safeterraform cannot {cannot}{where}. "
-            "Review and confirm the run in HCP Terraform/TFE, or switch this configuration "
-            "to local execution."
+        self.confirmer.refuse_or_break_glass(
+            block(
+                f"refused `{self.words()}`: the {kind} backend runs "
+                f"{self.invocation.command} remotely, where safeterraform cannot {cannot}",
+                self.where,
+                "review and confirm the run in HCP Terraform/TFE, or switch this "
+                "configuration to local execution.",
+            )
         )
-        if not break_glass:
-            raise self.confirmer.refusal(message)
-        self.confirmer.refuse_or_break_glass(message)
         return True
 
     def run_as_typed(self) -> int:
@@ -292,7 +290,7 @@ class Session:
 
     def alert(self, nodes: Sequence[str] | None, code: int, plan_sha256: str = "") -> None:
         """[hooks] after_destructive_apply, after a destructive production apply whatever
-        its outcome (PRODUCT.md §13 "alert on destroy"). `nodes` None: not known (a
+        its outcome (docs/design.md#the-prevention-list). `nodes` None: not known (a
         break-glass run that was never planned here). Its failure never changes the
         apply's exit code; it is recorded."""
         command = self.config.after_destructive_apply
@@ -372,6 +370,7 @@ def build(
         program=program,
         redactor=redactor,
         now=now,
+        agent=next((recorded for recorded, _ in agents.evidence(config, env)), None),
     )
     base = os.path.join(data_dir(env, workdir), "safeterraform")
     return Session(

@@ -1,7 +1,7 @@
 """The `terraform` (or `tofu`) entry: decide fast, then exec the real binary or guard.
 
-Standard library only until it knows it must guard (STYLE.md rule 2): typer, rich,
-questionary, sh and the HCL parser are imported by `flows`, never here. The modules on
+Standard library only until it knows it must guard (docs/design.md#the-pass-through-path): typer,
+rich, questionary, sh and the HCL parser are imported by `flows`, never here. The modules on
 this path (shim, argv, policy, realbin, errors) import neither typing, dataclasses,
 enum nor even __future__ at run time, and quote annotations that name typing-only
 imports: bench/bench_passthrough.py measures the difference.
@@ -12,7 +12,7 @@ import sys
 
 from safeterraform import argv as cmdline
 from safeterraform import policy, realbin
-from safeterraform.errors import SafeTerraformError
+from safeterraform.errors import Refused, SafeTerraformError, block
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy still sees this
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ def main(
     invocation = cmdline.parse(typed, env)
     cwd = os.getcwd()
     workdir = os.path.join(cwd, invocation.chdir) if invocation.chdir else cwd
+    refusal = None  # refused whatever the verdict: recorded, never break-glass
     if invocation.command == "init" and invocation.error is None:
         from safeterraform import backend  # only init can migrate state: read its backend
 
@@ -67,16 +68,38 @@ def main(
         from safeterraform import backend  # a saved plan writes where it was made
 
         plan_path = os.path.join(workdir, invocation.plan_file)
-        invocation = cmdline.with_states(invocation, backend.plan_states(env, plan_path))
+        try:
+            invocation = cmdline.with_states(invocation, backend.plan_states(env, plan_path))
+        except Refused as error:  # a malformed plan
+            refusal = str(error)
     if invocation.error is not None or invocation.command_class in PASS_THROUGH:
         configured = policy.configured_real(env, workdir, program, system_config)
         real = realbin.find(program, env, argv[0], configured, recorded_real)
         exec_real(real.path, typed, env)
+    written = cmdline.written_files(invocation.command_args)
+    if written:  # writing over a state file is refused everywhere, production or not
+        logical = policy.logical_workdir(env, cwd, invocation.chdir)
+        read = cmdline.flag_values(invocation.command_args, "state")
+        clobbered = policy.overwritten_state(invocation.command, written, read, logical)
+        if clobbered is not None:
+            refusal = refusal or block(
+                f"refused `{' '.join([program, *typed])}`; nothing ran",
+                clobbered,
+                "give a path that is not an existing Terraform state.",
+            )
     config = policy.load(env, workdir, system_config)
     real = realbin.find(program, env, argv[0], config.real_binaries.get(program), recorded_real)
     verdict = policy.judge(
         config, env, cwd, invocation.chdir, invocation.var_files, invocation.states
     )
+    if refusal is not None:
+        from safeterraform import flows, session  # records the refusal in the audit trail
+
+        def refuse(guarded: "session.Session") -> int:
+            raise guarded.confirmer.refusal(str(refusal))
+
+        built = session.build(invocation, config, verdict, real, env, program)
+        return flows.execute(built, refuse)
     if not verdict.production:
         names = [p.glob for p in config.promotion_after] if invocation.command == "apply" else []
         lower = policy.lower_environment(names, verdict.workspace, verdict.workdir)

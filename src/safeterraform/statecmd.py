@@ -1,9 +1,9 @@
 """What a state-changing command without a plan touches, and what must be typed (pure).
 
 `state rm|mv|push|replace-provider`, `taint`, `untaint`, `import`, `refresh`,
-`workspace delete`, `force-unlock`, `init -migrate-state|-force-copy`, `test` (PRODUCT.md
-§5): the node names of the addresses (§7) where there are any, otherwise the workspace
-name. The flow that asks is flows/state.py.
+`workspace delete`, `force-unlock`, `init -migrate-state|-force-copy`, `test`
+(docs/design.md#command-classes): the node names of the addresses (§7) where there are any,
+otherwise the workspace name. The flow that asks is flows/state.py.
 """
 
 from __future__ import annotations

@@ -2,23 +2,28 @@
 
 Captured runs (state pull) go through `subprocess`; `show -json` writes to a file (see
 there); runs the operator watches (plan, apply, hooks) stay in the foreground with the
-terminal, and the shim never forwards a second SIGINT (PRODUCT.md §10).
+terminal, and the shim never forwards a second SIGINT (docs/design.md#signals-and-terminals).
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
 from typing import IO, Any
 
 from safeterraform.errors import PlanError, SafeTerraformError
+from safeterraform.inert import Stream
 
 
 class TerraformFailed(SafeTerraformError):
@@ -125,15 +130,27 @@ class Terraform:
     def state_pull(self) -> bytes:
         return self.capture(["state", "pull"])
 
-    def foreground(self, args: Sequence[str], started: Callable[[], object] | None = None) -> int:
+    def foreground(
+        self,
+        args: Sequence[str],
+        started: Callable[[], object] | None = None,
+        *,
+        inert_output: bool = True,
+    ) -> int:
         """Run in the foreground with the terminal; return terraform's exit code.
 
         Ctrl-C at the terminal reaches terraform directly (same process group), so
         the shim ignores SIGINT while waiting and never sends a second one. SIGTERM
         sent to the shim is passed on once. `started` runs as soon as terraform has started.
+        Its output is shown inert (inert.Stream):
+        plan and show print values from state and config as they are. An apply keeps the
+        terminal itself (`inert_output=False`): through a pipe, a shim killed mid-apply
+        would take terraform down with SIGPIPE at its next line, lock held, half applied.
         """
         argv = [self.path, *self._argv(args)]
-        return foreground(argv, self.cwd, self.env, self.pass_fds, started)
+        return foreground(
+            argv, self.cwd, self.env, self.pass_fds, started, inert_output=inert_output
+        )
 
 
 class ShowJson:
@@ -192,6 +209,8 @@ def foreground(
     env: Mapping[str, str],
     pass_fds: Sequence[int] = (),
     started: Callable[[], object] | None = None,
+    *,
+    inert_output: bool = False,
 ) -> int:
     """Run any command (terraform, a hook) in the foreground; return its exit code.
 
@@ -200,12 +219,29 @@ def foreground(
     (the terminal closed) reaches the child from the terminal itself: we wait for it.
     `started` (it starts work that does not depend on the child, in threads) runs once
     the child has started, under the same signal rules; if it fails, the child is still
-    waited for.
+    waited for. `inert_output`: its stdout and stderr reach ours through inert.Stream
+    (stdin stays the terminal, so terraform's own prompts still work).
     """
+    piped = subprocess.PIPE if inert_output else None
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()  # what we printed comes before what it prints
     try:
-        process = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), pass_fds=tuple(pass_fds))
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            pass_fds=tuple(pass_fds),
+            stdout=piped,
+            stderr=piped,
+        )
     except OSError as error:
         raise SafeTerraformError(f"safeterraform: cannot run {argv[0]}: {error.strerror}") from None
+    pumps = [
+        _pump(source, target)
+        for source, target in ((process.stdout, 1), (process.stderr, 2))
+        if source is not None
+    ]
     forwarded = False
 
     def on_term(signum: int, frame: FrameType | None) -> None:
@@ -218,17 +254,47 @@ def foreground(
     previous_term = signal.signal(signal.SIGTERM, on_term)
     previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        if started is not None:
-            try:
+        try:
+            if started is not None:
                 started()
-            except BaseException:
-                process.wait()
-                raise
-        return exit_code_of(process.wait())
+            code = exit_code_of(process.wait())
+        finally:
+            process.wait()  # also when `started` failed: the child is waited for
+            for pump in pumps:
+                pump.join()
+        return code
     finally:
         signal.signal(signal.SIGINT, previous_int)
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGHUP, previous_hup)
+
+
+def _pump(source: IO[bytes], target: int) -> threading.Thread:
+    """Copy a child's output to our descriptor `target` as it comes, made inert."""
+
+    def work() -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        stream = Stream()
+        with source:
+            while True:
+                chunk = os.read(source.fileno(), 65536)
+                text = stream.feed(decoder.decode(chunk, final=not chunk))
+                if not chunk:
+                    text += stream.end()
+                with contextlib.suppress(OSError):
+                    _write_all(target, text.encode())
+                if not chunk:
+                    return
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -1,7 +1,7 @@
 """The terminal of a guarded command: consoles, one-line messages, banners and prompts.
 
 Everything the guarded flows show goes through a `UI`, and through its redactor first, so
-no output path can print a `-var` value (PRODUCT.md §8). The CLI's own commands and the
+no output path can print a `-var` value (docs/design.md#secrets). The CLI's own commands and the
 shim entry print their last line themselves, as they exit.
 """
 
@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from safeterraform.inert import inert
 from safeterraform.redact import Redactor
 
 if TYPE_CHECKING:
@@ -74,15 +75,18 @@ class UI:
             return ("rich.console", "questionary")
         return ("rich.console",)
 
+    terminal: int | None = None  # the descriptor the real prompt reads (typeahead is dropped)
+
     def say(self, line: str) -> None:
         """One plain line on stderr, never wrapped; a closed terminal is not an error."""
         with contextlib.suppress(OSError):
-            print(self.redactor.scrub(line), file=sys.stderr, flush=True)
+            print(inert(self.redactor.scrub(line), newlines=True), file=sys.stderr, flush=True)
 
     def note(self, line: str) -> None:
         """One plain line on stdout, never wrapped."""
         with contextlib.suppress(OSError):
-            self.out.print(self.redactor.scrub(line), markup=False, highlight=False, soft_wrap=True)
+            shown = inert(self.redactor.scrub(line), newlines=True)
+            self.out.print(shown, markup=False, highlight=False, soft_wrap=True)
 
     def show(self, renderable: RenderableType) -> None:
         """A rendering (the destructive diff) on stdout; its text was built from the plan,
@@ -93,11 +97,22 @@ class UI:
     def banner(self, text: str) -> None:
         """A loud red panel on stderr (break-glass)."""
         from rich.panel import Panel
+        from rich.text import Text
 
         with contextlib.suppress(OSError):
-            self.err.print(Panel(self.redactor.scrub_typed(text), style="bold red"))
+            shown = inert(self.redactor.scrub_typed(text), newlines=True)
+            self.err.print(Panel(Text(shown), style="bold red"))
 
-    def ask(self, message: str) -> str:
+    def ask(self, message: str, *, fresh: bool = True) -> str:
+        """The answer to a question. `fresh` (every question but the next line of a list
+        pasted into the one before): input typed before it was asked is discarded first."""
+        if fresh and self.terminal is not None:
+            discarded = discard_typeahead(self.terminal)
+            if discarded:
+                self.say(
+                    f"safeterraform: {discarded} key(s) typed before this question was shown "
+                    "were discarded: only what is typed after reading the plan counts"
+                )
         return self.prompt.text(message)
 
     @property
@@ -133,7 +148,45 @@ def make(
         interactive=sys.stdin.isatty() if interactive is None else interactive,
         redactor=redactor,
         consoles={} if out is None else {False: out},
+        terminal=sys.stdin.fileno() if prompt is None and sys.stdin.isatty() else None,
     )
+
+
+# Keys that arrive this soon before a question is drawn were not typed in answer to it:
+# nobody reads a plan and answers in a tenth of a second (README "What is enforced").
+TYPEAHEAD_WINDOW = 0.1
+
+
+def _pending(fd: int) -> int:
+    """Bytes waiting on the terminal (complete lines, in canonical mode)."""
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        raw = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", raw)[0])
+
+
+def discard_typeahead(fd: int, window: float = TYPEAHEAD_WINDOW) -> int:
+    """Throw away what was typed on the terminal before a question (a runbook pasted with
+    the names on the next line, keys pressed while the plan was still running), then wait
+    `window` and throw away what arrived meanwhile; the bytes counted as discarded.
+    Only keys typed after the question is drawn reach the prompt."""
+    import termios
+    import time
+
+    discarded = _pending(fd)
+    try:
+        termios.tcflush(fd, termios.TCIFLUSH)
+        time.sleep(window)
+        discarded += _pending(fd)
+        termios.tcflush(fd, termios.TCIFLUSH)
+    except (OSError, termios.error):
+        return discarded  # not a terminal after all: nothing is pending there
+    return discarded
 
 
 def terminal_width(default: int = 80) -> int:

@@ -1,5 +1,5 @@
 """The blast radius of a plan: destructive changes by node, why each happens, and the
-destroy-time provisioners that will run (PRODUCT.md §6, §7). Pure.
+destroy-time provisioners that will run (docs/design.md#the-destructive-diff, #confirmation). Pure.
 
 A pipeline of one-idea modules: `nodes` (what a node is called), `hcl` (a lexer for the
 configuration snapshot), `snapshot` (the snapshot indexed per module), `interpolate`
@@ -8,6 +8,7 @@ configuration snapshot), `snapshot` (the snapshot indexed per module), `interpol
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +19,13 @@ from safeterraform.blast.nodes import (
     NodeName,
     attribute,
     choose_node_name,
+    display_label,
     display_name,
     display_names,
     node_name,
     state_sensitivity_mask,
     state_values,
+    usable_addresses,
 )
 from safeterraform.blast.snapshot import ConfigIndex
 from safeterraform.plan import ResourceChange, format_path, parse, parse_module_address
@@ -38,19 +41,24 @@ __all__ = [
     "NodeName",
     "analyze",
     "attribute",
+    "cause_from_dict",
+    "cause_to_dict",
     "choose_node_name",
+    "display_label",
     "display_name",
     "display_names",
     "node_name",
+    "recall_causes",
     "resolve",
     "state_sensitivity_mask",
     "state_values",
+    "usable_addresses",
 ]
 
 
 @dataclass(frozen=True)
 class DestructiveChange:
-    """A change that destroys or forgets an object (PRODUCT.md §6)."""
+    """A change that destroys or forgets an object (docs/design.md#the-destructive-diff)."""
 
     address: str
     node: str
@@ -65,6 +73,7 @@ class DestructiveChange:
     provisioners_skipped: str | None = None  # why configured destroy provisioners do not run
     cause: Cause | None = None  # why it happens (issue 19)
     name_hidden: bool = False  # a sensitive value would have named the node
+    node_address: str | None = None  # the node's network address, when known and different
 
     @property
     def kind(self) -> str:
@@ -100,10 +109,27 @@ class Analysis:
     updates: int
     imports: int
     warnings: tuple[str, ...] = field(default=())
+    # (node, its addresses) for affected nodes that have one that names no other node
+    node_addresses: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
 
     @property
     def destructive(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def addresses(self) -> dict[str, tuple[str, ...]]:
+        """Each affected node's addresses (either they or its name may be typed)."""
+        return dict(self.node_addresses)
+
+    def label(self, node: str) -> str:
+        """`powder (192.0.2.65)`: a node's name, and its addresses where known."""
+        return display_label(node, self.addresses.get(node, ()))
+
+    def labels(self, nodes: Sequence[str] | None = None) -> str:
+        """The labels of `nodes` (default: the affected nodes), comma separated."""
+        addresses = self.addresses
+        chosen = self.affected_nodes if nodes is None else nodes
+        return ", ".join(display_label(node, addresses.get(node, ())) for node in chosen)
 
     @property
     def names_hidden(self) -> bool:
@@ -181,6 +207,10 @@ def analyze(
         cause = explainer.explain(change, change.reason_words)
         changes.append(_destructive(change, named, skipped, cause))
     affected = {change.node for change in changes}
+    addresses: dict[str, list[str]] = {}
+    for destructive in changes:
+        if destructive.node_address is not None:
+            addresses.setdefault(destructive.node, []).append(destructive.node_address)
     known = set(affected)
     named_already = {change.address for change in changes}
     for instance in plan.prior_instances:
@@ -219,7 +249,41 @@ def analyze(
         updates=sum(1 for change in managed if change.actions == ("update",)),
         imports=sum(1 for change in managed if change.importing),
         warnings=tuple(config.warnings),
+        node_addresses=tuple(usable_addresses(addresses, affected).items()),
     )
+
+
+UNTRACED = ("configuration", "not_found")  # the plan alone cannot say more
+
+
+def recall_causes(analysis: Analysis, causes: Mapping[str, Cause], note: str) -> Analysis:
+    """The analysis with each change the plan cannot trace past its own configuration
+    explained by the cause an earlier plan traced for the same address (a rollout's
+    first plan: its steps apply the upstream change before the later nodes' plans, which
+    then no longer show it). `note` says where the cause comes from."""
+    changes = []
+    for change in analysis.changes:
+        earlier = causes.get(change.address)
+        if (
+            earlier is not None
+            and earlier.kind not in UNTRACED
+            and (change.cause is None or change.cause.kind in UNTRACED)
+        ):
+            said = "; ".join(part for part in (earlier.note, note) if part)
+            change = dataclasses.replace(change, cause=dataclasses.replace(earlier, note=said))
+        changes.append(change)
+    return dataclasses.replace(analysis, changes=tuple(changes))
+
+
+def cause_to_dict(cause: Cause) -> dict[str, Any]:
+    """A cause as JSON-ready data (a rollout keeps its first plan's causes for --resume)."""
+    return dataclasses.asdict(cause)
+
+
+def cause_from_dict(data: Mapping[str, Any]) -> Cause:
+    """The inverse of cause_to_dict; raises TypeError or KeyError on anything else."""
+    links = tuple(Link(**link) for link in data["links"])
+    return Cause(**{**data, "links": links})
 
 
 def _destroy_provisioners(
@@ -288,4 +352,5 @@ def _destructive(
         provisioners_skipped=skipped,
         cause=cause,
         name_hidden=named.sensitive_hidden,
+        node_address=named.address,
     )

@@ -35,6 +35,7 @@ UNKNOWN = "(known after apply)"
 MAX_DEPTH = 12  # links; deeper chains end in "origin not found"
 MAX_LEAVES = 3  # changed attributes shown per resource link
 _VALUE_WIDTH = 60
+_NOTE_WIDTH = 200
 _NO_HINT: Any = object()  # "the earlier value is not known" (None is a value: null)
 _ALL: Any = object()  # every instance of a resource or module call
 _MARK = "\x00"  # stands for a masked or unknown member while a value is encoded
@@ -64,25 +65,28 @@ class Cause:
     links: tuple[Link, ...] = ()
     group: str = ""  # causes with the same group share an origin (instance keys left out)
     shape: str = ""  # the summary without instance keys and values, for a group's headline
+    note: str = ""  # values the chain read that the plan records only as they are now
+    detail: str = ""  # the difference alone, `"a" → "b"`, for a line under a group's shape
 
     @property
     def origin(self) -> Link | None:
         return next((link for link in self.links if link.origin), None)
 
 
-def show(value: Any, sensitive: Any = None, unknown: Any = None) -> str:
+def show(value: Any, sensitive: Any = None, unknown: Any = None, width: int | None = None) -> str:
     """A value as Terraform shows it in a plan: JSON-like, sensitive members masked, unknown
-    members as "(known after apply)", long values cut."""
+    members as "(known after apply)", values longer than `width` cut."""
+    width = width or _VALUE_WIDTH
     if sensitive is True:
         return SENSITIVE
     if unknown is True:
         return UNKNOWN
-    if isinstance(value, str) and len(value) < _VALUE_WIDTH:
+    if isinstance(value, str) and len(value) < width:
         return json.dumps(value, ensure_ascii=False)
     marked = _marked(value, sensitive, unknown)
     text = json.dumps(marked, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
     text = text.replace(f'"{_MARK}S"', SENSITIVE).replace(f'"{_MARK}U"', UNKNOWN)
-    return text if len(text) <= _VALUE_WIDTH else text[: _VALUE_WIDTH - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _marked(value: Any, sensitive: Any, unknown: Any) -> Any:
@@ -278,15 +282,15 @@ class Explainer:
         attribute = path[0] if path and isinstance(path[0], str) else None
         text, references = self._expression(scope, scope.block, attribute)
         shown = f" (= {_cut(text)})" if text and references else ""
-        words = f"{written} changes from {old} to {new}{shown}"
+        what, how = _difference(change, path, old, new)
+        words = f"{what} changes{how}{shown}"
         subject = f"{change.address}.{written}"
         first = Link("attribute", subject, words, old, new, path=written)
         if attribute is None or (text is None and not references):
             return _cause(
                 "not_found",
-                f"origin not found in the plan: {written} of {change.address} changes from "
-                f"{old} to {new}, and the configuration does not set it (the provider "
-                "forces the replacement)",
+                f"origin not found in the plan: {what} of {change.address} changes{how}, "
+                "and the configuration does not set it (the provider forces the replacement)",
                 (first,),
             )
         hint = _at(change.before, (attribute,))
@@ -295,11 +299,14 @@ class Explainer:
             return self._chain((first, *found.links))
         if self._lost is not None:
             return _cause("not_found", f"origin not found in the plan: {self._lost}", (first,))
-        origin = Link("attribute", subject, words + self._note(), old, new, True, written)
-        summary = f"{written} of {change.address} changed from {old} to {new}"
+        origin = Link("attribute", subject, words, old, new, True, written)
+        summary = f"{what} of {change.address} changed{how}"
+        detail = _arrow(how)
         if self._unrecorded:
-            return _cause("chain", summary + self._note(), (origin,))
-        return _cause("configuration", summary + " in its own configuration", (origin,))
+            return _cause("chain", summary, (origin,), self._note(), detail)
+        return _cause(
+            "configuration", summary + " in its own configuration", (origin,), detail=detail
+        )
 
     def _triggered(self, change: ResourceChange, scope: _Scope) -> Cause:
         module = self.config.module(scope.key)
@@ -321,15 +328,16 @@ class Explainer:
     def _chain(self, links: tuple[Link, ...]) -> Cause:
         origin = links[-1]
         note = self._note() if origin.kind != "variable" else ""
-        if note:
-            links = (*links[:-1], _with_text(origin, origin.text + note))
-        return _cause("chain", _summary(origin) + note, links)
+        detail = f"{origin.old} → {origin.new}" if origin.path and origin.old is not None else ""
+        return _cause("chain", _summary(origin), links, note, detail)
 
     def _note(self) -> str:
+        """What the chain read whose earlier value the plan does not hold: said once per
+        cause group by the renderings, not on every line (issue 27)."""
         if not self._unrecorded:
             return ""
         values = ", ".join(dict.fromkeys(self._unrecorded))
-        return f" ({values}; the plan does not record its value before)"
+        return f"{values}; the plan does not record its value before"
 
     # --- following references ------------------------------------------------------------
 
@@ -508,7 +516,8 @@ class Explainer:
             value = self.plan.variables[name]
             sensitive = self._variable_sensitive((), name)
             if hint is _NO_HINT:
-                shown = SENSITIVE if sensitive else show(value)
+                # Said once per cause group (render.notes): room for the whole value.
+                shown = SENSITIVE if sensitive else show(value, width=_NOTE_WIDTH)
                 self._unrecorded.append(f"var.{name} is {shown} now")
                 return None
             if hint == value:
@@ -693,18 +702,23 @@ def _changed_leaves(change: ResourceChange, path: Path) -> list[tuple[Path, str,
             return
         if unknown is not True and before == after:
             return
-        if (
-            at
-            and is_sensitive(change.before_sensitive, at)
-            and is_sensitive(change.after_sensitive, at)
-        ):
+        # A member of a sensitive object is as sensitive as the object (either side).
+        old_sensitive = is_sensitive(change.before_sensitive, at)
+        new_sensitive = is_sensitive(change.after_sensitive, at)
+        if at and old_sensitive and new_sensitive:
             found.append((at, SENSITIVE, SENSITIVE))
+            return
+        plain = not (old_sensitive or new_sensitive or unknown is True)
+        if plain and isinstance(before, str) and isinstance(after, str):
+            found.append((at, *_string_difference(before, after)))
             return
         found.append(
             (
                 at,
-                show(before, _at(change.before_sensitive, at)),
-                show(after, _at(change.after_sensitive, at), unknown),
+                SENSITIVE if old_sensitive else show(before, _at(change.before_sensitive, at)),
+                SENSITIVE
+                if new_sensitive
+                else show(after, _at(change.after_sensitive, at), unknown),
             )
         )
 
@@ -723,15 +737,85 @@ def _plain(kind: str, summary: str) -> Cause:
     return Cause(kind, summary, (), f"{kind}|{summary}", summary)
 
 
-def _cause(kind: str, summary: str, links: tuple[Link, ...]) -> Cause:
+def _cause(
+    kind: str, summary: str, links: tuple[Link, ...], note: str = "", detail: str = ""
+) -> Cause:
     """A cause, with its group (origins alike but for instance keys) and shape."""
     origin = next((link for link in links if link.origin), links[-1])
     group = f"{kind}|{origin.kind}|{_unkeyed(origin.subject)}|{origin.path}"
     if origin.kind == "variable":
         group += f"|{origin.old}|{origin.new}"
-    head, changed, _ = summary.partition(" changed from ")
+    head, changed = _CHANGED.split(summary, maxsplit=1)[0], _CHANGED.search(summary)
     shape = _unkeyed(head) + " changed" if changed else _unkeyed(summary)
-    return Cause(kind, summary, links, group, shape)
+    return Cause(kind, summary, links, group, shape, note, detail)
+
+
+def _arrow(how: str) -> str:
+    """` from "a" to "b"` -> `"a" → "b"`; `: x "a" → "b"` -> `x "a" → "b"`; ` to X` -> `→ X`."""
+    if how.startswith(": "):
+        return how[2:]
+    if how.startswith(" to "):
+        return "→ " + how[4:]
+    old, _, new = how[len(" from ") :].rpartition(" to ")
+    return f"{old} → {new}"
+
+
+_CHANGED = re.compile(r" changed(?: from |: | to )")
+
+
+def _difference(change: ResourceChange, path: Path, old: str, new: str) -> tuple[str, str]:
+    """(what changes, how) for the attribute at `path`: the changed keys only when an
+    object changes (`triggers_replace.node`, ` from "a" to "b"`), a long string around its
+    first difference, never cut in the middle of the difference (issue 27)."""
+    written = format_path(path)
+    before = _at(change.before, path)
+    after = _at(change.after, path)
+    if new != UNKNOWN and ("create" in change.actions or "update" in change.actions):
+        both = isinstance(before, dict) and isinstance(after, dict)
+        leaves = _changed_leaves(change, path) if both else []
+        deeper = [leaf for leaf in leaves if len(leaf[0]) > len(path)]
+        if deeper and len(deeper) == len(leaves) and isinstance(after, dict):
+            if len(deeper) == 1:
+                (leaf, old, changed), *_ = deeper
+                return format_path(leaf), f" from {old} to {changed}"
+            shown = ", ".join(
+                f"{format_path(leaf[len(path) :])} {old} → {changed}"
+                for leaf, old, changed in deeper[:MAX_LEAVES]
+            )
+            more = f", and {len(deeper) - MAX_LEAVES} more" if len(deeper) > MAX_LEAVES else ""
+            return written, f": {shown}{more}"
+        sensitive = is_sensitive(change.before_sensitive, path) or is_sensitive(
+            change.after_sensitive, path
+        )
+        unknown = _at(change.after_unknown, path) is True
+        if isinstance(before, str) and isinstance(after, str) and not (sensitive or unknown):
+            shown_old, changed = _string_difference(before, after)
+            return written, f" from {shown_old} to {changed}"
+    if old.endswith("…") and new == UNKNOWN:
+        return written, f" to {new}"  # the new value is not known: its old one says little
+    return written, f" from {old} to {new}"
+
+
+def _string_difference(old: str, new: str, context: int = 24) -> tuple[str, str]:
+    """Two strings as JSON, cut around their first difference when long, so that what
+    differs is always shown."""
+    if len(old) < _VALUE_WIDTH and len(new) < _VALUE_WIDTH:
+        return json.dumps(old, ensure_ascii=False), json.dumps(new, ensure_ascii=False)
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    begin = max(0, start - context)
+
+    def cut(text: str) -> str:
+        stop = len(text) - end
+        tail = min(len(text), stop + context)
+        middle = json.dumps(text[begin:tail], ensure_ascii=False)[1:-1]
+        return f'"{"…" if begin else ""}{middle}{"…" if tail < len(text) else ""}"'
+
+    return cut(old), cut(new)
 
 
 _KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|\d+)\]')
@@ -745,10 +829,6 @@ def unkeyed_text(text: str) -> str:
 
 
 _unkeyed = unkeyed_text
-
-
-def _with_text(link: Link, text: str) -> Link:
-    return Link(link.kind, link.subject, text, link.old, link.new, link.origin)
 
 
 def _cut(text: str, width: int = 70) -> str:

@@ -1,4 +1,5 @@
-"""`safeterraform approve PLANFILE`: for a person at a terminal (PRODUCT.md §7).
+"""`safeterraform approve PLANFILE`: for a person at a terminal
+(docs/design.md#coding-agents-and-approvals).
 
 Refused (exit 3) without a terminal and in a coding agent's environment: the approval is
 the one thing an agent cannot give itself. The real binary, the config layers and the
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from safeterraform import argv, flows, launcher, policy, realbin, session
-from safeterraform.errors import Refused
+from safeterraform.errors import Refused, block
 from safeterraform.flows import approve as flow
 
 
@@ -56,16 +57,21 @@ def run(
     agents = guarded.confirmer.agents
     if agents:
         raise guarded.confirmer.refusal(
-            f"safeterraform approve: refused: {agents[0]} is set: a coding agent runs this, "
-            "and an approval is what a person gives after reviewing the plan; an agent "
-            "cannot approve its own plan. Stop here and ask a person to run, in their own "
-            f"terminal: {command}"
+            block(
+                "refused: a coding agent cannot approve a plan",
+                f"{agents[0]}, so a coding agent runs this; an approval is what a "
+                "person gives after reviewing the plan",
+                f"stop here and ask a person to run, in their own terminal: {command}",
+            )
         )
     if not (sys.stdin.isatty() if interactive is None else interactive):
         raise guarded.confirmer.refusal(
-            "safeterraform approve: refused: stdin is not a terminal; approving is for a "
-            f"person who reviews the plan and types the node names. In a terminal, run: "
-            f"{command}"
+            block(
+                "refused: approve needs a terminal",
+                "stdin is not a terminal; approving is for a person who reviews the plan "
+                "and types the node names",
+                f"in a terminal, run: {command}",
+            )
         )
     if config.error is not None:
         raise Refused(f"{config.error}; approvals are refused until it is fixed")

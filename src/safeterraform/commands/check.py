@@ -1,4 +1,5 @@
-"""`safeterraform check PLANFILE|PLAN.json`: the destructive part of a plan (PRODUCT.md §6).
+"""`safeterraform check PLANFILE|PLAN.json`: the destructive part of a plan
+(docs/design.md#the-destructive-diff).
 
 Exit 0: nothing destructive; 2: destructive changes; 1: the plan cannot be read (§9).
 """
@@ -30,9 +31,30 @@ def locate(plan_path: Path, workdir: Path) -> Path:
     return (workdir / plan_path).absolute()
 
 
-def analyze(plan_path: Path, workdir: Path, env: dict[str, str]) -> blast.Analysis:
-    """Read a plan file (through the real terraform) or plan JSON, and analyse it."""
-    config = policy.load(env, str(workdir), launcher.system_config(env))
+def config_directory(plan_path: Path, chdir: Path | None) -> Path:
+    """Where check reads the configuration layers ([nodes] names): --chdir when given, else
+    the plan's own directory, where the guarded prompt read them (README "As a pull-request
+    gate"). A gate run from the repository root then names nodes as the prompt does."""
+    return (chdir if chdir is not None else plan_path.parent).absolute()
+
+
+def shown_directory(directory: Path) -> str:
+    """The directory as a pull-request comment names it: relative to its git repository's
+    root (`envs/prod`, wherever CI checked it out), else to the current directory when
+    inside it, else absolute."""
+    for root in (directory, *directory.parents):
+        if (root / ".git").exists():
+            return str(directory.relative_to(root))
+    here = Path.cwd().absolute()
+    return str(directory.relative_to(here)) if directory.is_relative_to(here) else str(directory)
+
+
+def analyze(
+    plan_path: Path, workdir: Path, env: dict[str, str], config_dir: Path | None = None
+) -> blast.Analysis:
+    """Read a plan file (through the real terraform, run in `workdir`) or plan JSON, and
+    analyse it with the configuration layers of `config_dir` (default: `workdir`)."""
+    config = policy.load(env, str(config_dir or workdir), launcher.system_config(env))
     if config.error:
         raise SafeTerraformError(config.error)
     if not plan_path.is_file():
@@ -72,13 +94,16 @@ def run(
     workdir = (chdir or Path.cwd()).absolute()
     if not workdir.is_dir():
         raise SafeTerraformError(f"safeterraform: --chdir {chdir} is not a directory")
-    analysis = analyze(locate(plan_path, workdir), workdir, env)
+    located = locate(plan_path, workdir)
+    config_dir = config_directory(located, chdir)
+    analysis = analyze(located, workdir, env, config_dir)
     from safeterraform import render
 
     if output_format == "json":
         sys.stdout.write(render.to_json(analysis))
     elif output_format == "markdown":
-        sys.stdout.write(render.to_markdown(analysis))
+        workspace, _ = policy.current_workspace(env, str(config_dir))
+        sys.stdout.write(render.to_markdown(analysis, workspace, shown_directory(config_dir)))
     elif console is None and not sys.stdout.isatty():
         sys.stdout.write(render.to_text(analysis))  # what a console would print, without rich
     else:

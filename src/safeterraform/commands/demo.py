@@ -248,7 +248,8 @@ def run_setup(terraform: Terraform, args: Sequence[str], sandbox: Sandbox) -> No
 
 
 def agent_env(sandbox: Sandbox) -> dict[str, str]:
-    """The sandbox as a coding agent's shell: Claude Code sets CLAUDECODE=1 (PRODUCT.md §7)."""
+    """The sandbox as a coding agent's shell: Claude Code sets CLAUDECODE=1
+    (docs/design.md#coding-agents-and-approvals)."""
     return {**person_env(sandbox), AGENT_VAR: "1"}
 
 

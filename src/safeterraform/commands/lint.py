@@ -119,6 +119,12 @@ def check(paths: Sequence[Path], env: Mapping[str, str], workdir: str) -> Report
 # --- formats ---------------------------------------------------------------------------
 
 
+SUPPRESS_HINT = (
+    "A finding that is intended, once reviewed: `# safeterraform: allow <rule> <reason>` on "
+    'its line or the line above suppresses it (docs/lint.md, "Suppressing one finding").'
+)
+
+
 def _location(finding: Finding) -> str:
     return f"{finding.path}:{finding.line}"
 
@@ -150,6 +156,8 @@ def to_text_lines(report: Report) -> list[tuple[str, str]]:
         if report.findings
         else f"lint clean: {checked}, {len(report.suppressed)} suppressed"
     )
+    if report.findings:
+        lines.append((SUPPRESS_HINT, ""))
     lines.append((summary, "bold" if report.findings else "green"))
     return lines
 

@@ -1,6 +1,8 @@
-"""`safeterraform log`: the audit log as a table, or as JSON lines.
+"""`safeterraform log`: the audit log, one line per record; in full as a table; or as JSON
+lines.
 
-The table is laid out for the terminal it is shown in: one column per field when that
+One line per record fits the terminal: fields that do not fit are shortened with an
+ellipsis. The full table is laid out for the terminal it is shown in: one column per field when that
 fits, else a compact layout (time, user and workspace stacked in one column). Column
 widths are computed here, not by rich, so that text wraps at spaces and only a word longer
 than its whole column is folded (rich's own squeezing breaks words mid-word).
@@ -22,6 +24,7 @@ from rich.text import Text
 
 from safeterraform import audit, launcher, policy
 from safeterraform.errors import SafeTerraformError
+from safeterraform.inert import inert
 from safeterraform.redact import Redactor, has_secrets, redact_argv
 
 MAX_PROBLEMS_SHOWN = 10
@@ -34,6 +37,7 @@ VERDICT_STYLES = {
     "confirmed": "green",
     "applied": "green",
     "passed": "dim",
+    "outcome-unknown": "bold red",
 }
 # A word longer than this is folded rather than widening its column further.
 LONGEST_UNFOLDED_WORD = 16
@@ -46,6 +50,7 @@ class Entry:
 
     record: dict[str, Any]
     outcome: dict[str, Any] | None = None
+    unknown: bool = False  # a confirmed apply whose shim is gone without an outcome
 
 
 def _same_command(first: dict[str, Any], second: dict[str, Any]) -> bool:
@@ -53,12 +58,17 @@ def _same_command(first: dict[str, Any], second: dict[str, Any]) -> bool:
     return all(first.get(key) == second.get(key) for key in keys)
 
 
-def entries(records: Sequence[dict[str, Any]]) -> list[Entry]:
+def entries(records: Sequence[dict[str, Any]], host: str | None = None) -> list[Entry]:
     """Each record with its outcome: a break-glass record is written before the command
-    runs; the first later record of the same command with an exit code is how it ended."""
+    runs; the first later record of the same command with an exit code is how it ended.
+    A confirmed apply of `host` whose shim is gone without an outcome is `unknown`."""
+    orphaned = {id(record) for record, _ in audit.orphans(records, host)} if host else set()
     result = []
     for index, record in enumerate(records):
         outcome = None
+        if id(record) in orphaned:
+            result.append(Entry(record, None, unknown=True))
+            continue
         if record.get("verdict") == "break-glass":
             outcome = next(
                 (
@@ -98,7 +108,8 @@ def select(
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A field as shown: names, reasons and paths came from plans and state (inert)."""
+    return "" if value is None else inert(str(value))
 
 
 def _names(value: Any) -> str:
@@ -113,10 +124,10 @@ def command_line(record: dict[str, Any]) -> str:
     argv = record.get("argv")
     if not isinstance(argv, list):
         return f"{program} {_text(argv)}".strip()
-    words = [_text(word) for word in argv]
-    if words and os.path.basename(words[0]) in ("terraform", "tofu"):
-        return shlex.join(words)
-    return shlex.join([program, *words])
+    words = ["" if word is None else str(word) for word in argv]
+    if not (words and os.path.basename(words[0]) in ("terraform", "tofu")):
+        words = [program, *words]
+    return inert(shlex.join(words))
 
 
 def _time(value: Any) -> str:
@@ -148,6 +159,8 @@ def _verdict(entry: Entry) -> Text:
             cell.append(f"\noutcome: exit {_text(entry.record.get('exit_code'))}")
         else:
             cell.append("\noutcome: not recorded (no record after it)")
+    if entry.unknown:
+        cell.append(f"\n{audit.OUTCOME_UNKNOWN}", style="bold red")
     return cell
 
 
@@ -252,6 +265,96 @@ def table(chosen: Sequence[Entry], width: int) -> Table:
     return _build(_compact_columns(chosen), width)
 
 
+# -- one line per record (the default) ---------------------------------------------------
+
+LINE_HEADERS = ("time", "user", "dir", "workspace", "verdict", "nodes", "agent/approver")
+LINE_CAPS = (11, 8, 0, 9, 13, 0, 16)  # 0: shares what is left (dir, nodes)
+NODES = 5  # the column of the affected nodes
+
+
+def _fit_left(text: str, width: int) -> str:
+    """The end of `text` (a directory's last components matter), an ellipsis before it."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1 :]
+
+
+def _fit_right(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _fit_nodes(text: str, width: int) -> str:
+    """As many whole names as fit, then how many more: `powder,poison +1`."""
+    names = text.split(",")
+    if len(text) <= width or len(names) < 2:
+        return _fit_right(text, width)
+    for shown in range(len(names) - 1, 0, -1):
+        fitted = f"{','.join(names[:shown])} +{len(names) - shown}"
+        if len(fitted) <= width:
+            return fitted
+    return _fit_right(f"+{len(names)}", width)
+
+
+def who(record: dict[str, Any]) -> str:
+    """The coding agent that ran it and the person who approved it, where recorded."""
+    agent = _text(record.get("agent"))
+    approver = _text(record.get("approved_by")).split(" (approved ")[0].split("@")[0]
+    return f"{agent or '-'}/{approver}" if approver else agent
+
+
+def line_cells(entry: Entry) -> list[str]:
+    """One record's cells: month, day and time to the minute (UTC), user, directory,
+    workspace, verdict (with the exit code of a break-glass run), nodes, agent/approver."""
+    record = entry.record
+    verdict = _text(record.get("verdict"))
+    code = _exit_code(entry)
+    if code and verdict in ("break-glass", "failed"):  # how the run it let through ended
+        verdict = f"{verdict} {code}"
+    if entry.unknown:  # said in full below the lines
+        verdict = f"{verdict} ?"
+    return [
+        _time(record.get("time"))[5:16],  # 01-31 09:15: the year is in --full and --json
+        _text(record.get("user")),
+        _text(record.get("cwd")),
+        _text(record.get("workspace")),
+        verdict,
+        _names(record.get("affected_nodes")).replace(", ", ","),
+        who(record),
+    ]
+
+
+def lines(chosen: Sequence[Entry], width: int) -> list[Text]:
+    """Each record on one line of at most `width` characters: a field that does not fit
+    is shortened with an ellipsis (the directory at its start), never wrapped."""
+    rows = [list(LINE_HEADERS), *(line_cells(entry) for entry in chosen)]
+    naturals = [max(len(row[i]) for row in rows) for i in range(len(LINE_HEADERS))]
+    widths = [min(n, cap) if cap else n for n, cap in zip(naturals, LINE_CAPS, strict=True)]
+    spare = (
+        width - (len(widths) - 1) - sum(w for w, cap in zip(widths, LINE_CAPS, strict=True) if cap)
+    )
+    directory, nodes = naturals[2], naturals[5]
+    if directory + nodes > spare:  # the nodes first; the directory keeps its last words
+        directory = min(directory, max(10, spare - nodes))
+        nodes = max(spare - directory, 0)
+    widths[2], widths[5] = directory, nodes
+    shown = []
+    for number, row in enumerate(rows):
+        cells = [
+            _fit_left(cell, w)
+            if i == 2
+            else _fit_nodes(cell, w)
+            if i == NODES and number
+            else _fit_right(cell, w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        text = Text(" ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip())
+        if number == 0:
+            text.stylize("bold")
+        else:
+            verdict = row[4].split(" ")[0]
+            text.stylize(VERDICT_STYLES.get(verdict, ""))
+        shown.append(text)
+    return shown
+
+
 def _warn(err: Console, path: str, problems: Sequence[str]) -> None:
     for problem in problems[:MAX_PROBLEMS_SHOWN]:
         err.print(Text(f"safeterraform: warning: audit log {path}: {problem}"), soft_wrap=True)
@@ -297,6 +400,7 @@ def run(
     console: Console | None = None,
     err: Console | None = None,
     secrets: bool = False,
+    full: bool = False,
 ) -> int:
     console = console or Console()
     err = err or Console(stderr=True)
@@ -334,10 +438,18 @@ def run(
         for record in select([Entry(record) for record in records], last, workspace, verdict):
             console.out(json.dumps(record.record, sort_keys=True), highlight=False)
         return 0
-    chosen = select(entries(records), last, workspace, verdict)
+    chosen = select(entries(records, audit.identity(os.environ)[1]), last, workspace, verdict)
     if not chosen:
         console.print(Text(f"No records in {path} match."), soft_wrap=True)
         return 0
     console.print(Text(f"audit log {path}"), soft_wrap=True)
-    console.print(table(chosen, console.width))
+    if full:
+        console.print(table(chosen, console.width))
+    else:
+        for line in lines(chosen, console.width):
+            console.print(line, soft_wrap=True)
+        for entry in chosen:
+            if entry.unknown:
+                words = inert(audit.orphan_words(entry.record))
+                console.print(Text(f"? {words}", style="bold red"), soft_wrap=True)
     return 0

@@ -1,4 +1,4 @@
-"""The guarded flows, one module each: `run(session) -> int` (PRODUCT.md §5).
+"""The guarded flows, one module each: `run(session) -> int` (docs/design.md#command-classes).
 
 `execute` picks the flow for the command's class, removes the shim's hidden plans on
 every way out and turns expected failures into one line and their exit code.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from safeterraform import audit
 from safeterraform.argv import CommandClass
 from safeterraform.audit import AuditError
 from safeterraform.confirm import CONFIRM_VAR
-from safeterraform.errors import EXIT_INTERRUPTED, Interrupted, SafeTerraformError
+from safeterraform.errors import EXIT_INTERRUPTED, Interrupted, SafeTerraformError, block
 from safeterraform.flows import apply, plan
 from safeterraform.session import Session
 
@@ -21,28 +22,36 @@ def run(session: Session) -> int:
     invocation = session.invocation
     if session.config.error is not None:
         raise session.confirmer.refusal(
-            f"{session.config.error}; guarded commands are refused until it is fixed"
+            block(
+                f"refused: {session.config.error.removeprefix('safeterraform: ')}",
+                "safeterraform cannot tell whether this is production, so guarded commands "
+                "are refused until the file is fixed (read-only ones still run)",
+                "fix the file; `safeterraform doctor` shows every config layer it reads.",
+            )
         )
     if invocation.auto_approve:
         source = invocation.auto_approve_source
         via = "" if source == "command line" else f" (injected through {source})"
+        without = f"`{session.program} {invocation.command}` without -auto-approve"
         if session.confirmer.agents:
             instead = (
-                f"{session.confirmer.agents[0]} is set, so a coding agent runs this: run "
-                f"`{session.program} {invocation.command}` without it; it shows what the plan "
-                "destroys, and when it destroys anything a person must review and approve "
-                "that plan in their own terminal with `safeterraform approve PLANFILE` (the "
-                "refusal names the file)."
+                f"a coding agent runs this ({session.confirmer.agents[0]}): run "
+                f"{without}; when its plan destroys anything, stop and ask a person to run "
+                "`safeterraform approve PLANFILE` in their own terminal (the refusal names "
+                "the file)."
             )
         else:
             instead = (
-                f"Run `{session.program} {invocation.command}` without it to review the "
-                f"destructive changes and type the node names; in a runbook set {CONFIRM_VAR} "
-                "(see the README); Terragrunt users: pass --no-auto-approve."
+                f"run {without}: it shows what the plan destroys and asks you to type the "
+                f"node names. A runbook states the nodes it expects to lose in {CONFIRM_VAR}; "
+                "Terragrunt: --no-auto-approve. `safeterraform doctor` says more."
             )
         session.confirmer.refuse_or_break_glass(
-            f"safeterraform: refused `{session.words()}`: -auto-approve{via} is not allowed: "
-            f"{session.where}. {instead}"
+            block(
+                f"refused `{session.words()}`: -auto-approve{via} is not allowed in production",
+                session.where,
+                instead,
+            )
         )
         return _as_typed(session)
     if invocation.command_class == CommandClass.PLAN:
@@ -54,8 +63,12 @@ def run(session: Session) -> int:
 
         return state.run(session)
     session.confirmer.refuse_or_break_glass(
-        f"safeterraform: refused `{session.words()}`: safeterraform does not know what "
-        f"`{invocation.command}` changes, and {session.where}."
+        block(
+            f"refused `{session.words()}`: safeterraform does not know what "
+            f"`{invocation.command}` changes",
+            session.where,
+            "run it outside production, or with break-glass if it must run here.",
+        )
     )
     return _as_typed(session)
 
@@ -69,6 +82,20 @@ def _as_typed(session: Session) -> int:
     return code
 
 
+def report_orphans(session: Session) -> None:
+    """Say so when an earlier apply was confirmed and its shim killed before it recorded
+    how it ended (README "What is enforced"); each is reported once, and `safeterraform log` and
+    `doctor` show it from then on."""
+    recorder = session.recorder
+    try:
+        told = audit.report_orphans(recorder.path, recorder.host, recorder.syslog)
+    except AuditError as error:
+        session.ui.say(str(error))
+        return
+    for words in told:
+        session.ui.say(f"safeterraform: WARNING: {words}")
+
+
 def invocation_applies(session: Session) -> bool:
     return session.invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY)
 
@@ -76,7 +103,9 @@ def invocation_applies(session: Session) -> bool:
 def execute(session: Session, flow: Callable[[Session], int] = run) -> int:
     """Guard one command (or run another flow, e.g. approve's); expected failures become
     one line and their exit code."""
-    with session.plans.removed_on_exit():
+    report_orphans(session)
+    given = session.invocation.plan_file
+    with session.plans.removed_on_exit(given and session.workdir_path(given)):
         try:
             return flow(session)
         except Interrupted as error:

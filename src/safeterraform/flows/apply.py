@@ -1,12 +1,12 @@
 """`apply` and `destroy` in production: plan to a file (or take the one given), show what it
-destroys and why, confirm, then apply exactly the reviewed bytes (PRODUCT.md §5, §7)."""
+destroys and why, confirm, then apply exactly the reviewed bytes (docs/design.md#command-classes,
+#confirmation)."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import os
-import shlex
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from safeterraform import planfiles
 from safeterraform.approvals import PlanRef
 from safeterraform.argv import CommandLineError, split_apply_flags
-from safeterraform.errors import Refused, SafeTerraformError
+from safeterraform.errors import PlanError, Refused, SafeTerraformError, block
 from safeterraform.planfiles import PrivatePlan
 from safeterraform.policy import Config
 from safeterraform.session import Session
@@ -75,8 +75,30 @@ def run(session: Session) -> int:
                 session.snapshotter.pull_in_background(session.workspace)()  # none left running
             return code
         created = True
-    private = session.plans.private_copy(source)
-    return review_and_apply(session, private, apply_flags, created)
+    private = read_plan(session, source)
+    return review_and_apply(session, private, apply_flags, created, shown=created)
+
+
+def read_plan(session: Session, source: str) -> PrivatePlan:
+    """The private copy of the plan to review; a plan that cannot be read is refused
+    (exit 3, docs/design.md#exit-codes), saying so when the shim's own plan was used up."""
+    try:
+        return session.plans.private_copy(source)
+    except PlanError as error:
+        ours = os.path.dirname(os.path.abspath(source)) == os.path.abspath(session.plans.directory)
+        why = (
+            "safeterraform removes a plan it made once it is applied: this one was already "
+            "applied (or removed)"
+            if ours and not os.path.exists(source)
+            else "a plan that cannot be read cannot be reviewed"
+        )
+        raise session.confirmer.refusal(
+            block(
+                f"refused: {str(error).removeprefix('safeterraform: ')}; nothing was applied",
+                why,
+                f"make a new plan (`{session.program} plan`) and review that one.",
+            )
+        ) from None
 
 
 def _as_typed(session: Session) -> int:
@@ -84,6 +106,12 @@ def _as_typed(session: Session) -> int:
     session.record_outcome(code, f"terraform {session.invocation.command} exited {code}")
     session.alert(None, code)  # break-glass: never planned here, so possibly destructive
     return code
+
+
+# A rollout step's cause, when its own plan no longer shows the upstream change (docs/rollout.md).
+RECALLED = "as the rollout's first plan traced it: an earlier step applied the upstream change"
+# Terraform has just printed "No changes." itself: say only what the shim does (issue 27).
+NOTHING_TO_APPLY = "safeterraform: nothing to apply."
 
 
 def has_changes(plan_json: Mapping[str, Any]) -> bool:
@@ -110,26 +138,36 @@ def limits_broken(analysis: blast.Analysis, config: Config) -> list[str]:
 
 
 def review_plan(
-    session: Session, private: PrivatePlan, only_nodes: tuple[str, ...] | None = None
+    session: Session,
+    private: PrivatePlan,
+    only_nodes: tuple[str, ...] | None = None,
+    recalled: Mapping[str, blast.Cause] | None = None,
+    *,
+    shown: bool = False,
 ) -> blast.Analysis | None:
     """Read the private copy, refuse it when stale or not promoted, render it and check
     `[limits]`, as the guarded apply, a rollout's step and `safeterraform approve` all do;
     None when it has no changes. `only_nodes` (a rollout's step): the nodes this plan must
-    affect, exactly."""
+    affect, exactly; `recalled`: the causes the rollout's first plan traced. `shown`:
+    terraform's own plan output is already on the screen (the shim ran the plan); otherwise
+    `terraform show` of the private copy comes first, so every change is seen, not only the
+    destructive ones (README "What is enforced")."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
-    shown = terraform.start_show_json(private.path)  # terraform is the long pole: first
+    started = terraform.start_show_json(private.path)  # terraform is the long pole: first
     preload(session)
     from safeterraform import blast, promotion, render, review
 
     try:
         analysis, plan_json = review.analyze_started(
-            shown, private.path, session.config.node_attributes
+            started, private.path, session.config.node_attributes
         )
     except SafeTerraformError as error:
         raise session.confirmer.refusal(
             f"{error}; nothing was applied", plan_sha256=private.sha256
         ) from None
+    if recalled:
+        analysis = blast.recall_causes(analysis, recalled, RECALLED)
     if only_nodes is not None and set(analysis.affected_nodes) != set(only_nodes):
         raise session.confirmer.refusal(
             f"safeterraform: refused: this step should destroy or replace "
@@ -141,7 +179,7 @@ def review_plan(
             affected_nodes=list(analysis.affected_nodes),
         )
     if not has_changes(plan_json):
-        session.ui.note("No changes. Nothing to apply.")
+        session.ui.note(NOTHING_TO_APPLY)
         session.recorder.record(
             "no-changes", "the plan has no changes", plan_sha256=private.sha256, exit_code=0
         )
@@ -156,23 +194,45 @@ def review_plan(
     stale = planfiles.staleness(planfiles.prior_state_meta(private.path), current)
     if stale is not None:
         raise session.confirmer.refusal(
-            f"safeterraform: refused: {stale}. Make a new plan; nothing was applied",
+            block(
+                "refused: this plan is stale; nothing was applied",
+                stale,
+                f"make a new plan (`{session.program} plan`) and review that one.",
+            ),
             plan_sha256=private.sha256,
         )
     promotion.require(session, private)  # [promotion] after: applied in a lower env first?
+    if not shown:
+        show_plan(session, private)
     session.ui.show(render.renderable(analysis))
     nodes = list(analysis.affected_nodes)
     broken = limits_broken(analysis, session.config)
     if broken:
-        first = analysis.changes[0].address if analysis.changes else ""
         session.confirmer.refuse_or_break_glass(
-            f"safeterraform: refused: this plan destroys or replaces {len(nodes)} of "
-            f"{max(analysis.nodes_known, len(nodes))} nodes, over {' and '.join(broken)}. "
-            f"Change one node at a time, e.g. {session.program} apply "
-            f"-target={shlex.quote(first)}",
+            block(
+                f"refused: this plan destroys or replaces {len(nodes)} of "
+                f"{max(analysis.nodes_known, len(nodes))} nodes at once",
+                f"[limits] {' and '.join(broken)}; {session.where}",
+                "nothing was applied. `safeterraform rollout` applies it one node at a "
+                'time, with a health check between nodes (README, "Rolling out node by '
+                'node").',
+            ),
             affected_nodes=nodes,
         )
     return analysis
+
+
+def show_plan(session: Session, private: PrivatePlan) -> None:
+    """Terraform's own rendering of exactly the reviewed bytes (`terraform show` of the
+    private copy), in the foreground; when it cannot be shown, nobody is asked."""
+    terraform = session.terraform.with_fds(private.fd)
+    code = terraform.foreground(terraform.composed("show", [private.path]))
+    if code != 0:
+        raise session.confirmer.refusal(
+            f"safeterraform: refused: terraform show of the plan exited {code}, so its "
+            "changes cannot be shown; nothing was applied",
+            plan_sha256=private.sha256,
+        )
 
 
 def plan_ref(session: Session, private: PrivatePlan) -> PlanRef:
@@ -188,9 +248,13 @@ def review_and_apply(
     apply_flags: list[str],
     created: bool,
     only_nodes: tuple[str, ...] | None = None,
+    recalled: Mapping[str, blast.Cause] | None = None,
+    *,
+    shown: bool = False,
 ) -> int:
-    """Render the private copy, confirm, snapshot, apply it; every step recorded."""
-    analysis = review_plan(session, private, only_nodes)
+    """Render the private copy, confirm, snapshot, apply it; every step recorded.
+    `shown`: terraform's plan output is already on the screen (see review_plan)."""
+    analysis = review_plan(session, private, only_nodes, recalled, shown=shown)
     if analysis is None:
         return 0
     nodes = list(analysis.affected_nodes)
@@ -199,7 +263,7 @@ def review_and_apply(
     if session.confirmer.needs_approval(nodes):
         # Only a person's approval can confirm it: keep the plan for `safeterraform approve`.
         session.plans.keep(source)
-    elif created:
+    elif created and session.ui.interactive:  # without a terminal nobody confirms here
         session.ui.note(
             "safeterraform: production: the plan above is applied by this command once you "
             "confirm; there is nothing else to run."
@@ -209,6 +273,7 @@ def review_and_apply(
         "affected nodes",
         plan=plan_ref(session, private),
         next_step=session.approve_hint(source),
+        aliases=analysis.addresses,
         plan_sha256=private.sha256,
     )
     if hidden and source not in session.plans.hidden:
@@ -252,7 +317,8 @@ def review_and_apply(
             "nothing was applied",
             plan_sha256=private.sha256,
         )
-    code = terraform.foreground(terraform.composed("apply", [*apply_flags, private.path]))
+    applying = terraform.composed("apply", [*apply_flags, private.path])
+    code = terraform.foreground(applying, inert_output=False)  # it must outlive us
     session.record_outcome(
         code, f"terraform apply exited {code}", affected_nodes=nodes, plan_sha256=private.sha256
     )

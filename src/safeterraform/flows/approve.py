@@ -1,6 +1,7 @@
 """`safeterraform approve PLANFILE`: a person reviews a production plan exactly as the guarded
 apply shows it, types the node names, and approves it for one apply without a terminal
-(PRODUCT.md §7). The approval is bound to the plan's bytes, path, workspace and directory.
+(docs/design.md#coding-agents-and-approvals). The approval is bound to the plan's bytes, path,
+workspace and directory.
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ def run(session: Session) -> int:
     analysis = review_plan(session, private)
     if analysis is None:
         return 0
+    from safeterraform import render  # review_plan imported it (docs/perf.md)
+
     nodes = list(analysis.affected_nodes)
-    outcome = session.confirmer.confirm(nodes, "affected nodes", plan_sha256=private.sha256)
+    outcome = session.confirmer.confirm(
+        nodes,
+        "affected nodes",
+        purpose="to approve this plan",
+        aliases=analysis.addresses,
+        plan_sha256=private.sha256,
+    )
     store = session.confirmer.approvals
     if store is None:  # session.build always gives one
         raise SafeTerraformError("safeterraform approve: no approvals directory")
@@ -38,7 +47,8 @@ def run(session: Session) -> int:
     try:
         recorder.record(
             "approved",
-            f"approved for one apply until {approval.expires_at} ({approval.file})",
+            f"approved for one apply until {approval.expires_at} ({approval.file}); "
+            f"it covers {render.counts_line(analysis)}",
             affected_nodes=nodes,
             expected_nodes=nodes,
             typed_nodes=list(outcome.typed),

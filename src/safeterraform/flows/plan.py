@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safeterraform.argv import flag_values
+from safeterraform.argv import bool_flag, flag_values
 from safeterraform.confirm import display_names
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import sha256_of
@@ -27,9 +27,17 @@ def run(session: Session) -> int:
         args.append(f"-out={plan_path}")
     from safeterraform.flows.apply import preload
 
-    composed = session.terraform.composed("plan", args)
-    code = session.terraform.foreground(composed, lambda: preload(session, asks=False))
-    detailed = "-detailed-exitcode" in args or "--detailed-exitcode" in args
+    terraform = session.terraform
+    if session.confirmer.agents or session.config.two_person:
+        # A person must approve whatever this plan destroys: terraform's own "To perform
+        # exactly these actions, run: terraform apply ..." would contradict our next step.
+        terraform = terraform.with_env(TF_IN_AUTOMATION="1")
+    code = terraform.foreground(
+        terraform.composed("plan", args), lambda: preload(session, asks=False)
+    )
+    # Every spelling Terraform accepts (`-detailed-exitcode=true`, `--detailed-exitcode=1`,
+    # from TF_CLI_ARGS_plan): exit 2 is "changes present", and the plan is still reviewed.
+    detailed = bool_flag(args, "detailed-exitcode")
     if code != 0 and not (detailed and code == 2):
         return code
     local = session.workdir_path(plan_path)
@@ -45,13 +53,14 @@ def run(session: Session) -> int:
     nodes = list(analysis.affected_nodes)
     if session.confirmer.needs_approval(nodes):
         who = (
-            f"{session.confirmer.agents[0]} is set: a coding agent cannot confirm it"
+            f"{session.confirmer.agents[0]}: a coding agent cannot confirm it"
             if session.confirmer.agents
             else f"two_person = true in {session.config.two_person}: another user approves it"
         )
         session.ui.note(
-            f"\nThis plan destroys, replaces or forgets {display_names(nodes)} in production, "
-            f"and {who}. Stop here and ask a person to review it. "
+            f"\nThis plan destroys, replaces or forgets {display_names(nodes)} in production.\n"
+            f"  why a person: {who}\n"
+            f"  next: stop here and ask a person to review it. "
             f"{session.approve_hint(plan_path)}"
         )
     else:

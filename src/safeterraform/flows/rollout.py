@@ -1,4 +1,5 @@
-"""`safeterraform rollout`: one node per apply, a health check between (PRODUCT.md §13).
+"""`safeterraform rollout`: one node per apply, a health check between
+(docs/design.md#the-prevention-list).
 
 Plan once and group the destructive changes by node; then, node by node, a plan targeted
 at that node's addresses, reviewed, confirmed with that node's name and applied exactly
@@ -17,8 +18,9 @@ import json
 import os
 import shlex
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from safeterraform import blast, policy, promotion, render, review
+from safeterraform import blast, promotion, render, review
 from safeterraform.argv import CommandLineError, flag_values, split_apply_flags
 from safeterraform.confirm import CONFIRM_VAR
 from safeterraform.errors import (
@@ -27,6 +29,7 @@ from safeterraform.errors import (
     Interrupted,
     Refused,
     SafeTerraformError,
+    block,
 )
 from safeterraform.flows import apply
 from safeterraform.planfiles import PrivatePlan
@@ -46,10 +49,20 @@ class Request:
 
 @dataclasses.dataclass
 class Progress:
-    """A rollout under way: the order chosen and the nodes whose step (hook included) passed."""
+    """A rollout under way: the order chosen, the nodes whose step (hook included) passed,
+    and the causes its first plan traced, by address (each step shows them, docs/rollout.md)."""
 
     order: list[str]
     done: list[str]
+    causes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def recalled(self) -> dict[str, blast.Cause]:
+        """The causes kept, those that still read as causes (a damaged entry is left out)."""
+        found = {}
+        for address, data in self.causes.items():
+            with contextlib.suppress(TypeError, KeyError, AttributeError):
+                found[address] = blast.cause_from_dict(data)
+        return found
 
 
 def rollout_order(
@@ -66,6 +79,26 @@ def rollout_order(
     return [name for name in chosen if name not in ending] + ending
 
 
+# Said once, before the first step: every step is a -target plan and apply, and Terraform
+# warns about that each time (docs/rollout.md).
+TARGET_WARNINGS = (
+    "Each node's step plans and applies with -target, so Terraform's warnings "
+    '"Resource targeting is in effect" and "Applied changes may be incomplete" are expected '
+    "there; the last step plans the whole configuration without -target."
+)
+
+
+def finished_line(order: Sequence[str]) -> str:
+    """The rollout's last line once every step exited 0 (pure)."""
+    if not order:
+        return "safeterraform rollout: finished: no node to roll out; the configuration is applied."
+    steps = ", ".join(f"{i}. {blast.display_name(n)}" for i, n in enumerate(order, 1))
+    return (
+        f"safeterraform rollout: finished: {len(order)} node(s) rolled out one at a time "
+        f"({steps}); the configuration is fully applied."
+    )
+
+
 def progress_path(session: Session) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in session.workspace)
     return os.path.join(
@@ -77,7 +110,12 @@ def read_progress(path: str) -> Progress | None:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-        return Progress([str(n) for n in data["order"]], [str(n) for n in data["done"]])
+        causes = data.get("causes")
+        return Progress(
+            [str(n) for n in data["order"]],
+            [str(n) for n in data["done"]],
+            causes if isinstance(causes, dict) else {},
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -97,23 +135,41 @@ def run(session: Session, request: Request) -> int:
         raise session.confirmer.refusal(f"{config.error}; the rollout is refused until it is fixed")
     if invocation.auto_approve:
         raise session.confirmer.refusal(
-            "safeterraform: refused: -auto-approve is not allowed in a rollout: every node "
-            "is confirmed by its name"
+            block(
+                "refused: -auto-approve is not allowed in a rollout",
+                "every node of a rollout is confirmed by its name",
+                "run `safeterraform rollout` without it.",
+            )
         )
     for name in ("target", "exclude"):
         if flag_values(invocation.command_args, name):
             raise session.confirmer.refusal(
-                f"safeterraform: refused: a rollout makes its own -target for each node; "
-                f"drop -{name} (a rollout covers the whole configuration)"
+                block(
+                    f"refused: -{name} is not allowed in a rollout",
+                    "a rollout makes its own -target for each node and covers the whole "
+                    "configuration",
+                    f"run `safeterraform rollout` without -{name}.",
+                )
             )
-    agents = policy.agent_markers(config, session.env)
+    agents = session.confirmer.agents
     if agents:
         raise session.confirmer.refusal(
-            f"safeterraform: refused: {agents[0]} is set: a coding agent runs this, and a rollout "
-            "destroys or replaces nodes one by one with a person confirming each. Stop here "
-            "and ask a person to run `safeterraform rollout` at a terminal."
+            block(
+                "refused: a coding agent cannot run a rollout",
+                f"{agents[0]}, so a coding agent runs this; a rollout destroys or "
+                "replaces nodes one by one with a person confirming each",
+                "stop here and ask a person to run `safeterraform rollout` at a terminal.",
+            )
         )
-    session.refuse_remote_run("roll out node by node", break_glass=False)
+    remote = session.remote_backend()
+    if remote is not None:
+        raise session.confirmer.refusal(
+            block(
+                f"refused: the {remote} backend plans and applies remotely",
+                "safeterraform cannot roll out node by node where it cannot review the plan",
+                "review and confirm the runs in HCP Terraform/TFE, one node at a time.",
+            )
+        )
     try:
         plan_flags, apply_flags = split_apply_flags(invocation.command_args)
     except CommandLineError as error:
@@ -130,6 +186,11 @@ class Rollout:
     order: list[str] = dataclasses.field(default_factory=list)
     done: list[str] = dataclasses.field(default_factory=list)
     current: str | None = None
+    causes: dict[str, blast.Cause] = dataclasses.field(default_factory=dict)
+
+    def _progress(self) -> Progress:
+        causes = {address: blast.cause_to_dict(cause) for address, cause in self.causes.items()}
+        return Progress(self.order, self.done, causes)
 
     def run(self) -> int:
         session = self.session
@@ -151,10 +212,16 @@ class Rollout:
             full.path,
             session.config.node_attributes,
         )
+        if previous is not None:  # resumed: what the first plan traced is still the cause
+            analysis = blast.recall_causes(analysis, previous.recalled(), apply.RECALLED)
+        self.causes = {c.address: c.cause for c in analysis.changes if c.cause is not None}
         groups = dict(analysis.by_node())
         affected = list(groups)
-        requested = self.request.order or (tuple(previous.order) if previous else ())
-        unknown = [n for n in self.request.order if n not in affected]
+        # --order may name a node by its address, as the prompt accepts (README "Node names").
+        by_address = {a: node for node, found in analysis.addresses.items() for a in found}
+        ordered = tuple(by_address.get(name, name) for name in self.request.order)
+        requested = ordered or (tuple(previous.order) if previous else ())
+        unknown = [n for n in ordered if n not in affected]
         unknown = [n for n in unknown if previous is None or n not in previous.done]
         if unknown:
             raise SafeTerraformError(
@@ -178,14 +245,18 @@ class Rollout:
             + (f": {steps}" if steps else "")
             + "; then the rest, which must destroy nothing."
         )
+        if self.order:
+            session.ui.note(TARGET_WARNINGS)
         if not session.ui.interactive:  # a runbook states the whole set it expects
-            session.confirmer.confirm(self.order, "this rollout would destroy or replace")
+            session.confirmer.confirm(
+                self.order, "this rollout would destroy or replace", aliases=analysis.addresses
+            )
         session.recorder.record(
             "rollout",
             f"rollout started: {', '.join(self.order) or 'no node'} then the rest",
             affected_nodes=self.order,
         )
-        write_progress(path, Progress(self.order, self.done))
+        write_progress(path, self._progress())
         try:
             code = self._steps(groups, path)
         except Interrupted as error:  # SIGTERM, SIGHUP: flows.execute records it
@@ -205,10 +276,7 @@ class Rollout:
             session.recorder.record(
                 "rollout", "rollout finished", affected_nodes=self.order, exit_code=0
             )
-            session.ui.note(
-                f"safeterraform rollout: done: {blast.display_names(self.order) or 'no node'}, "
-                "and the rest."
-            )
+            session.ui.note(finished_line(self.order))
         return code
 
     def _steps(self, groups: Mapping[str, Sequence[blast.DestructiveChange]], path: str) -> int:
@@ -222,7 +290,7 @@ class Rollout:
                 return self._stopped(f"terraform exited {code} during the step of {node}", code)
             self.done.append(node)
             self.current = None
-            write_progress(path, Progress(self.order, self.done))
+            write_progress(path, self._progress())
             hook = session.config.after_node
             if hook:
                 left = [n for n in self.order if n not in self.done]
@@ -275,7 +343,9 @@ class Rollout:
             )
             session = dataclasses.replace(session, confirmer=confirmer)
         # created=False: no "nothing else to run" note, a rollout has more steps
-        return apply.review_and_apply(session, private, self.apply_flags, False, only)
+        return apply.review_and_apply(
+            session, private, self.apply_flags, False, only, self.causes, shown=True
+        )
 
     def _stopped(self, why: str, code: int) -> int:
         """Say exactly where the rollout stopped and how to resume it."""

@@ -1,5 +1,5 @@
 """State-changing commands without a plan, in production: show what they touch, have it
-typed, snapshot every state they write, then run them as typed (PRODUCT.md §5).
+typed, snapshot every state they write, then run them as typed (docs/design.md#command-classes).
 
 `terraform test` applies and destroys the configuration for real: with destroy-time
 provisioners in it, it is refused outright (they would run against the real addresses).
@@ -14,6 +14,7 @@ from typing import Any
 from safeterraform import policy, statecmd
 from safeterraform.argv import bool_flag
 from safeterraform.errors import SafeTerraformError
+from safeterraform.errors import block as message_block
 from safeterraform.session import Session
 
 
@@ -71,45 +72,30 @@ def refuse_test_with_destroy_provisioners(session: Session) -> None:
     if found:
         listed = "; ".join(found)
         raise session.confirmer.refusal(
-            f"safeterraform: refused `{session.words()}`: terraform test applies and destroys "
-            f"this configuration for real, and its destroy-time provisioners would run "
-            f"against real addresses ({listed}); {session.where}. Run the tests in a "
-            "non-production workspace or directory."
+            message_block(
+                f"refused `{session.words()}`: its destroy-time provisioners would run "
+                f"against real addresses ({listed})",
+                f"terraform test applies and destroys this configuration for real; {session.where}",
+                "run the tests in a non-production workspace or directory.",
+            )
         )
 
 
 def destroy_provisioners(workdir: str) -> list[str]:
-    """`file: resource.address provisioner` for every `when = destroy` provisioner in the
-    configuration's .tf files (the root module; local modules are read by `lint`)."""
-    import hcl2
+    """`file:line: address provisioner` for every `when = destroy` provisioner in the
+    configuration (.tf and .tf.json) and the local modules it calls (`source = "./..."`),
+    as `safeterraform lint` finds them; a suppression comment does not hide one here."""
+    from safeterraform import lint
+    from safeterraform.commands import lint as lint_command
 
-    found = []
-    for name in sorted(os.listdir(workdir)):
-        if not name.endswith(".tf"):
-            continue
-        path = os.path.join(workdir, name)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as error:
-            raise SafeTerraformError(f"safeterraform: cannot read {path}: {error}") from None
-        if "destroy" not in text:
-            continue
-        try:
-            parsed = hcl2.loads(text)
-        except Exception as error:
-            raise SafeTerraformError(
-                f"safeterraform: cannot parse {path} to look for destroy-time provisioners: "
-                f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
-            ) from None
-        for block in parsed.get("resource", []):
-            for kind, resources in block.items():
-                if not isinstance(resources, dict):
-                    continue
-                for rname, body in resources.items():
-                    for provisioner in (body or {}).get("provisioner", []):
-                        for ptype, settings in provisioner.items():
-                            if str(settings.get("when", "")).strip('"${}') == "destroy":
-                                address = f"{kind.strip(chr(34))}.{rname.strip(chr(34))}"
-                                found.append(f"{name}: {address} {ptype.strip(chr(34))}")
-    return found
+    try:
+        report = lint.lint(lint_command.load_module(workdir), (), lint_command.load_module)
+    except lint.LintError as error:
+        raise SafeTerraformError(
+            f"{error} (while looking for destroy-time provisioners before `terraform test`)"
+        ) from None
+    return [
+        f"{os.path.relpath(f.path, workdir)}:{f.line}: {f.address} {f.provisioner}"
+        for f in sorted((*report.findings, *report.suppressed), key=lambda f: (f.path, f.line))
+        if f.rule == lint.DESTROY_PROVISIONER
+    ]

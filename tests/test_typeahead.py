@@ -1,0 +1,61 @@
+"""Only keys typed after the plan is shown confirm it (README "What is enforced", issue 26).
+
+A real pseudo-terminal (pexpect): the names are written to the terminal the moment the
+command starts, before terraform has planned anything, as a runbook pasted with the names
+on its next line would. The state file's bytes and reset.log are the witnesses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pexpect
+
+from tests import tfharness
+from tests.test_guard import (
+    RESET,
+    finish,
+    incident,
+    incident_template,
+    reset_log,
+    spawn,
+)
+
+__all__ = ["incident", "incident_template"]
+
+
+def test_names_typed_before_the_plan_is_shown_do_not_confirm_it(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """Mutation: UI.ask no longer calls discard_typeahead -> the early names answer the
+    prompt and the three nodes are reset before anyone saw the plan."""
+    before = tfharness.state_bytes(incident)
+    child = spawn(shim_bin, ["apply"], incident, env)
+    child.sendline("phoebe powder poison")  # before the plan appears
+    child.expect("Type the names")
+    assert "discarded" in (child.before or "")
+    # The prompt still waits: nothing answered it, nothing was applied.
+    index = child.expect(["Not confirmed", "not confirmed", "Apply complete", pexpect.TIMEOUT], 3)
+    assert index == 3, child.before
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []
+    # The same names typed after the prompt was drawn apply the plan.
+    child.sendline("phoebe powder poison")
+    child.expect("Apply complete!")
+    assert finish(child) == 0
+    assert sorted(reset_log(incident)) == [f"{RESET} 192.0.2.6{n}" for n in (5, 6, 7)]
+
+
+def test_an_early_enter_does_not_abort_the_confirmation(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """A stray Enter pressed while terraform plans is not an empty answer.
+    Mutation: UI.ask skips discard_typeahead -> "not confirmed (empty answer)", exit 4."""
+    child = spawn(shim_bin, ["apply"], incident, env)
+    child.sendline("")
+    child.expect("Type the names")
+    index = child.expect(["empty answer", pexpect.TIMEOUT], 3)
+    assert index == 1, child.before
+    child.sendintr()
+    assert finish(child) == 130
+    assert reset_log(incident) == []
