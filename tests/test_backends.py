@@ -316,3 +316,20 @@ def test_a_saved_cloud_plan_is_named_as_such(
     assert "cloud.tfplan is a saved cloud plan (run run-CbMpSkAV3Z3hzqVR" in checked.stderr
     assert "corrupt" not in checked.stderr and "zip" not in checked.stderr
     assert runs_created(tfe) == []
+
+
+def test_a_rollout_against_a_remote_prod_workspace_is_refused_even_with_break_glass(
+    remote_prod: Path, tfe: TfeServer, env: dict[str, str]
+) -> None:
+    """A rollout plans and applies node by node; a remote backend would run them remotely.
+    Mutation: the rollout's remote refusal allowing break-glass (it then starts remote
+    runs) or dropped."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("safeterraform")), "rollout"],
+        cwd=remote_prod, env={**env, "SAFETERRAFORM_BREAK_GLASS": "outage"},
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "the remote backend plans and applies remotely" in result.stderr
+    assert "cannot roll out node by node" in result.stderr
+    assert runs_created(tfe) == []

@@ -54,7 +54,7 @@ def test_readme_commands_and_flags_exist(home: Path) -> None:
 def test_readme_config_example_is_accepted(tmp_path: Path, home: Path) -> None:
     """The README's TOML example, commented keys included, read as a system layer (which
     may set everything): no unknown key, no wrong type. Mutation: a key renamed in
-    policy.KNOWN_KEYS -> fails."""
+    policy.KEYS -> fails."""
     block = README[README.index("```toml\n[production]") + len("```toml\n") :]
     block = block[: block.index("```")]
     uncommented = "\n".join(

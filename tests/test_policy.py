@@ -421,6 +421,104 @@ def test_agent_env_layers_add_names_and_never_remove_the_defaults(tmp_path: Path
     assert policy.agent_markers(config, {"CLAUDECODE": " "}) == []
 
 
+# -- merge rules (policy.KEYS) -----------------------------------------------------------
+
+STRICTEST_KEYS = [
+    # (table, key, strict TOML value, loose TOML value, Config attribute, strict as loaded,
+    #  the two layers that set them: a repository may set limits and max_age, not the TTL)
+    ("confirm", "approval_ttl", "600", "7200", "approval_ttl", 600, ("system", "user")),
+    ("promotion", "max_age", '"1d"', '"30d"', "promotion_max_age", 86400, ("user", "repo")),
+    ("limits", "max_affected_nodes", "1", "5", "max_affected_nodes", 1, ("user", "repo")),
+    (
+        "limits",
+        "max_affected_fraction",
+        "0.25",
+        "0.5",
+        "max_affected_fraction",
+        0.25,
+        ("user", "repo"),
+    ),
+]
+
+
+@pytest.mark.parametrize("strict_first", [True, False], ids=["strict-first", "loose-later-first"])
+@pytest.mark.parametrize(
+    ("table", "key", "strict", "loose", "attribute", "expected", "pair"),
+    STRICTEST_KEYS,
+    ids=[row[1] for row in STRICTEST_KEYS],
+)
+def test_a_later_layer_never_lengthens_a_ttl_or_raises_a_limit(
+    layers: Layers,
+    table: str,
+    key: str,
+    strict: str,
+    loose: str,
+    attribute: str,
+    expected: float,
+    pair: tuple[str, str],
+    strict_first: bool,
+) -> None:
+    """The strictest value wins whichever layer wrote it.
+    Mutations: STRICTEST merged with max (`[promotion] max_age` lengthened by a later
+    layer), or as "last layer wins", or as "first layer wins"."""
+    writers = {"system": layers.write_system, "user": layers.write_user, "repo": layers.write_repo}
+    first, later = (strict, loose) if strict_first else (loose, strict)
+    writers[pair[0]](f"[{table}]\n{key} = {first}\n")
+    writers[pair[1]](f"[{table}]\n{key} = {later}\n")
+    config = layers.load()
+    assert config.error is None, config.error
+    assert getattr(config, attribute) == expected
+
+
+@pytest.mark.parametrize("keep", ["0", "-1"])
+def test_state_backups_keep_below_one_is_a_config_error(layers: Layers, keep: str) -> None:
+    """`keep = -1` pruned every snapshot, the new one included; `keep = 0` became 10.
+    Mutation: drop the row's minimum (keep = -1 loads)."""
+    user = layers.write_user(f"[state_backups]\nkeep = {keep}\n")
+    config = layers.load()
+    assert config.error is not None
+    assert str(user) in config.error and "`[state_backups] keep` must be >= 1" in config.error
+    verdict = policy.judge(config, layers.env, str(layers.workdir))
+    assert verdict.production  # guarded commands are refused (fail closed)
+
+
+def test_state_backups_keep_one_is_kept(layers: Layers) -> None:
+    layers.write_system("[state_backups]\nkeep = 5\n")
+    layers.write_user("[state_backups]\nkeep = 1\n")
+    assert layers.load().state_backups_keep == 1
+
+
+SAMPLE_VALUES = {
+    "bool": "false",
+    "int": "5",
+    "number": "0.5",
+    "str": '"x"',
+    "file str": '"/bin/true"',
+    "strings": '["x"]',
+    "patterns": '["x"]',
+    "sourced": '["x"]',
+    "duration": '"1d"',
+}
+NOT_FOR_REPOSITORIES = [key for key in policy.KEYS if "repository" not in key.layers]
+
+
+@pytest.mark.parametrize(
+    "row", NOT_FOR_REPOSITORIES, ids=[f"{k.table}.{k.key}" for k in NOT_FOR_REPOSITORIES]
+)
+def test_a_repository_file_cannot_set_a_trusted_key(layers: Layers, row: policy.Key) -> None:
+    """Every row that leaves repositories out refuses them, naming file and key.
+    Mutation: the layer check skipped for keys inside tables (only top-level refused)."""
+    line = f"{row.key} = {SAMPLE_VALUES[row.kind]}\n"
+    repo = layers.write_repo(line if not row.table else f"[{row.table}]\n{line}")
+    config = layers.load()
+    assert config.error is not None
+    shown = row.key if not row.table else f"[{row.table}] {row.key}"
+    assert str(repo) in config.error
+    assert f"`{shown}` cannot be set in a repository file" in config.error or (
+        f"`{row.table}` cannot be set in a repository file" in config.error
+    )
+
+
 # -- survivors of issue 28's mutation run (docs/testing.md) ------------------------------
 
 
@@ -494,17 +592,6 @@ def test_promotion_max_age_is_the_shortest_any_layer_sets(
     config = layers.load()
     assert config.error is None, config.error
     assert config.promotion_max_age == seconds
-
-
-@pytest.mark.parametrize("keep", [-1, 0])
-def test_state_backups_keep_below_one_is_a_config_error(layers: Layers, keep: int) -> None:
-    """`keep = -1` used to load and then prune every snapshot, the new one included;
-    `keep = 0` silently became 10. Mutation: drop the `keep >= 1` check -> loads."""
-    path = layers.write_user(f"[state_backups]\nkeep = {keep}\n")
-    config = layers.load()
-    assert config.error is not None
-    assert str(path) in config.error and "[state_backups] keep" in config.error
-    assert ">= 1" in config.error
 
 
 def test_state_backups_keep_is_the_last_layer_that_sets_it(layers: Layers) -> None:

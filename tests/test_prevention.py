@@ -306,6 +306,30 @@ def test_a_hook_that_fails_in_any_way_stops_the_apply(
     assert f"exited {code}" in str(refused["reason"])
 
 
+def test_state_snapshot_of_a_local_backend_path(
+    terraform_bin: Path, shim: Runner, env: dict[str, str], workdir: Path, real: Runner
+) -> None:
+    """The shim reads a local backend's state file itself (no `terraform state pull`), where
+    `backend "local" { path = ... }` puts it. Mutation: the default terraform.tfstate read
+    instead of the backend's path (the snapshot and the staleness check would see another
+    state, or none)."""
+    backend = 'terraform {\n  backend "local" {\n    path = "envs/prod/cluster.tfstate"\n  }\n}\n'
+    main = workdir / "main.tf"
+    main.write_text(backend + tfharness.incident_config(tfharness.INCIDENT_NODES))
+    for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+        assert real(*args).returncode == 0
+    (workdir / "terraform.tfstate").write_text("{}")  # a decoy where the default would be
+    main.write_text(backend + tfharness.incident_config(tfharness.INCIDENT_NODES, "v1.7.0"))
+    state = workdir / "envs" / "prod" / "cluster.tfstate"
+    before = state.read_bytes()
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    applied = shim("apply", "-input=false")
+    assert applied.returncode == 0, applied.stderr
+    backups = list((workdir / ".terraform" / "safeterraform" / "state-backups").iterdir())
+    assert [backup.read_bytes() for backup in backups] == [before]
+    assert state.read_bytes() != before
+
+
 @pytest.mark.parametrize(("limit", "applied"), [(3, True), (2, False)])
 def test_max_affected_nodes_is_a_maximum_not_a_bound_below(
     incident: Path, shim: Runner, env: dict[str, str], limit: int, applied: bool

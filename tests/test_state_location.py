@@ -337,7 +337,8 @@ def test_the_var_file_rule_is_turned_off_only_by_the_system_layer(
 ) -> None:
     """A user layer cannot turn it off (config error, refused); the system layer can.
 
-    Mutation: drop `builtin_var_files` from SYSTEM_ONLY -> the user file turns it off."""
+    Mutation: the `builtin_var_files` row of policy.KEYS open to every layer -> the user
+    file turns it off."""
     (changed / "prod.tfvars").write_text('talos_version = "v1.6.0"\n')  # no change
     user = home / ".config" / "safeterraform" / "config.toml"
     user.parent.mkdir(parents=True)

@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import pwd
-import socket
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -213,7 +212,7 @@ def identity(env: Mapping[str, str]) -> tuple[str, str]:
     sudo_user = env.get("SUDO_USER")
     if sudo_user and sudo_user != user:
         user = f"{user} (sudo from {sudo_user})"
-    return user, socket.gethostname()
+    return user, os.uname().nodename  # gethostname(); socket costs ~5 ms to import
 
 
 def _home(env: Mapping[str, str]) -> str:
@@ -339,6 +338,8 @@ def _to_syslog(message: str, socket_path: str | None = None) -> None:
 
 
 def _send(path: str, frame: bytes) -> None:
+    import socket
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.settimeout(SYSLOG_TIMEOUT)
         try:
@@ -353,6 +354,8 @@ def _send(path: str, frame: bytes) -> None:
 
 
 def _send_stream(path: str, frame: bytes) -> None:
+    import socket
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(SYSLOG_TIMEOUT)
         sock.connect(path)
@@ -361,6 +364,8 @@ def _send_stream(path: str, frame: bytes) -> None:
 
 def syslog_problem(socket_path: str | None = None) -> str | None:
     """Why records cannot be sent to the syslog socket now, or None; sends nothing."""
+    import socket
+
     path = socket_path or SYSLOG_SOCKET
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         with socket.socket(socket.AF_UNIX, kind) as sock:

@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
@@ -193,8 +192,22 @@ def cloud_plan(path: str) -> dict[str, str] | None:
     return {key: str(value) for key, value in data.items()}
 
 
+def describe_cloud_plan(path: str, shown: str) -> str | None:
+    """`<shown> is a saved cloud plan (run ID on HOST)` when `path` is one, else None:
+    the one wording of `check`, `apply` and `approve`."""
+    saved = cloud_plan(path)
+    if saved is None:
+        return None
+    return (
+        f"{shown} is a saved cloud plan (run {saved.get('run_id', '?')} on "
+        f"{saved.get('hostname', '?')})"
+    )
+
+
 def prior_state_meta(path: str) -> tuple[str, int] | None:
     """(lineage, serial) of the state a plan file was made against (its `tfstate`)."""
+    import zipfile  # ~15 ms: imported while terraform plans, not before (docs/perf.md)
+
     try:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("tfstate"))
@@ -370,6 +383,8 @@ def recorded_backend(path: str) -> tuple[str, dict[str, object], str] | None:
     members with one name, where Python's reads the last: rather than imitate both, a
     plan with a duplicate member, or a duplicate backend field, is MalformedPlan (the
     shim refuses it, exit 3)."""
+    import zipfile
+
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()

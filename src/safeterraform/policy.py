@@ -88,103 +88,184 @@ class Pattern(_Value):
         self.source = source  # the file it came from, or "built-in default"
 
 
-class Config(_Value):
-    """Every layer merged under the authority rules; `files` are the ones read."""
+# -- the configuration keys: one row each ----------------------------------------------
+# Who may set a key (README "Configuration"): every layer; the system and user layers (a
+# repository file is someone else's: what runs, where the trail goes, who may bypass);
+# or the system layer alone (it binds every user of a bastion).
+ALL: "tuple[str, ...]" = ("system", "user", "repository")
+TRUSTED: "tuple[str, ...]" = ("system", "user")
+SYSTEM: "tuple[str, ...]" = ("system",)
+# How the layers combine (README "Decisions where the contract is silent", Authority):
+ADD = "add"  # lists add up over the layers; nothing a layer named can be removed later
+ADD_OR_REPLACE = "system replaces"  # as ADD; the system layer replaces the built-in start
+STRICTEST = "min"  # limits, TTLs, ages: the smallest wins, a later layer never raises one
+FIRST = "first"  # the first layer (system first) that sets a non-empty value wins
+LAST = "last"  # the last layer that sets it wins
+TURNED_ON = "on"  # true in any layer wins: the value is the first file that said so
+TURNED_OFF = "off"  # false in any layer wins: the value is the first file that said so
+ANY_TRUE = "any"  # true in any layer wins: a boolean
+
+
+class Key(_Value):
+    """One configuration key: where it is, its TOML type, who may set it, how layers
+    merge it, the Config attribute it feeds and that attribute's default."""
 
     __slots__ = (
-        "after_destructive_apply",
-        "after_node",
-        "agent_env",
-        "agent_processes",
-        "allow_env_disabled_by",
-        "always",
-        "approval_ttl",
-        "approvals_dir",
-        "audit_log",
-        "audit_syslog",
-        "backends",
-        "before_destructive_apply",
-        "break_glass_disabled_by",
-        "builtin_var_files_disabled_by",
-        "dangerous_commands",
-        "error",
-        "files",
-        "max_affected_fraction",
-        "max_affected_nodes",
-        "node_attributes",
-        "paths",
-        "promotion_after",
-        "promotion_max_age",
-        "real_binaries",
-        "rollout_last",
-        "state_backups_keep",
-        "two_person",
-        "var_files",
-        "workspaces",
+        "attribute",
+        "default",
+        "key",
+        "kind",
+        "layers",
+        "merge",
+        "minimum",
+        "start",
+        "table",
     )
 
     def __init__(
         self,
-        *,
-        files: tuple[tuple[str, str], ...] = (),  # (layer, path)
-        workspaces: tuple[Pattern, ...] = (),
-        paths: tuple[Pattern, ...] = (),
-        var_files: tuple[Pattern, ...] = (),
-        backends: tuple[Pattern, ...] = (),
-        builtin_var_files_disabled_by: str | None = None,  # the system file that did
-        always: str | None = None,  # the file that set always = true
-        break_glass_disabled_by: str | None = None,
-        node_attributes: tuple[str, ...] = DEFAULT_NODE_ATTRIBUTES,
-        real_binaries: "Mapping[str, tuple[str, str]] | None" = None,
-        audit_log: str | None = None,
-        audit_syslog: bool = False,
-        max_affected_nodes: int | None = None,
-        max_affected_fraction: float | None = None,
-        state_backups_keep: int = DEFAULT_STATE_BACKUPS_KEEP,
-        before_destructive_apply: str | None = None,
-        after_destructive_apply: str | None = None,
-        agent_env: tuple[str, ...] = DEFAULT_AGENT_ENV,
-        agent_processes: tuple[str, ...] = DEFAULT_AGENT_PROCESSES,
-        allow_env_disabled_by: str | None = None,
-        two_person: str | None = None,  # the system file that requires it
-        approval_ttl: int = DEFAULT_APPROVAL_TTL,
-        approvals_dir: str | None = None,
-        dangerous_commands: tuple[tuple[str, str], ...] = (),  # (regex, file) added by layers
-        after_node: str | None = None,  # the rollout's health check between nodes
-        rollout_last: tuple[str, ...] = (),  # nodes a rollout leaves to the end, in order
-        promotion_after: tuple[Pattern, ...] = (),  # lower environments, with their file
-        promotion_max_age: int = DEFAULT_PROMOTION_MAX_AGE,  # seconds
-        error: str | None = None,  # a file that could not be read or parsed; fail closed
+        table: str,
+        key: str,
+        kind: str,
+        layers: "tuple[str, ...]",
+        merge: str,
+        attribute: str,
+        default: object = None,
+        minimum: int | None = None,
+        start: "tuple[object, ...]" = (),
     ) -> None:
-        self.files = files
-        self.workspaces = workspaces
-        self.paths = paths
-        self.var_files = var_files
-        self.backends = backends
-        self.builtin_var_files_disabled_by = builtin_var_files_disabled_by
-        self.always = always
-        self.break_glass_disabled_by = break_glass_disabled_by
-        self.node_attributes = node_attributes
-        self.real_binaries: Mapping[str, tuple[str, str]] = real_binaries or {}
-        self.audit_log = audit_log
-        self.audit_syslog = audit_syslog
-        self.max_affected_nodes = max_affected_nodes
-        self.max_affected_fraction = max_affected_fraction
-        self.state_backups_keep = state_backups_keep
-        self.before_destructive_apply = before_destructive_apply
-        self.after_destructive_apply = after_destructive_apply
-        self.agent_env = agent_env
-        self.agent_processes = agent_processes
-        self.allow_env_disabled_by = allow_env_disabled_by
-        self.two_person = two_person
-        self.approval_ttl = approval_ttl
-        self.approvals_dir = approvals_dir
-        self.dangerous_commands = dangerous_commands
-        self.after_node = after_node
-        self.rollout_last = rollout_last
-        self.promotion_after = promotion_after
-        self.promotion_max_age = promotion_max_age
-        self.error = error
+        self.table = table  # "" for the top level
+        self.key = key
+        # bool, int, number (int or float), str, strings (a list of them), patterns (a
+        # list of globs, kept with their file), sourced (strings kept with their file),
+        # duration (seconds, or "7d", "12h"...), file str (a string kept with its file)
+        self.kind = kind
+        self.layers = layers
+        self.merge = merge
+        self.attribute = attribute
+        self.default = default
+        self.minimum = minimum  # a smaller value is a config error naming file and key
+        self.start = start  # what an ADD list holds before any layer
+
+
+BUILTIN_WORKSPACES = Pattern("<prod|production|prd token>", BUILTIN)
+BUILTIN_PATHS = Pattern("<prod|production|prd path component>", BUILTIN)
+# The var-file rule: its own object, so that `builtin_var_files = false` removes only it.
+BUILTIN_VAR_FILES = Pattern("<prod|production|prd path component>", BUILTIN)
+BUILTIN_BACKENDS = Pattern("<prod|production|prd word in the state location>", BUILTIN)
+# Tables, in the order they are checked; one only trusted layers may hold is refused as a
+# whole in a repository file.
+TABLES = (
+    ("production", ALL),
+    ("nodes", ALL),
+    ("audit", ALL),
+    ("limits", ALL),
+    ("hooks", TRUSTED),
+    ("state_backups", TRUSTED),
+    ("confirm", ALL),
+    ("lint", ALL),  # read by commands/lint.py
+    ("rollout", ALL),  # read by flows/rollout.py
+    ("promotion", ALL),  # read by promotion.py
+)
+# A misspelt key (`alway = true`) must not silently turn protection off: a key that is
+# not here is a config error, so guarded commands fail closed.
+# fmt: off
+KEYS = (
+    Key("production", "workspaces", "patterns", ALL, ADD_OR_REPLACE, "workspaces", (),
+        start=(BUILTIN_WORKSPACES,)),
+    Key("production", "paths", "patterns", ALL, ADD_OR_REPLACE, "paths", (),
+        start=(BUILTIN_PATHS,)),
+    Key("production", "var_files", "patterns", ALL, ADD, "var_files", (),
+        start=(BUILTIN_VAR_FILES,)),
+    Key("production", "backends", "patterns", ALL, ADD_OR_REPLACE, "backends", (),
+        start=(BUILTIN_BACKENDS,)),
+    # Only the system layer may turn the built-in var-file rule off (README "Where the
+    # state lives"); _merge then drops BUILTIN_VAR_FILES from var_files.
+    Key("production", "builtin_var_files", "bool", SYSTEM, TURNED_OFF,
+        "builtin_var_files_disabled_by"),
+    Key("production", "always", "bool", ALL, TURNED_ON, "always"),
+    Key("production", "allow_break_glass", "bool", TRUSTED, TURNED_OFF, "break_glass_disabled_by"),
+    Key("nodes", "attributes", "strings", ALL, LAST, "node_attributes", DEFAULT_NODE_ATTRIBUTES),
+    Key("", "real_terraform", "file str", TRUSTED, FIRST, "real_terraform"),
+    Key("", "real_tofu", "file str", TRUSTED, FIRST, "real_tofu"),
+    Key("", "audit_log", "str", TRUSTED, FIRST, "audit_log"),  # wins over [audit] path
+    Key("audit", "path", "str", TRUSTED, FIRST, "audit_log"),
+    Key("audit", "syslog", "bool", TRUSTED, ANY_TRUE, "audit_syslog", False),
+    Key("limits", "max_affected_nodes", "int", ALL, STRICTEST, "max_affected_nodes"),
+    Key("limits", "max_affected_fraction", "number", ALL, STRICTEST, "max_affected_fraction"),
+    Key("state_backups", "keep", "int", TRUSTED, LAST, "state_backups_keep",
+        DEFAULT_STATE_BACKUPS_KEEP, minimum=1),
+    Key("hooks", "before_destructive_apply", "str", TRUSTED, FIRST, "before_destructive_apply"),
+    Key("hooks", "after_destructive_apply", "str", TRUSTED, FIRST, "after_destructive_apply"),
+    Key("hooks", "after_node", "str", TRUSTED, FIRST, "after_node"),  # a rollout's check
+    Key("confirm", "agent_env", "strings", ALL, ADD, "agent_env", DEFAULT_AGENT_ENV,
+        start=DEFAULT_AGENT_ENV),
+    Key("confirm", "agent_processes", "strings", ALL, ADD, "agent_processes",
+        DEFAULT_AGENT_PROCESSES, start=DEFAULT_AGENT_PROCESSES),
+    Key("confirm", "allow_env", "bool", ALL, TURNED_OFF, "allow_env_disabled_by"),
+    Key("confirm", "two_person", "bool", SYSTEM, TURNED_ON, "two_person"),
+    Key("confirm", "approval_ttl", "int", TRUSTED, STRICTEST, "approval_ttl",
+        DEFAULT_APPROVAL_TTL, minimum=1),
+    Key("confirm", "approvals_dir", "str", SYSTEM, FIRST, "approvals_dir"),
+    Key("lint", "dangerous_commands", "sourced", ALL, ADD, "dangerous_commands", ()),
+    Key("rollout", "last", "strings", ALL, ADD, "rollout_last", ()),
+    Key("promotion", "after", "patterns", ALL, ADD, "promotion_after", ()),
+    Key("promotion", "max_age", "duration", ALL, STRICTEST, "promotion_max_age",
+        DEFAULT_PROMOTION_MAX_AGE),
+)
+# fmt: on
+_DEFAULTS = {key.attribute: key.default for key in KEYS}
+
+
+class Config(_Value):
+    """Every layer merged under the rules of KEYS; `files` are the ones read, `error` the
+    file that could not be read or parsed (fail closed). Attributes not in KEYS' rows:
+    `files`, `error`."""
+
+    __slots__ = ("error", "files", *sorted(_DEFAULTS))
+
+    # Declared for mypy; set from KEYS' defaults and the merge (one row per key).
+    error: str | None
+    files: "tuple[tuple[str, str], ...]"  # (layer, path)
+    after_destructive_apply: str | None
+    after_node: str | None
+    agent_env: "tuple[str, ...]"
+    agent_processes: "tuple[str, ...]"
+    allow_env_disabled_by: str | None
+    always: str | None  # the file that set always = true
+    approval_ttl: int
+    approvals_dir: str | None
+    audit_log: str | None
+    audit_syslog: bool
+    backends: "tuple[Pattern, ...]"
+    before_destructive_apply: str | None
+    builtin_var_files_disabled_by: str | None  # the system file that turned the rule off
+    break_glass_disabled_by: str | None
+    dangerous_commands: "tuple[tuple[str, str], ...]"  # (regex, file) added by layers
+    max_affected_fraction: float | None
+    max_affected_nodes: int | None
+    node_attributes: "tuple[str, ...]"
+    paths: "tuple[Pattern, ...]"
+    promotion_after: "tuple[Pattern, ...]"  # lower environments, with their file
+    promotion_max_age: int  # seconds
+    real_terraform: "tuple[str, str] | None"  # (path, file)
+    real_tofu: "tuple[str, str] | None"
+    rollout_last: "tuple[str, ...]"  # nodes a rollout leaves to the end, in order
+    state_backups_keep: int
+    two_person: str | None  # the system file that requires it
+    var_files: "tuple[Pattern, ...]"
+    workspaces: "tuple[Pattern, ...]"
+
+    def __init__(self, **values: object) -> None:
+        unknown = set(values) - set(self.__slots__)
+        if unknown:
+            raise TypeError(f"Config has no attribute {sorted(unknown)[0]!r}")
+        self.files = ()
+        self.error = None
+        for name, default in _DEFAULTS.items():
+            setattr(self, name, default)
+        for name, value in values.items():
+            setattr(self, name, value)
 
     @property
     def allow_break_glass(self) -> bool:
@@ -193,6 +274,12 @@ class Config(_Value):
     @property
     def allow_env(self) -> bool:
         return self.allow_env_disabled_by is None
+
+    @property
+    def real_binaries(self) -> "dict[str, tuple[str, str]]":
+        """`real_terraform` / `real_tofu`: program -> (path, the file that set it)."""
+        found = {"terraform": self.real_terraform, "tofu": self.real_tofu}
+        return {program: value for program, value in found.items() if value is not None}
 
 
 class Verdict(_Value):
@@ -345,63 +432,20 @@ def load(env: "Mapping[str, str]", workdir: str, system_config: str | None = Non
         return Config(error=str(error))
 
 
-# A misspelt key (`alway = true`) must not silently turn protection off: unknown keys
-# are a config error, so guarded commands fail closed.
-KNOWN_KEYS = {
-    "": frozenset(
-        {
-            "production",
-            "nodes",
-            "audit",
-            "limits",
-            "hooks",
-            "state_backups",
-            "confirm",
-            "lint",
-            "rollout",
-            "promotion",
-            "real_terraform",
-            "real_tofu",
-            "audit_log",
-        }
-    ),
-    "production": frozenset(
-        {
-            "workspaces",
-            "paths",
-            "var_files",
-            "backends",
-            "builtin_var_files",
-            "always",
-            "allow_break_glass",
-        }
-    ),
-    "nodes": frozenset({"attributes"}),
-    "audit": frozenset({"path", "syslog"}),
-    "limits": frozenset({"max_affected_nodes", "max_affected_fraction"}),
-    "hooks": frozenset({"before_destructive_apply", "after_destructive_apply", "after_node"}),
-    "state_backups": frozenset({"keep"}),
-    "confirm": frozenset(
-        {"agent_env", "agent_processes", "allow_env", "two_person", "approval_ttl", "approvals_dir"}
-    ),
-    "lint": frozenset({"dangerous_commands"}),  # read by commands/lint.py
-    "rollout": frozenset({"last"}),  # read by flows/rollout.py
-    "promotion": frozenset({"after", "max_age"}),  # read by promotion.py
-}
-# A repository file is someone else's: it may only make things stricter
-# (docs/design.md#production-detection). What runs, where the trail goes and who may bypass come
-# from the system and user layers.
-REPOSITORY_FORBIDDEN = {
-    "": frozenset({"real_terraform", "real_tofu", "audit_log", "hooks", "state_backups"}),
-    "production": frozenset({"allow_break_glass"}),
-    "audit": frozenset({"path", "syslog"}),
-    "confirm": frozenset({"two_person", "approval_ttl", "approvals_dir"}),
-}
-# Only the system layer may set these (they bind every user of a bastion).
-SYSTEM_ONLY = {
-    "confirm": frozenset({"two_person", "approvals_dir"}),
-    "production": frozenset({"builtin_var_files"}),  # only the system layer may turn it off
-}
+def _tables(path: str, data: "Mapping[str, Any]") -> "dict[str, Mapping[str, Any]]":
+    """The file's tables by name ("" the top level); unknown keys and tables that are not
+    tables are config errors."""
+    tables: dict[str, Mapping[str, Any]] = {"": data}
+    for name, _ in TABLES:
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"safeterraform: config {path}: [{name}] must be a table")
+        known = frozenset(key.key for key in KEYS if key.table == name)
+        _known_keys(path, table, known, f"[{name}] ")
+        tables[name] = table
+    top = frozenset([*(name for name, _ in TABLES), *(k.key for k in KEYS if not k.table)])
+    _known_keys(path, data, top, "")
+    return tables
 
 
 def _known_keys(path: str, table: "Mapping[str, Any]", known: frozenset[str], where: str) -> None:
@@ -413,174 +457,109 @@ def _known_keys(path: str, table: "Mapping[str, Any]", known: frozenset[str], wh
         )
 
 
-def _check_layer(layer: str, path: str, data: "Mapping[str, Any]") -> None:
-    """Keys a layer may not set are a config error naming the file and the key."""
-    rules = []
-    if layer == "repository":
-        rules.append((REPOSITORY_FORBIDDEN, "a repository file", "the system or user config"))
-    if layer != "system":
-        rules.append((SYSTEM_ONLY, f"the {layer} config", "the system config"))
-    for forbidden, who, where in rules:
-        for table_name, keys in forbidden.items():
-            table = data if table_name == "" else data.get(table_name, {})
-            for key in sorted(set(table) & keys):
-                shown = key if table_name == "" else f"[{table_name}] {key}"
-                raise ConfigError(
-                    f"safeterraform: config {path}: `{shown}` cannot be set in {who}; "
-                    f"set it in {where}"
-                )
+def _check_layer(layer: str, path: str, tables: "Mapping[str, Mapping[str, Any]]") -> None:
+    """Keys (and tables) a layer may not set are a config error naming the file and key."""
+    who = "a repository file" if layer == "repository" else f"the {layer} config"
+    refused = [(name, "", layers) for name, layers in TABLES if name in tables[""]]
+    refused += [(k.key, k.table, k.layers) for k in KEYS if k.key in tables[k.table]]
+    for key, table, layers in refused:
+        if layer not in layers:
+            shown = key if table == "" else f"[{table}] {key}"
+            where = "the system config" if layers == SYSTEM else "the system or user config"
+            raise ConfigError(
+                f"safeterraform: config {path}: `{shown}` cannot be set in {who}; set it in {where}"
+            )
+
+
+_TYPES: "dict[str, type | tuple[type, ...]]" = {
+    "bool": bool,
+    "int": int,
+    "number": (int, float),
+    "str": str,
+    "file str": str,
+}
+
+
+def _value(path: str, table: "Mapping[str, Any]", key: Key) -> object:
+    """The value of one key in one file, checked and converted for its merge."""
+    value: Any
+    if key.kind in ("strings", "patterns", "sourced"):
+        value = _strings(path, table, key.key)
+        if key.kind == "patterns":
+            return [Pattern(glob, path) for glob in value]
+        if key.kind == "sourced":
+            return [(text, path) for text in value]
+        return value
+    if key.kind == "duration":
+        value = _duration(path, table, key.key)
+    else:
+        value = _typed(path, table, key.key, _TYPES[key.kind])
+    if key.minimum is not None and value < key.minimum:
+        shown = key.key if key.table == "" else f"[{key.table}] {key.key}"
+        raise ConfigError(f"safeterraform: config {path}: `{shown}` must be >= {key.minimum}")
+    if key.kind == "file str":
+        return (value, path) if value else None
+    return value
+
+
+def _combine(key: Key, merged: "dict[str, Any]", value: "Any", layer: str, path: str) -> None:
+    """Fold one file's value of `key` into `merged` by the key's merge rule."""
+    name = key.attribute
+    if key.merge in (ADD, ADD_OR_REPLACE):
+        if name not in merged:  # the first layer to set it (system layers come first)
+            replaced = key.merge == ADD_OR_REPLACE and layer == "system"
+            merged[name] = [] if replaced else list(key.start)
+        merged[name].extend(value)
+    elif key.merge == STRICTEST:
+        merged[name] = value if merged.get(name) is None else min(merged[name], value)
+    elif key.merge == LAST:
+        merged[name] = value
+    elif key.merge == FIRST:
+        if merged.get(name) is None and value:
+            merged[name] = value
+    elif key.merge == TURNED_ON:
+        if value is True and merged.get(name) is None:
+            merged[name] = path
+    elif key.merge == TURNED_OFF:
+        if value is False and merged.get(name) is None:
+            merged[name] = path
+    elif key.merge == ANY_TRUE:
+        merged[name] = bool(merged.get(name)) or bool(value)
+
+
+def _final(key: Key, value: "Any") -> object:
+    """A merged value as Config holds it; an empty list is the key's default."""
+    if isinstance(value, list):
+        items = dict.fromkeys(value) if key.kind == "strings" and key.merge == ADD else value
+        return tuple(items) or key.default
+    if key.kind == "number" and value is not None:
+        return float(value)
+    return key.default if value is None else value
 
 
 def _merge(env: "Mapping[str, str]", workdir: str, system_config: str | None) -> Config:
     files: list[tuple[str, str]] = []
-    workspaces: list[Pattern] = []
-    paths: list[Pattern] = []
-    var_files: list[Pattern] = []
-    backends: list[Pattern] = []
-    builtin_var_files_disabled_by = None
-    always = None
-    break_glass_disabled_by = None
-    allow_env_disabled_by = None
-    node_attributes: tuple[str, ...] | None = None
-    real_binaries: dict[str, tuple[str, str]] = {}
-    audit_log = None
-    audit_syslog = False
-    max_nodes: int | None = None
-    max_fraction: float | None = None
-    keep = DEFAULT_STATE_BACKUPS_KEEP
-    hooks_set: dict[str, str] = {}
-    agent_env = list(DEFAULT_AGENT_ENV)
-    agent_processes = list(DEFAULT_AGENT_PROCESSES)
-    two_person = None
-    approval_ttl: int | None = None
-    approvals_dir = None
-    dangerous: list[tuple[str, str]] = []
-    rollout_last: list[str] = []
-    promotion_after: list[Pattern] = []
-    max_age: int | None = None
-    system_replaces: set[str] = set()
+    merged: dict[str, Any] = {}
     for layer, path in config_paths(env, workdir, system_config):
         data = _read(path)
         if data is None:
             continue
         files.append((layer, path))
-        tables = {}
-        for name in KNOWN_KEYS:
-            if not name:
-                continue
-            table = data.get(name, {})
-            if not isinstance(table, dict):
-                raise ConfigError(f"safeterraform: config {path}: [{name}] must be a table")
-            _known_keys(path, table, KNOWN_KEYS[name], f"[{name}] ")
-            tables[name] = table
-        _known_keys(path, data, KNOWN_KEYS[""], "")
-        _check_layer(layer, path, data)
-        production, nodes, audit = tables["production"], tables["nodes"], tables["audit"]
-        limits, hooks, confirm = tables["limits"], tables["hooks"], tables["confirm"]
-        # Only the authoritative system layer may replace the built-in patterns.
-        for key, target in (
-            ("workspaces", workspaces),
-            ("paths", paths),
-            ("var_files", var_files),
-            ("backends", backends),
-        ):
-            target.extend(Pattern(glob, path) for glob in _strings(path, production, key))
-        if layer == "system":
-            system_replaces = {
-                key for key in ("workspaces", "paths", "backends") if key in production
-            }
-            if _typed(path, production, "builtin_var_files", bool) is False:
-                builtin_var_files_disabled_by = path
-        if _typed(path, production, "always", bool) and always is None:
-            always = path
-        if _typed(path, production, "allow_break_glass", bool) is False:
-            break_glass_disabled_by = break_glass_disabled_by or path
-        if _typed(path, confirm, "allow_env", bool) is False:
-            allow_env_disabled_by = allow_env_disabled_by or path
-        agent_env.extend(_strings(path, confirm, "agent_env"))
-        agent_processes.extend(_strings(path, confirm, "agent_processes"))
-        if _typed(path, confirm, "two_person", bool):
-            two_person = two_person or path
-        ttl = _typed(path, confirm, "approval_ttl", int)
-        if ttl is not None:
-            if ttl <= 0:
-                raise ConfigError(f"safeterraform: config {path}: `approval_ttl` must be > 0")
-            approval_ttl = ttl if approval_ttl is None else min(approval_ttl, ttl)
-        approvals_dir = approvals_dir or _typed(path, confirm, "approvals_dir", str)
-        dangerous += [(p, path) for p in _strings(path, tables["lint"], "dangerous_commands")]
-        if "attributes" in nodes:
-            node_attributes = tuple(_strings(path, nodes, "attributes"))
-        for program in ("terraform", "tofu"):
-            value = _typed(path, data, f"real_{program}", str)
-            if value and program not in real_binaries:
-                real_binaries[program] = (value, path)
-        log = _typed(path, data, "audit_log", str) or _typed(path, audit, "path", str)
-        if log and audit_log is None:
-            audit_log = log
-        audit_syslog = audit_syslog or bool(_typed(path, audit, "syslog", bool))
-        limit = _typed(path, limits, "max_affected_nodes", int)
-        if limit is not None:
-            max_nodes = limit if max_nodes is None else min(max_nodes, limit)
-        fraction = _typed(path, limits, "max_affected_fraction", (int, float))
-        if fraction is not None:
-            max_fraction = fraction if max_fraction is None else min(max_fraction, fraction)
-        kept = _typed(path, tables["state_backups"], "keep", int)
-        if kept is not None:
-            if kept < 1:  # 0 kept nothing to restore; -1 pruned the new snapshot too
-                raise ConfigError(
-                    f"safeterraform: config {path}: `[state_backups] keep` must be >= 1"
-                )
-            keep = kept
-        # Any layer may add lower environments and last nodes, or shorten max_age; none
-        # can remove what another layer named (the system layer is authoritative).
-        rollout_last += _strings(path, tables["rollout"], "last")
-        promotion = tables["promotion"]
-        promotion_after += [Pattern(name, path) for name in _strings(path, promotion, "after")]
-        age = _duration(path, promotion, "max_age")
-        if age is not None:
-            max_age = age if max_age is None else min(max_age, age)
-        for hook in ("before_destructive_apply", "after_destructive_apply", "after_node"):
-            value = _typed(path, hooks, hook, str)
-            if value and hook not in hooks_set:
-                hooks_set[hook] = value
-    if "workspaces" not in system_replaces:
-        workspaces.insert(0, Pattern("<prod|production|prd token>", BUILTIN))
-    if "paths" not in system_replaces:
-        paths.insert(0, Pattern("<prod|production|prd path component>", BUILTIN))
-    if "backends" not in system_replaces:
-        backends.insert(0, Pattern("<prod|production|prd word in the state location>", BUILTIN))
-    if builtin_var_files_disabled_by is None:
-        var_files.insert(0, Pattern("<prod|production|prd path component>", BUILTIN))
-    return Config(
-        files=tuple(files),
-        workspaces=tuple(workspaces),
-        paths=tuple(paths),
-        var_files=tuple(var_files),
-        backends=tuple(backends),
-        builtin_var_files_disabled_by=builtin_var_files_disabled_by,
-        always=always,
-        break_glass_disabled_by=break_glass_disabled_by,
-        node_attributes=node_attributes or DEFAULT_NODE_ATTRIBUTES,
-        real_binaries=real_binaries,
-        audit_log=audit_log,
-        audit_syslog=audit_syslog,
-        max_affected_nodes=max_nodes,
-        max_affected_fraction=float(max_fraction) if max_fraction is not None else None,
-        state_backups_keep=keep,
-        before_destructive_apply=hooks_set.get("before_destructive_apply"),
-        after_destructive_apply=hooks_set.get("after_destructive_apply"),
-        agent_env=tuple(dict.fromkeys(agent_env)),
-        agent_processes=tuple(dict.fromkeys(agent_processes)),
-        allow_env_disabled_by=allow_env_disabled_by,
-        two_person=two_person,
-        approval_ttl=approval_ttl or DEFAULT_APPROVAL_TTL,
-        approvals_dir=approvals_dir,
-        dangerous_commands=tuple(dangerous),
-        after_node=hooks_set.get("after_node"),
-        rollout_last=tuple(dict.fromkeys(rollout_last)),
-        promotion_after=tuple(promotion_after),
-        promotion_max_age=DEFAULT_PROMOTION_MAX_AGE if max_age is None else max_age,
-    )
+        tables = _tables(path, data)
+        _check_layer(layer, path, tables)
+        for key in KEYS:
+            if key.key in tables[key.table]:
+                _combine(key, merged, _value(path, tables[key.table], key), layer, path)
+    values = {}
+    for key in KEYS:
+        if key.attribute in merged:
+            values[key.attribute] = _final(key, merged[key.attribute])
+        elif key.start:
+            values[key.attribute] = key.start  # the built-in patterns, the agent variables
+    if values.get("builtin_var_files_disabled_by"):
+        kept = [glob for glob in merged.get("var_files", ()) if glob is not BUILTIN_VAR_FILES]
+        values["var_files"] = tuple(kept)
+    return Config(files=tuple(files), **values)
 
 
 def agent_markers(config: Config, env: "Mapping[str, str]") -> list[str]:
@@ -690,8 +669,7 @@ def current_workspace(env: "Mapping[str, str]", workdir: str) -> tuple[str, str]
     """
     if env.get("TF_WORKSPACE"):
         return env["TF_WORKSPACE"], "TF_WORKSPACE"
-    data_dir = env.get("TF_DATA_DIR") or ".terraform"
-    environment_file = os.path.join(workdir, data_dir, "environment")
+    environment_file = os.path.join(data_dir(env, workdir), "environment")
     try:
         with open(environment_file, "rb") as handle:
             raw = handle.read()
@@ -888,6 +866,24 @@ def _state_rules(config: Config, logical: str, kind: str, value: str) -> list[st
     elif kind == "unknown":
         found.append(value)
     return found
+
+
+def current_state_file(
+    env: "Mapping[str, str]", workdir: str, workspace: str
+) -> tuple[str, bool] | None:
+    """The state file the local backend uses for `workspace` (its recorded `path` and
+    `workspace_dir`, else terraform's defaults) and whether the configuration chose it;
+    None when another backend is in use."""
+    settings: Mapping[str, Any] = {}
+    if os.path.exists(os.path.join(data_dir(env, workdir), "terraform.tfstate")):
+        backend = recorded_backend(env, workdir)
+        if backend is None or backend[0] != "local":
+            return None
+        settings = backend[1]
+    if workspace == "default":
+        return str(settings.get("path") or "terraform.tfstate"), bool(settings.get("path"))
+    base = str(settings.get("workspace_dir") or "terraform.tfstate.d")
+    return os.path.join(base, workspace, "terraform.tfstate"), bool(settings.get("workspace_dir"))
 
 
 # -- where a backend keeps a workspace's state (README "Where the state lives") ----------
@@ -1180,6 +1176,15 @@ def state_file_workspace(path: str) -> str | None:
     return None
 
 
+REMOTE_BACKENDS = ("remote", "cloud")  # terraform plans and applies remotely with these
+
+
+def data_dir(env: "Mapping[str, str]", workdir: str) -> str:
+    """Terraform's data directory for `workdir` (after -chdir): TF_DATA_DIR, relative to
+    the working directory unless absolute, else .terraform."""
+    return os.path.join(workdir, env.get("TF_DATA_DIR") or ".terraform")
+
+
 def remote_workspace_of(
     kind: str, settings: "Mapping[str, Any]", env: "Mapping[str, str]", workspace: str
 ) -> tuple[str, str]:
@@ -1203,8 +1208,7 @@ def recorded_backend(
 ) -> "tuple[str, dict[str, Any]] | None":
     """(type, settings) of the backend `terraform init` recorded, if any. With `kinds`,
     only a file mentioning one of them is parsed (json costs start-up time)."""
-    data_dir = env.get("TF_DATA_DIR") or ".terraform"
-    path = os.path.join(workdir, data_dir, "terraform.tfstate")
+    path = os.path.join(data_dir(env, workdir), "terraform.tfstate")
     try:
         with open(path, "rb") as handle:
             raw = handle.read()

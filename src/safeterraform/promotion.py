@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from safeterraform.argv import Invocation, bool_flag, flag_values
 from safeterraform.errors import PlanError
-from safeterraform.policy import lower_environment
+from safeterraform.policy import data_dir, lower_environment
 
 if TYPE_CHECKING:
     from safeterraform.planfiles import PrivatePlan
@@ -226,12 +226,11 @@ def apply_recorded(
 
     cwd = os.getcwd()
     workdir = verdict.workdir
-    data_dir = env.get("TF_DATA_DIR") or ".terraform"
     try:
         if invocation.plan_file is not None:
             sha256: str | None = plan_digest(os.path.join(workdir, invocation.plan_file))
         else:
-            sha256 = directory_digest(workdir, os.path.join(workdir, data_dir))
+            sha256 = directory_digest(workdir, data_dir(env, workdir))
         problem = None
     except (OSError, PlanError) as error:
         sha256, problem = None, f"; configuration not read: {error}"

@@ -23,6 +23,20 @@ def analyze_plan_file(
     return analyze_shown(terraform.start_show_json(plan_file), snapshot, node_attributes)
 
 
+def analyze_started(
+    shown: ShowJson, local_path: str, node_attributes: Sequence[str]
+) -> tuple[blast.Analysis, dict[str, Any]]:
+    """As analyze_plan_file, with `show -json` already started on the plan file (the
+    guarded apply starts it before importing this module); terraform is stopped when the
+    snapshot cannot be read."""
+    try:
+        snapshot = plan.read_snapshot(local_path)
+    except BaseException:
+        shown.cancel()
+        raise
+    return analyze_shown(shown, snapshot, node_attributes)
+
+
 def analyze_shown(
     shown: ShowJson, snapshot: dict[str, str], node_attributes: Sequence[str]
 ) -> tuple[blast.Analysis, dict[str, Any]]:

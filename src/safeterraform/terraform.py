@@ -1,6 +1,6 @@
 """The one place that runs a process: terraform's typed methods, hooks, readable errors.
 
-Captured runs (state pull, version) go through `sh`; `show -json` writes to a file (see
+Captured runs (state pull) go through `subprocess`; `show -json` writes to a file (see
 there); runs the operator watches (plan, apply, hooks) stay in the foreground with the
 terminal, and the shim never forwards a second SIGINT (docs/design.md#signals-and-terminals).
 """
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
 from typing import IO, Any
@@ -59,28 +59,34 @@ class Terraform:
         """A command line the shim composes: `-no-color` added when output is plain."""
         return [command, *(() if self.color else ("-no-color",)), *args]
 
-    def capture(self, args: Sequence[str]) -> str:
-        """Run with output captured; a failure raises with terraform's own error line."""
-        import sh  # not at module level: `safeterraform check` never needs it
+    def capture(self, args: Sequence[str]) -> bytes:
+        """Run with output captured; a failure raises with terraform's own error line.
 
+        Plain subprocess: importing `sh` cost ~0.1 s of the guarded apply (docs/perf.md)."""
         try:
-            result = sh.Command(self.path)(
-                *self._argv(args),
-                _cwd=self.cwd,
-                _env=dict(self.env),
-                _tty_out=False,
-                _in="",
-                _pass_fds=set(self.pass_fds),
+            result = subprocess.run(
+                [self.path, *self._argv(args)],
+                cwd=self.cwd,
+                env=dict(self.env),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                pass_fds=self.pass_fds,
+                check=False,
             )
-        except sh.ErrorReturnCode as error:
-            stderr = error.stderr.decode(errors="replace")
+        except OSError as error:
+            raise TerraformFailed(
+                f"safeterraform: cannot run {self.path}: {error.strerror}", 127
+            ) from None
+        if result.returncode != 0:
+            stderr = result.stderr.decode(errors="replace")
+            code = exit_code_of(result.returncode)
             raise TerraformFailed(
                 f"safeterraform: terraform {' '.join(args)} failed: "
-                f"{error_line(stderr) or f'exit {error.exit_code}'}",
-                error.exit_code,
+                f"{error_line(stderr) or f'exit {code}'}",
+                code,
                 stderr,
-            ) from None
-        return str(result)
+            )
+        return result.stdout
 
     def show_json(self, plan_file: str) -> dict[str, Any]:
         """`terraform show -json PLANFILE`, parsed; a corrupt plan is a PlanError."""
@@ -112,28 +118,39 @@ class Terraform:
             raise PlanError(f"safeterraform: cannot run {self.path}: {error.strerror}") from None
         return ShowJson(plan_file, process, output, errors)
 
-    def plan_for_the_shim(self, flags: Sequence[str], out: str) -> int:
+    def plan_for_the_shim(
+        self, flags: Sequence[str], out: str, started: Callable[[], object] | None = None
+    ) -> int:
         """A plan the shim applies itself, in the foreground. TF_IN_AUTOMATION=1 keeps
         terraform from telling the operator to run `terraform apply OUT`: OUT is a hidden
         file the shim applies (and removes) itself."""
         composed = self.composed("plan", [*flags, f"-out={out}"])
-        return self.with_env(TF_IN_AUTOMATION="1").foreground(composed)
+        return self.with_env(TF_IN_AUTOMATION="1").foreground(composed, started)
 
     def state_pull(self) -> bytes:
-        return self.capture(["state", "pull"]).encode()
+        return self.capture(["state", "pull"])
 
-    def foreground(self, args: Sequence[str], *, inert_output: bool = True) -> int:
+    def foreground(
+        self,
+        args: Sequence[str],
+        started: Callable[[], object] | None = None,
+        *,
+        inert_output: bool = True,
+    ) -> int:
         """Run in the foreground with the terminal; return terraform's exit code.
 
         Ctrl-C at the terminal reaches terraform directly (same process group), so
         the shim ignores SIGINT while waiting and never sends a second one. SIGTERM
-        sent to the shim is passed on once. Its output is shown inert (inert.Stream):
+        sent to the shim is passed on once. `started` runs as soon as terraform has started.
+        Its output is shown inert (inert.Stream):
         plan and show print values from state and config as they are. An apply keeps the
         terminal itself (`inert_output=False`): through a pipe, a shim killed mid-apply
         would take terraform down with SIGPIPE at its next line, lock held, half applied.
         """
         argv = [self.path, *self._argv(args)]
-        return foreground(argv, self.cwd, self.env, self.pass_fds, inert_output=inert_output)
+        return foreground(
+            argv, self.cwd, self.env, self.pass_fds, started, inert_output=inert_output
+        )
 
 
 class ShowJson:
@@ -191,6 +208,7 @@ def foreground(
     cwd: str,
     env: Mapping[str, str],
     pass_fds: Sequence[int] = (),
+    started: Callable[[], object] | None = None,
     *,
     inert_output: bool = False,
 ) -> int:
@@ -199,8 +217,10 @@ def foreground(
     Ctrl-C at the terminal reaches the child directly (same process group), so we ignore
     SIGINT while waiting and never send a second one; SIGTERM is passed on once. SIGHUP
     (the terminal closed) reaches the child from the terminal itself: we wait for it.
-    `inert_output`: its stdout and stderr reach ours through inert.Stream (stdin stays
-    the terminal, so terraform's own prompts still work).
+    `started` (it starts work that does not depend on the child, in threads) runs once
+    the child has started, under the same signal rules; if it fails, the child is still
+    waited for. `inert_output`: its stdout and stderr reach ours through inert.Stream
+    (stdin stays the terminal, so terraform's own prompts still work).
     """
     piped = subprocess.PIPE if inert_output else None
     for stream in (sys.stdout, sys.stderr):
@@ -234,9 +254,14 @@ def foreground(
     previous_term = signal.signal(signal.SIGTERM, on_term)
     previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        code = exit_code_of(process.wait())
-        for pump in pumps:
-            pump.join()
+        try:
+            if started is not None:
+                started()
+            code = exit_code_of(process.wait())
+        finally:
+            process.wait()  # also when `started` failed: the child is waited for
+            for pump in pumps:
+                pump.join()
         return code
     finally:
         signal.signal(signal.SIGINT, previous_int)

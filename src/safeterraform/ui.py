@@ -44,13 +44,37 @@ def plain_output(env: Mapping[str, str], stream_is_tty: bool) -> bool:
 
 @dataclass
 class UI:
-    """The consoles and prompt of one guarded command, with the redactor in front."""
+    """The consoles and prompt of one guarded command, with the redactor in front.
 
-    out: Console
-    err: Console
+    The consoles are made when first used: importing rich costs ~50 ms, which a guarded
+    apply spends while terraform plans instead of before (docs/perf.md)."""
+
+    console: Callable[[bool], Console]  # makes the stdout (False) or stderr (True) console
     prompt: Prompt
     interactive: bool  # a person can answer on stdin
     redactor: Redactor = field(default_factory=Redactor)
+    consoles: dict[bool, Console] = field(default_factory=dict)
+
+    @property
+    def out(self) -> Console:
+        if False not in self.consoles:
+            self.consoles[False] = self.console(False)
+        return self.consoles[False]
+
+    @property
+    def err(self) -> Console:
+        if True not in self.consoles:
+            self.consoles[True] = self.console(True)
+        return self.consoles[True]
+
+    def modules(self, asks: bool) -> tuple[str, ...]:
+        """What showing a review and (`asks`) asking a person will import: rich, and the
+        prompt's library at a terminal. Flows import them ahead, while terraform runs
+        (docs/perf.md)."""
+        if asks and self.interactive and isinstance(self.prompt, QuestionaryPrompt):
+            return ("rich.console", "questionary")
+        return ("rich.console",)
+
     terminal: int | None = None  # the descriptor the real prompt reads (typeahead is dropped)
 
     def say(self, line: str) -> None:
@@ -105,9 +129,10 @@ def make(
     out: Console | None = None,
 ) -> UI:
     """The real terminal unless told otherwise; plain text when NO_COLOR or not a tty."""
-    from rich.console import Console
 
     def console(stderr: bool) -> Console:
+        from rich.console import Console
+
         stream = sys.stderr if stderr else sys.stdout
         plain = plain_output(env, stream.isatty())
         return Console(
@@ -118,11 +143,11 @@ def make(
         )
 
     return UI(
-        out=out or console(False),
-        err=console(True),
+        console=console,
         prompt=prompt or QuestionaryPrompt(),
         interactive=sys.stdin.isatty() if interactive is None else interactive,
         redactor=redactor,
+        consoles={} if out is None else {False: out},
         terminal=sys.stdin.fileno() if prompt is None and sys.stdin.isatty() else None,
     )
 

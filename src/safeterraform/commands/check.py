@@ -59,12 +59,10 @@ def analyze(
         raise SafeTerraformError(config.error)
     if not plan_path.is_file():
         raise SafeTerraformError(f"safeterraform: no such plan file: {plan_path}")
-    saved_cloud_plan = planfiles.cloud_plan(str(plan_path))
+    saved_cloud_plan = planfiles.describe_cloud_plan(str(plan_path), str(plan_path))
     if saved_cloud_plan is not None:
         raise SafeTerraformError(
-            f"safeterraform: {plan_path} is a saved cloud plan (run "
-            f"{saved_cloud_plan.get('run_id', '?')} on {saved_cloud_plan.get('hostname', '?')}): "
-            "review it in HCP Terraform/TFE"
+            f"safeterraform: {saved_cloud_plan}: review it in HCP Terraform/TFE"
         )
     if not plan.is_plan_file(plan_path):
         from safeterraform import blast

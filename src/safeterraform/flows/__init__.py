@@ -13,7 +13,7 @@ from safeterraform.argv import CommandClass
 from safeterraform.audit import AuditError
 from safeterraform.confirm import CONFIRM_VAR
 from safeterraform.errors import EXIT_INTERRUPTED, Interrupted, SafeTerraformError, block
-from safeterraform.flows import apply, plan, state
+from safeterraform.flows import apply, plan
 from safeterraform.session import Session
 
 
@@ -59,6 +59,8 @@ def run(session: Session) -> int:
     if invocation.command_class in (CommandClass.APPLY, CommandClass.DESTROY):
         return apply.run(session)
     if invocation.command_class == CommandClass.STATE_CHANGE:
+        from safeterraform.flows import state  # its node names import the analysis (blast)
+
         return state.run(session)
     session.confirmer.refuse_or_break_glass(
         block(

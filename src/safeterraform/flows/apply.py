@@ -4,41 +4,48 @@ destroys and why, confirm, then apply exactly the reviewed bytes (docs/design.md
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from safeterraform import blast, planfiles, promotion, render, review
+from safeterraform import planfiles
 from safeterraform.approvals import PlanRef
 from safeterraform.argv import CommandLineError, split_apply_flags
 from safeterraform.errors import PlanError, Refused, SafeTerraformError, block
 from safeterraform.planfiles import PrivatePlan
-from safeterraform.policy import Config, recorded_backend
+from safeterraform.policy import Config
 from safeterraform.session import Session
+
+if TYPE_CHECKING:
+    from safeterraform import blast
+
+
+# What reviewing a plan imports besides the terminal's modules (UI.modules).
+REVIEW_MODULES = ("safeterraform.review", "safeterraform.render", "safeterraform.promotion")
+
+
+def preload(session: Session, asks: bool = True) -> None:
+    """Start importing what the review needs (analysis, rendering, the prompt's library)
+    in a thread, while terraform plans and shows the plan: ~0.2 s of imports, several
+    times that on a busy machine, no longer stand between the plan and the prompt
+    (docs/perf.md). Nothing waits for the thread: a module the flow imports first is
+    imported by the flow (or waited for, when the thread is importing it)."""
+    modules = (*REVIEW_MODULES, *session.ui.modules(asks))
+    threading.Thread(target=_import_all, args=(modules,), daemon=True).start()
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        with contextlib.suppress(Exception):  # the flow's own import says what is wrong
+            importlib.import_module(name)
 
 
 def run(session: Session) -> int:
     invocation = session.invocation
-    if invocation.plan_file is not None:  # named for what it is, before anything else
-        saved_cloud_plan = planfiles.cloud_plan(session.workdir_path(invocation.plan_file))
-        if saved_cloud_plan is not None:
-            raise session.confirmer.refusal(
-                f"safeterraform: refused: {invocation.plan_file} is a saved cloud plan (run "
-                f"{saved_cloud_plan.get('run_id', '?')} on "
-                f"{saved_cloud_plan.get('hostname', '?')}); it runs remotely, where "
-                "safeterraform cannot review it: confirm it in HCP Terraform/TFE"
-            )
-    backend = recorded_backend(session.env, session.workdir)
-    if backend is not None and backend[0] in ("remote", "cloud"):
-        session.confirmer.refuse_or_break_glass(
-            block(
-                f"refused `{session.words()}`: the {backend[0]} backend runs "
-                f"{invocation.command} remotely, where safeterraform cannot review the plan",
-                session.where,
-                "review and confirm the run in HCP Terraform/TFE, or switch this "
-                "configuration to local execution.",
-            )
-        )
+    if session.refuse_remote_run("review the plan"):
         return _as_typed(session)
     if invocation.plan_file is not None:
         source = session.workdir_path(invocation.plan_file)
@@ -54,8 +61,18 @@ def run(session: Session) -> int:
         if invocation.command == "destroy":
             plan_flags.append("-destroy")
         source = session.plans.new_hidden()
-        code = session.terraform.plan_for_the_shim(plan_flags, source)
+
+        # Independent of the plan (docs/perf.md): the state as it is now, for the staleness
+        # check and the snapshot, and our own imports. A state that changes after this pull
+        # and before the plan reads it makes the plan look stale: refused, never applied.
+        def meanwhile() -> None:
+            session.snapshotter.pull_in_background(session.workspace)
+            preload(session)
+
+        code = session.terraform.plan_for_the_shim(plan_flags, source, meanwhile)
         if code != 0:
+            with contextlib.suppress(SafeTerraformError):
+                session.snapshotter.pull_in_background(session.workspace)()  # none left running
             return code
         created = True
     private = read_plan(session, source)
@@ -137,9 +154,13 @@ def review_plan(
     destructive ones (README "What is enforced")."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
+    started = terraform.start_show_json(private.path)  # terraform is the long pole: first
+    preload(session)
+    from safeterraform import blast, promotion, render, review
+
     try:
-        analysis, plan_json = review.analyze_plan_file(
-            terraform, private.path, private.path, session.config.node_attributes
+        analysis, plan_json = review.analyze_started(
+            started, private.path, session.config.node_attributes
         )
     except SafeTerraformError as error:
         raise session.confirmer.refusal(

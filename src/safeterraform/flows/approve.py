@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shlex
 
-from safeterraform import planfiles, render
 from safeterraform.errors import SafeTerraformError
 from safeterraform.flows.apply import plan_ref, review_plan
 from safeterraform.session import Session
@@ -22,16 +21,13 @@ def run(session: Session) -> int:
     source = session.workdir_path(plan_file)
     if not os.path.isfile(source):
         raise SafeTerraformError(f"safeterraform approve: no such plan file: {source}")
-    saved_cloud_plan = planfiles.cloud_plan(source)
-    if saved_cloud_plan is not None:
-        raise session.confirmer.refusal(
-            f"safeterraform approve: refused: {plan_file} is a saved cloud plan; it runs "
-            "remotely, where safeterraform cannot review it: confirm it in HCP Terraform/TFE"
-        )
+    session.refuse_saved_cloud_plan("safeterraform approve")
     private = session.plans.private_copy(source)
     analysis = review_plan(session, private)
     if analysis is None:
         return 0
+    from safeterraform import render  # review_plan imported it (docs/perf.md)
+
     nodes = list(analysis.affected_nodes)
     outcome = session.confirmer.confirm(
         nodes,

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from safeterraform import render, review
 from safeterraform.argv import bool_flag, flag_values
 from safeterraform.confirm import display_names
 from safeterraform.errors import Refused, SafeTerraformError
 from safeterraform.planfiles import sha256_of
-from safeterraform.policy import recorded_backend
 from safeterraform.session import Session
 
 
 def run(session: Session) -> int:
     args = list(session.invocation.command_args)
-    backend = recorded_backend(session.env, session.workdir)
-    if backend is not None and backend[0] in ("remote", "cloud"):
+    remote = session.remote_backend()
+    if remote is not None:
         # A remote plan changes nothing and cannot be saved here for review: run it as typed.
         session.ui.note(
-            f"safeterraform: the {backend[0]} backend plans remotely; this plan cannot be "
+            f"safeterraform: the {remote} backend plans remotely; this plan cannot be "
             "reviewed here, and a production apply must be confirmed in HCP Terraform/TFE."
         )
         return session.run_as_typed()
@@ -27,18 +25,24 @@ def run(session: Session) -> int:
     else:
         plan_path = session.plans.new_hidden()
         args.append(f"-out={plan_path}")
+    from safeterraform.flows.apply import preload
+
     terraform = session.terraform
     if session.confirmer.agents or session.config.two_person:
         # A person must approve whatever this plan destroys: terraform's own "To perform
         # exactly these actions, run: terraform apply ..." would contradict our next step.
         terraform = terraform.with_env(TF_IN_AUTOMATION="1")
-    code = terraform.foreground(terraform.composed("plan", args))
+    code = terraform.foreground(
+        terraform.composed("plan", args), lambda: preload(session, asks=False)
+    )
     # Every spelling Terraform accepts (`-detailed-exitcode=true`, `--detailed-exitcode=1`,
     # from TF_CLI_ARGS_plan): exit 2 is "changes present", and the plan is still reviewed.
     detailed = bool_flag(args, "detailed-exitcode")
     if code != 0 and not (detailed and code == 2):
         return code
     local = session.workdir_path(plan_path)
+    from safeterraform import render, review
+
     try:
         analysis, _ = review.analyze_plan_file(
             session.terraform, plan_path, local, session.config.node_attributes

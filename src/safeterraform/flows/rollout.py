@@ -33,9 +33,9 @@ from safeterraform.errors import (
 )
 from safeterraform.flows import apply
 from safeterraform.planfiles import PrivatePlan
-from safeterraform.policy import recorded_backend
+from safeterraform.policy import data_dir
 from safeterraform.redact import redact_argv
-from safeterraform.session import Session, data_dir
+from safeterraform.session import Session
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,11 +161,11 @@ def run(session: Session, request: Request) -> int:
                 "stop here and ask a person to run `safeterraform rollout` at a terminal.",
             )
         )
-    backend = recorded_backend(session.env, session.workdir)
-    if backend is not None and backend[0] in ("remote", "cloud"):
+    remote = session.remote_backend()
+    if remote is not None:
         raise session.confirmer.refusal(
             block(
-                f"refused: the {backend[0]} backend plans and applies remotely",
+                f"refused: the {remote} backend plans and applies remotely",
                 "safeterraform cannot roll out node by node where it cannot review the plan",
                 "review and confirm the runs in HCP Terraform/TFE, one node at a time.",
             )
@@ -335,7 +335,7 @@ class Rollout:
         if isinstance(private, int):
             return private
         session = self.session
-        session.snapshotter.pulled.clear()  # the state changed with the previous step
+        session.snapshotter.forget()  # the state changed with the previous step
         if not session.ui.interactive and CONFIRM_VAR in session.env:
             # The runbook stated the whole set; each step still confirms its own node(s).
             confirmer = dataclasses.replace(
