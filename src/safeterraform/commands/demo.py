@@ -226,25 +226,31 @@ def sandbox_env(user_env: Mapping[str, str], root: Path) -> dict[str, str]:
 
 
 def run_setup(terraform: Terraform, args: Sequence[str], sandbox: Sandbox) -> None:
-    """Run the real terraform directly (not through the guard); fail with its last line."""
+    """Run the real terraform directly (not through the guard); fail with its last line.
+
+    Through `sh`: a captured run whose failure becomes a readable error. The guarded path
+    keeps to `subprocess`, where importing `sh` cost time (docs/perf.md)."""
+    import sh
+
     words = shlex.join(["terraform", *args])
     try:
-        result = subprocess.run(
-            [terraform.path, *args],
-            cwd=sandbox.workdir,
-            env=sandbox.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=SETUP_TIMEOUT,
-            check=False,
+        sh.Command(terraform.path)(
+            *args,
+            _cwd=str(sandbox.workdir),
+            _env=sandbox.env,
+            _in="",
+            _tty_out=False,
+            _timeout=SETUP_TIMEOUT,
         )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise DemoError(f"safeterraform: demo: `{words}` could not run: {error}") from None
-    if result.returncode != 0:
-        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+    except sh.ErrorReturnCode as error:
+        output = (error.stderr or error.stdout).decode(errors="replace")
+        lines = [line for line in output.splitlines() if line.strip()]
         last = lines[-1].strip(" │╷╵") if lines else "no output"
-        raise DemoError(f"safeterraform: demo: `{words}` failed (exit {result.returncode}): {last}")
+        raise DemoError(
+            f"safeterraform: demo: `{words}` failed (exit {error.exit_code}): {last}"
+        ) from None
+    except (OSError, sh.CommandNotFound, sh.TimeoutException) as error:
+        raise DemoError(f"safeterraform: demo: `{words}` could not run: {error}") from None
 
 
 def agent_env(sandbox: Sandbox) -> dict[str, str]:
