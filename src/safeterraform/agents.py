@@ -13,6 +13,7 @@ Walked only for guarded commands, never on the pass-through path (its cost: READ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,10 @@ from safeterraform.policy import Config, agent_markers
 # Interpreters that run an agent's script: the script's own name is their first argument
 # (`node /usr/lib/node_modules/.../gemini`, `python3 ~/.local/bin/aider`).
 _INTERPRETERS = ("node", "nodejs", "bun", "deno", "python", "ruby", "perl")
+# What an executable's or a script's name may carry beyond the agent's own: `Claude`,
+# `claude.exe`, `cli.js` in `@anthropic-ai/claude-code`, `gemini-cli` (docs/agents.md).
+_SUFFIXES = (".exe", ".js", ".mjs", ".cjs", ".py", ".sh")
+COMM_LEN = 15  # the kernel keeps this much of an executable's name (TASK_COMM_LEN - 1)
 MAX_ANCESTORS = 64  # a loop guard: no real process tree is this deep
 
 
@@ -45,8 +50,21 @@ def names_of(comm: str, argv: Sequence[str]) -> tuple[str, ...]:
         interpreter = first.rstrip("0123456789.") in _INTERPRETERS
         script = next((word for word in argv[1:] if not word.startswith("-")), None)
         if interpreter and script is not None:
-            names.append(os.path.basename(script))
+            # `node .../@anthropic-ai/claude-code/cli.js`: the package is the script's folder.
+            names.extend(part for part in script.split("/")[-3:])
     return tuple(dict.fromkeys(name for name in names if name))
+
+
+def is_agent(name: str, executable: str) -> bool:
+    """Whether a process name is the agent `executable`'s (pure): the same name in any
+    case, without an extension, with a `-suffix` (`claude-code`, `gemini-cli`), or the
+    kernel's 15-character cut of a longer one."""
+    name, executable = name.lower(), executable.lower()
+    for suffix in _SUFFIXES:
+        name = name.removesuffix(suffix)
+    if len(name) == COMM_LEN and executable.startswith(name):
+        return True
+    return name == executable or name.startswith(f"{executable}-")
 
 
 def _linux_parent(pid: int) -> tuple[int, Process] | None:
@@ -64,7 +82,12 @@ def _linux_parent(pid: int) -> tuple[int, Process] | None:
     if start < 0 or end < 0 or len(fields) < 2:
         return None
     argv = [word.decode("utf-8", "replace") for word in cmdline.split(b"\0") if word]
-    return int(fields[1]), Process(pid, names_of(stat[start + 1 : end], argv))
+    names = names_of(stat[start + 1 : end], argv)
+    # The file it runs, whatever it was called by (a symlink, a rewritten argv[0]); none
+    # for another user's process or a kernel thread.
+    with contextlib.suppress(OSError):
+        names += (os.path.basename(os.readlink(f"/proc/{pid}/exe")),)
+    return int(fields[1]), Process(pid, names)
 
 
 def _ps_table() -> dict[int, tuple[int, str]]:
@@ -113,8 +136,12 @@ def ancestors(pid: int | None = None) -> list[Process]:
 
 def agent_process(executables: Sequence[str], chain: Sequence[Process]) -> Process | None:
     """The nearest ancestor that is a coding agent's executable, or None (pure)."""
-    wanted = set(executables)
-    return next((process for process in chain if wanted.intersection(process.names)), None)
+    return next((process for process in chain if _agent_name(executables, process)), None)
+
+
+def _agent_name(executables: Sequence[str], process: Process) -> str | None:
+    """The agent executable one of `process`'s names is, or None (pure)."""
+    return next((exe for name in process.names for exe in executables if is_agent(name, exe)), None)
 
 
 def evidence(
@@ -127,7 +154,7 @@ def evidence(
     found = [(name, f"{name} is set") for name in agent_markers(config, env)]
     process = agent_process(config.agent_processes, ancestors() if chain is None else chain)
     if process is not None:
-        name = next(name for name in process.names if name in config.agent_processes)
+        name = _agent_name(config.agent_processes, process)
         recorded = f"{name} (process {process.pid})"
         found.append((recorded, f"it runs under {recorded}"))
     return found

@@ -27,12 +27,26 @@ def _visible(char: str) -> str:
     if char in _NAMED:
         return _NAMED[char]
     code = ord(char)
+    if code > 0xFFFF:
+        return f"\\U{code:08x}"
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+# Beyond the list: every other control or format character (Unicode categories Cc, Cf,
+# and the line and paragraph separators Zl, Zp): the Arabic letter mark U+061C, a soft
+# hyphen, the tag characters U+E0000..E007F that hide ASCII text, U+2028.
+_HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp"))
 
 
 def _unsafe(char: str) -> bool:
     code = ord(char)
-    return code < 0x20 or 0x7F <= code <= 0x9F or char in _INVISIBLE
+    if code < 0x80:
+        return code < 0x20 or code == 0x7F
+    if code <= 0x9F or char in _INVISIBLE:
+        return True
+    import unicodedata  # imported once, and only for text that is not ASCII
+
+    return unicodedata.category(char) in _HIDDEN_CATEGORIES
 
 
 def inert(text: str, *, newlines: bool = False) -> str:
