@@ -138,15 +138,9 @@ def spaced_template(tmp_path_factory: pytest.TempPathFactory, terraform_bin: Pat
     home = tmp_path_factory.mktemp("spaced-home")
     directory = tmp_path_factory.mktemp("spaced")
     env = tfharness.clean_env(home)
-    (directory / "main.tf").write_text(spaced_config("r1"))
-    for args in (
-        ["init", "-input=false"],
-        ["workspace", "new", "prod"],
-        ["apply", "-auto-approve", "-input=false"],
-    ):
-        result = tfharness.run(terraform_bin, args, directory, env)
-        assert result.returncode == 0, result.stderr
-    (directory / "main.tf").write_text(spaced_config("r2"))
+    tfharness.applied_in_prod(
+        terraform_bin, directory, env, spaced_config("r1"), spaced_config("r2")
+    )
     return directory
 
 

@@ -234,15 +234,9 @@ def post_mortem_template(tmp_path_factory: pytest.TempPathFactory, terraform_bin
     home = tmp_path_factory.mktemp("post-mortem-home")
     directory = tmp_path_factory.mktemp("post-mortem")
     env = tfharness.clean_env(home)
-    (directory / "main.tf").write_text(post_mortem_config("v1.6.0"))
-    for args in (
-        ["init", "-input=false"],
-        ["workspace", "new", "prod"],
-        ["apply", "-auto-approve", "-input=false"],
-    ):
-        result = tfharness.run(terraform_bin, args, directory, env)
-        assert result.returncode == 0, result.stderr
-    (directory / "main.tf").write_text(post_mortem_config("v1.7.0"))
+    tfharness.applied_in_prod(
+        terraform_bin, directory, env, post_mortem_config("v1.6.0"), post_mortem_config("v1.7.0")
+    )
     return directory
 
 

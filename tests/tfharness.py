@@ -137,8 +137,20 @@ def make_incident(
     tf: Path, workdir: Path, env: dict[str, str], nodes: dict[str, str] | None = None
 ) -> None:
     """init, workspace prod, apply the initial config, then make the one-line change."""
+    chosen = nodes or INCIDENT_NODES
+    applied_in_prod(
+        tf,
+        workdir,
+        env,
+        incident_config(chosen),
+        incident_config(chosen, talos_version="v1.7.0"),
+    )
+
+
+def applied_in_prod(tf: Path, workdir: Path, env: dict[str, str], before: str, after: str) -> None:
+    """init, workspace prod, apply `before` as main.tf, then write `after` in its place."""
     config = workdir / "main.tf"
-    config.write_text(incident_config(nodes or INCIDENT_NODES))
+    config.write_text(before)
     for args in (
         ["init", "-input=false"],
         ["workspace", "new", "prod"],
@@ -147,7 +159,7 @@ def make_incident(
         result = run(tf, args, workdir, env)
         if result.returncode != 0:
             raise RuntimeError(f"terraform {' '.join(args)} failed: {result.stderr}")
-    config.write_text(incident_config(nodes or INCIDENT_NODES, talos_version="v1.7.0"))
+    config.write_text(after)
 
 
 def state_bytes(workdir: Path, workspace: str = "prod") -> bytes:
