@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,6 +18,9 @@ from safeterraform.inert import inert
 from safeterraform.redact import Redactor
 
 if TYPE_CHECKING:
+    from types import FrameType
+
+    from prompt_toolkit.application import Application
     from rich.console import Console, RenderableType
 
 
@@ -33,8 +36,60 @@ class QuestionaryPrompt:
     def text(self, message: str) -> str:
         import questionary
 
-        answer = questionary.text(message).unsafe_ask()
+        application = questionary.text(message).application
+        with _signals_end(application) as received:
+            try:
+                answer = application.run()
+            except OSError as error:  # the terminal went away (EIO): no answer
+                if received:
+                    raise received[0] from None
+                raise EOFError(str(error)) from error
+        if received:
+            raise received[0]
         return str(answer or "")
+
+
+@contextlib.contextmanager
+def _signals_end(application: Application[object]) -> Iterator[list[BaseException]]:
+    """While the prompt runs, SIGTERM and SIGHUP end it with what this command's own
+    handler raises (the flow then records the interruption and removes the hidden plan).
+
+    Raised as it is, that exception could land in one of prompt_toolkit's event-loop
+    callbacks, where asyncio logs it and carries on: the prompt would then end on the
+    closed terminal's EOF as an empty answer, with no record (README, Decisions:
+    "Interruptions").
+    So the handler keeps the exception, asks the loop to end the prompt with it, and
+    the caller raises it once the prompt has returned, whichever way it did (prompt_toolkit
+    may still fail to flush to the closed terminal on its way out)."""
+    import signal
+
+    received: list[BaseException] = []
+    previous: dict[int, Callable[[int, FrameType | None], object]] = {
+        signum: handler
+        for signum in (signal.SIGTERM, signal.SIGHUP)
+        if callable(handler := signal.getsignal(signum))
+    }
+
+    def end(error: BaseException) -> None:
+        if application.future is not None and not application.future.done():
+            application.exit(exception=error)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        try:
+            previous[signum](signum, frame)
+        except BaseException as error:  # kept, then raised once the prompt has returned
+            received.append(error)
+            loop = application.loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(end, error)
+
+    for signum in previous:
+        signal.signal(signum, on_signal)
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def plain_output(env: Mapping[str, str], stream_is_tty: bool) -> bool:
