@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -209,9 +210,25 @@ class Bastion:
         env.update(pip_settings())
         return self.run(["bash", str(INSTALL), *args], env=env, cwd=str(REPO), timeout=900)
 
+    def central_text(self) -> str:
+        """The central trail once the receiver has written every record sent so far.
+
+        The shim's datagram can still be in the socket when it exits; a marker sent after
+        it through the same socket comes out after it, so the trail is read once the
+        marker is there."""
+        if self.receiver is not None:
+            marker = f"drained-{time.monotonic_ns()}".encode()
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+                sender.sendto(marker, str(self.path("/dev/log")))
+            deadline = time.monotonic() + 20
+            while marker not in self.path(CENTRAL).read_bytes():
+                assert time.monotonic() < deadline, "the syslog receiver wrote nothing in 20 s"
+                time.sleep(0.02)
+        return self.path(CENTRAL).read_text() if self.path(CENTRAL).exists() else ""
+
     def central_records(self) -> list[dict[str, object]]:
         """The JSON records that reached the central trail."""
-        text = self.path(CENTRAL).read_text() if self.path(CENTRAL).exists() else ""
+        text = self.central_text()
         # useradd and groupadd log there too; ours are tagged safeterraform[PID].
         return [
             json.loads(message)
@@ -377,7 +394,7 @@ def test_auto_approve_is_refused_and_the_central_trail_keeps_the_record(in_use: 
         work,
     )
 
-    before = in_use.path(CENTRAL).read_bytes()
+    before = in_use.central_text().encode()
     for attempt in (
         f"rm -f {CENTRAL}",
         f"echo forged >> {CENTRAL}",
@@ -392,7 +409,7 @@ def test_auto_approve_is_refused_and_the_central_trail_keeps_the_record(in_use: 
 
 def test_syslog_line_is_auth_notice_with_tag_and_one_json_record(in_use: Bastion) -> None:
     in_use.sh("bob", "terraform apply -auto-approve", cwd="/home/bob/work")
-    lines = in_use.path(CENTRAL).read_text().splitlines()
+    lines = in_use.central_text().splitlines()
     line = next(line for line in reversed(lines) if '"user": "bob"' in line)
     header, message = line.split(": ", 1)
     assert header.startswith("<37>")  # facility auth (4) * 8 + severity notice (5)
