@@ -20,6 +20,7 @@ from tests.test_guard import (
     reset_log,
     spawn,
 )
+from tests.test_rollout import resets, spawn_rollout
 
 __all__ = ["incident", "incident_template"]
 
@@ -59,3 +60,30 @@ def test_an_early_enter_does_not_abort_the_confirmation(
     child.sendintr()
     assert finish(child) == 130
     assert reset_log(incident) == []
+
+
+def test_names_pasted_at_one_step_do_not_confirm_the_next_steps_plan(
+    incident: Path, env: dict[str, str], home: Path
+) -> None:
+    """A rollout asks once per node, in one process. The three names pasted at the first
+    node's prompt answer that prompt only: the prompt library keeps the lines it read
+    past the first answer for the next prompt, and those were typed before the second
+    node's plan was shown.
+
+    Mutation: UI.ask discarding only the terminal's pending input (not the prompt
+    library's kept lines) -> poison is reset with no name typed after its plan appeared."""
+    child = spawn_rollout(["--order", "powder,poison,phoebe"], incident, env)
+    child.expect("node 1 of 3: powder")
+    child.expect("Type the names of the 1 affected node")
+    child.send("powder\rpoison\rphoebe\r")  # typed in one go, each name and Enter
+    child.expect("Apply complete!")
+    child.expect("node 2 of 3: poison")
+    child.expect("Type the names of the 1 affected node")
+    shown = child.before or ""
+    index = child.expect(["Apply complete", "onfirmed", pexpect.TIMEOUT], 3)
+    assert index == 2, child.before
+    assert resets(incident) == ["powder"]
+    assert "14 key(s) typed before this question was shown were discarded" in shown
+    child.sendintr()
+    assert finish(child) == 130
+    assert resets(incident) == ["powder"]

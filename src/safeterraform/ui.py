@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from prompt_toolkit.application import Application
+    from prompt_toolkit.input import Input
     from rich.console import Console, RenderableType
 
 
@@ -29,14 +30,22 @@ class Prompt(Protocol):
         """The operator's answer; raises KeyboardInterrupt on Ctrl-C, EOFError on EOF."""
         ...
 
+    def forget_typeahead(self) -> int:
+        """Drop the keys an earlier answer read past its Enter; how many there were."""
+        ...
+
 
 class QuestionaryPrompt:
     """The real terminal prompt."""
+
+    def __init__(self) -> None:
+        self.input: Input | None = None  # the terminal's input, once a prompt has run
 
     def text(self, message: str) -> str:
         import questionary
 
         application = questionary.text(message).application
+        self.input = application.input
         with _signals_end(application) as received:
             try:
                 answer = application.run()
@@ -47,6 +56,16 @@ class QuestionaryPrompt:
         if received:
             raise received[0]
         return str(answer or "")
+
+    def forget_typeahead(self) -> int:
+        """prompt_toolkit reads the terminal in chunks and keeps what followed an answer's
+        Enter for the next prompt (its "typeahead"): lines typed in one go at one node's
+        prompt would answer the next node's, before its plan was shown."""
+        if self.input is None:
+            return 0
+        from prompt_toolkit.input.typeahead import get_typeahead
+
+        return sum(len(key.data) for key in get_typeahead(self.input))
 
 
 @contextlib.contextmanager
@@ -162,7 +181,7 @@ class UI:
         """The answer to a question. `fresh` (every question but the next line of a list
         pasted into the one before): input typed before it was asked is discarded first."""
         if fresh and self.terminal is not None:
-            discarded = discard_typeahead(self.terminal)
+            discarded = self.prompt.forget_typeahead() + discard_typeahead(self.terminal)
             if discarded:
                 self.say(
                     f"safeterraform: {discarded} key(s) typed before this question was shown "
