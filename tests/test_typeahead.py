@@ -7,10 +7,14 @@ on its next line would. The state file's bytes and reset.log are the witnesses.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
 
 import pexpect
 
+from safeterraform.ui import discard_typeahead
 from tests import tfharness
 from tests.test_guard import (
     RESET,
@@ -87,3 +91,34 @@ def test_names_pasted_at_one_step_do_not_confirm_the_next_steps_plan(
     child.sendintr()
     assert finish(child) == 130
     assert resets(incident) == ["powder"]
+
+
+def test_the_window_that_began_when_terraform_planned_ends_a_window_after_it() -> None:
+    """The first question after a plan waits only for what is left of the window that
+    began when terraform finished planning (UI.plan_shown), and drops what arrives
+    meanwhile. A real pseudo-terminal pair, its reader in canonical mode.
+
+    Mutations: `since` ignored (a whole window again after the review: the prompt comes
+    0.1 s later, as before), or no wait at all (the line sent mid-window is kept)."""
+    controller, terminal = os.openpty()
+    try:
+        window = 1.0
+        since = time.monotonic() - 0.5  # the plan ended half a window ago
+        writer = threading.Timer(0.25, os.write, (controller, b"phoebe poison powder\n"))
+        writer.start()
+        started = time.monotonic()
+        dropped = discard_typeahead(terminal, window=window, since=since)
+        waited = time.monotonic() - started
+        writer.join()
+        assert since + window <= time.monotonic()
+        assert waited < 0.9  # what was left of the window, not a whole one
+        assert dropped == len(b"phoebe poison powder\n")
+        os.set_blocking(terminal, False)
+        try:
+            left = os.read(terminal, 100)
+        except BlockingIOError:
+            left = b""
+        assert left == b""
+    finally:
+        os.close(controller)
+        os.close(terminal)

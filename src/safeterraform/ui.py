@@ -150,6 +150,19 @@ class UI:
         return ("rich.console",)
 
     terminal: int | None = None  # the descriptor the real prompt reads (typeahead is dropped)
+    # When terraform finished planning, if the next question follows that plan: its
+    # typeahead window began then (docs/design.md#confirmation).
+    planned_at: float | None = None
+
+    def plan_shown(self) -> None:
+        """Terraform has printed its plan: the next question's typeahead window starts now,
+        while the plan is read and its review printed, instead of after them. Every key
+        that arrives before the question is drawn is still dropped, and the question
+        still comes at least TYPEAHEAD_WINDOW after the last key typed while terraform
+        planned could have been sent."""
+        import time
+
+        self.planned_at = time.monotonic()
 
     def say(self, line: str) -> None:
         """One plain line on stderr, never wrapped; a closed terminal is not an error."""
@@ -180,8 +193,11 @@ class UI:
     def ask(self, message: str, *, fresh: bool = True) -> str:
         """The answer to a question. `fresh` (every question but the next line of a list
         pasted into the one before): input typed before it was asked is discarded first."""
+        since, self.planned_at = self.planned_at, None
         if fresh and self.terminal is not None:
-            discarded = self.prompt.forget_typeahead() + discard_typeahead(self.terminal)
+            discarded = self.prompt.forget_typeahead() + discard_typeahead(
+                self.terminal, since=since
+            )
             if discarded:
                 self.say(
                     f"safeterraform: {discarded} key(s) typed before this question was shown "
@@ -244,18 +260,20 @@ def _pending(fd: int) -> int:
     return int(struct.unpack("i", raw)[0])
 
 
-def discard_typeahead(fd: int, window: float = TYPEAHEAD_WINDOW) -> int:
+def discard_typeahead(fd: int, window: float = TYPEAHEAD_WINDOW, since: float | None = None) -> int:
     """Throw away what was typed on the terminal before a question (a runbook pasted with
     the names on the next line, keys pressed while the plan was still running), then wait
-    `window` and throw away what arrived meanwhile; the bytes counted as discarded.
-    Only keys typed after the question is drawn reach the prompt."""
+    until `window` after `since` (a `time.monotonic()`; default: now) and throw away what
+    arrived meanwhile; the bytes counted as discarded. Only keys typed after the question
+    is drawn reach the prompt."""
     import termios
     import time
 
     discarded = _pending(fd)
     try:
         termios.tcflush(fd, termios.TCIFLUSH)
-        time.sleep(window)
+        start = time.monotonic() if since is None else since
+        time.sleep(max(0.0, start + window - time.monotonic()))
         discarded += _pending(fd)
         termios.tcflush(fd, termios.TCIFLUSH)
     except (OSError, termios.error):

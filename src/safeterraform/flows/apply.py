@@ -70,6 +70,7 @@ def run(session: Session) -> int:
             preload(session)
 
         code = session.terraform.plan_for_the_shim(plan_flags, source, meanwhile)
+        session.ui.plan_shown()
         if code != 0:
             with contextlib.suppress(SafeTerraformError):
                 session.snapshotter.pull_in_background(session.workspace)()  # none left running

@@ -325,6 +325,7 @@ class Rollout:
         session = self.session
         source = session.plans.new_hidden()
         code = session.terraform.plan_for_the_shim(flags, source)
+        session.ui.plan_shown()
         if code != 0:
             return code
         return session.plans.private_copy(source)
