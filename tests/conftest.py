@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     queueing on one of them and ending the run alone (xdist's default chunks are
     contiguous)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+# Tests that share an expensive fixture, run one after another on one worker so that it is
+# made once rather than once on every worker that takes one of them (docs/testing.md,
+# "Suite time"): the user install (install.sh into a fresh virtualenv), the bastion and
+# its system install, the AWS cluster (three EC2 instances, applied once for both tests;
+# the second one replaces them).
+TOGETHER = {
+    "tests/test_install.py": "install",
+    "tests/test_bastion.py": "bastion",
+    "tests/test_aws.py::test_ami_change_lists_instances_by_tag_with_resolved_reset_commands": "aws",
+    "tests/test_aws.py::test_guarded_apply_end_to_end_in_a_terminal": "aws",
+}
+
+
+def together(nodeid: str) -> str:
+    """The unit of work a test belongs to: its TOGETHER group, or itself."""
+    function = nodeid.split("[", 1)[0]
+    return TOGETHER.get(function) or TOGETHER.get(nodeid.split("::", 1)[0]) or nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With scripts/test.sh's `--dist load`: xdist's loadscope scheduler, its scopes the
+    TOGETHER groups and single tests. The biggest groups go out first, then the single
+    tests in collection order (the `slow` ones first)."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Together(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return together(nodeid)
+
+    return Together(config, log)
 
 
 @pytest.fixture(scope="session")
