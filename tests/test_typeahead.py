@@ -8,6 +8,7 @@ on its next line would. The state file's bytes and reset.log are the witnesses.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.test_guard import (
     spawn,
 )
 from tests.test_rollout import resets, spawn_rollout
+from tests.test_statecmd import POWDER
 
 __all__ = ["incident", "incident_template"]
 
@@ -122,3 +124,64 @@ def test_the_window_that_began_when_terraform_planned_ends_a_window_after_it() -
     finally:
         os.close(controller)
         os.close(terminal)
+
+
+DISCARDED = "were discarded: only what is typed after reading the plan counts"
+
+
+def test_a_line_typed_after_the_flush_but_before_the_question_does_not_confirm_it(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """The shim is stopped right after it says it dropped keys, before the question is
+    drawn; the names are typed then, and the shim goes on: they do not answer it.
+
+    Mutation: QuestionaryPrompt.text without `_drop_keys_at_first_draw` -> the line typed
+    in the gap between the flush and the drawing answers the question, three resets."""
+    before = tfharness.state_bytes(incident)
+    child = spawn(shim_bin, ["apply"], incident, env)
+    child.sendline("")  # an early Enter: dropped, and the shim says so
+    child.expect(DISCARDED)
+    os.kill(child.pid, signal.SIGSTOP)
+    try:
+        drawn = child.expect(["Type the names", pexpect.TIMEOUT], timeout=1)
+        child.send("phoebe powder poison\r")
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+    assert drawn == 1, "the question was drawn before the shim stopped: nothing tested"
+    child.expect("Type the names")
+    index = child.expect(["Apply complete", "onfirmed", pexpect.TIMEOUT], 3)
+    assert index == 2, child.before
+    assert reset_log(incident) == []
+    assert tfharness.state_bytes(incident) == before
+    child.sendline("phoebe powder poison")
+    child.expect("as this question was being drawn were discarded")
+    child.expect("Apply complete!")
+    assert finish(child) == 0
+    assert len(reset_log(incident)) == 3
+
+
+def test_a_state_command_does_not_take_a_line_typed_while_its_prompt_is_loading(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """`state rm` imports the prompt library after the flush (~0.1 s, not while terraform
+    runs): a line typed before the question is drawn does not answer it.
+
+    Mutation: as above; the state loses powder without a name typed after the question."""
+    before = tfharness.state_bytes(incident)
+    child = spawn(shim_bin, ["state", "rm", POWDER], incident, env)
+    child.sendline("")
+    child.expect(DISCARDED)
+    os.kill(child.pid, signal.SIGSTOP)
+    try:
+        drawn = child.expect(["Type the names", pexpect.TIMEOUT], timeout=1)
+        child.send("powder\r")  # the question is not on the screen yet
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+    assert drawn == 1, "the question was drawn before the shim stopped: nothing tested"
+    child.expect("Type the names")
+    index = child.expect(["Removed", "onfirmed", pexpect.TIMEOUT], 3)
+    assert index == 2, child.before
+    assert tfharness.state_bytes(incident) == before
+    child.sendintr()
+    assert finish(child) == 130
+    assert tfharness.state_bytes(incident) == before

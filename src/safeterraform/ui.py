@@ -26,8 +26,15 @@ if TYPE_CHECKING:
 
 
 class Prompt(Protocol):
-    def text(self, message: str) -> str:
-        """The operator's answer; raises KeyboardInterrupt on Ctrl-C, EOFError on EOF."""
+    def text(self, message: str, *, fresh: bool = False) -> str:
+        """The operator's answer; raises KeyboardInterrupt on Ctrl-C, EOFError on EOF.
+        `fresh`: keys that reached the terminal before the question was drawn are dropped
+        as it is drawn (counted in `dropped_at_draw`)."""
+        ...
+
+    @property
+    def dropped_at_draw(self) -> int:
+        """How many keys the last fresh question dropped as it was drawn."""
         ...
 
     def forget_typeahead(self) -> int:
@@ -40,12 +47,20 @@ class QuestionaryPrompt:
 
     def __init__(self) -> None:
         self.input: Input | None = None  # the terminal's input, once a prompt has run
+        self.dropped: list[int] = []
 
-    def text(self, message: str) -> str:
+    @property
+    def dropped_at_draw(self) -> int:
+        return sum(self.dropped)
+
+    def text(self, message: str, *, fresh: bool = False) -> str:
         import questionary
 
         application = questionary.text(message).application
         self.input = application.input
+        self.dropped = []
+        if fresh:
+            _drop_keys_at_first_draw(application, self.dropped)
         with _signals_end(application) as received:
             try:
                 answer = application.run()
@@ -66,6 +81,39 @@ class QuestionaryPrompt:
         from prompt_toolkit.input.typeahead import get_typeahead
 
         return sum(len(key.data) for key in get_typeahead(self.input))
+
+
+def _drop_keys_at_first_draw(application: Application[object], dropped: list[int]) -> None:
+    """Drop what reached the terminal before the question is drawn, as it is drawn.
+
+    Between the flush before a question (`discard_typeahead`) and its drawing, the prompt
+    library builds the prompt and switches the terminal to raw mode; a line that arrives
+    then would be read as the answer though it was typed before the question was shown.
+    The first render runs in raw mode, before the event loop reads any input: a flush
+    just before it writes the question leaves only what arrives while it is rendered
+    (a millisecond or so) and after. (Just after the write, a key sent by a program the
+    moment it sees the question could be flushed too, and the prompt would wait.)
+    The cursor-position request is turned off: its reply would be flushed with the rest
+    and the prompt would wait for it as it ends."""
+    import termios
+
+    from prompt_toolkit.output.vt100 import Vt100_Output
+
+    if isinstance(application.output, Vt100_Output):
+        application.output.enable_cpr = False
+    fd = application.input.fileno()
+    drawn: list[bool] = []
+
+    def flush(_: object) -> None:
+        if drawn:
+            return
+        drawn.append(True)
+        pending = _pending(fd)  # raw mode: every byte, partial lines too
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcflush(fd, termios.TCIFLUSH)
+            dropped.append(pending)
+
+    application.before_render += flush
 
 
 @contextlib.contextmanager
@@ -203,7 +251,14 @@ class UI:
                     f"safeterraform: {discarded} key(s) typed before this question was shown "
                     "were discarded: only what is typed after reading the plan counts"
                 )
-        return self.prompt.text(message)
+        answer = self.prompt.text(message, fresh=fresh and self.terminal is not None)
+        late = self.prompt.dropped_at_draw
+        if late:
+            self.say(
+                f"safeterraform: {late} key(s) typed as this question was being drawn were "
+                "discarded: only what is typed after it appeared counts"
+            )
+        return answer
 
     @property
     def tell(self) -> Callable[[str], None]:
