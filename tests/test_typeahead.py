@@ -185,3 +185,40 @@ def test_a_state_command_does_not_take_a_line_typed_while_its_prompt_is_loading(
     child.sendintr()
     assert finish(child) == 130
     assert tfharness.state_bytes(incident) == before
+
+
+def test_names_typed_blind_do_not_confirm_a_plan_shown_to_nobody(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """stdin is a terminal, stdout goes to a file: the plan and the question would go to
+    the file while the names are typed blind. Nobody is asked; it is refused as a command
+    without a terminal is, saying why (found by an outside attack pass).
+
+    Mutation: UI's `interactive` from stdin alone -> the names typed after the question
+    went into the file reset the three nodes."""
+    before = tfharness.state_bytes(incident)
+    child = pexpect.spawn(
+        "/bin/sh",
+        ["-c", f'exec "{shim_bin}" apply > apply.log 2>&1'],
+        cwd=str(incident),
+        env={**env, "TERM": "dumb"},
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(50, 200),
+    )
+    child.sendline("phoebe powder poison")  # typed blind, while it plans
+    log = incident / "apply.log"
+    deadline = time.monotonic() + 60
+    while child.isalive() and "Type the names" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    if child.isalive():  # the question went into the file: answer it blind, as a person would
+        child.sendline("phoebe powder poison")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3, log.read_text()
+    assert reset_log(incident) == []
+    assert tfharness.state_bytes(incident) == before
+    written = log.read_text()
+    assert "stdout is not a terminal (redirected)" in written
+    assert "Type the names" not in written

@@ -442,6 +442,9 @@ class Confirmer:
             return outcome
         shown = display_names(expected) if expected else "nothing destructive"
         in_a_terminal = "run it in a terminal, read the plan and type the node names"
+        from safeterraform.ui import no_terminal
+
+        why = no_terminal() or "stdin is not a terminal"
         if outcome is not None:  # set, but not to what this plan destroys
             message = block(
                 f"refused: {CONFIRM_VAR} does not match what this plan destroys ({shown})",
@@ -452,14 +455,14 @@ class Confirmer:
         elif not self.config.allow_env:
             message = block(
                 f"refused: no terminal to confirm the {what} ({shown})",
-                f"stdin is not a terminal and {CONFIRM_VAR} is turned off by "
+                f"{why} and {CONFIRM_VAR} is turned off by "
                 f"{self.config.allow_env_disabled_by}; {self.where}",
                 f"{in_a_terminal}.",
             )
         else:
             message = block(
                 f"refused: no terminal to confirm the {what} ({shown})",
-                f"stdin is not a terminal and {CONFIRM_VAR} is not set; {self.where}",
+                f"{why} and {CONFIRM_VAR} is not set; {self.where}",
                 f"{in_a_terminal}; a runbook states the nodes it expects to lose in "
                 f"{CONFIRM_VAR} (`safeterraform doctor` says more).",
             )

@@ -159,6 +159,21 @@ def _signals_end(application: Application[object]) -> Iterator[list[BaseExceptio
             signal.signal(signum, handler)
 
 
+def no_terminal() -> str | None:
+    """Why nobody can be asked here, or None: a person answers at a terminal (stdin) and
+    reads the plan and the question there (stdout). With stdout redirected (`> log`,
+    `| tee log`) they would go where nobody reads them while the names are typed blind
+    (README, Decisions: "Who is asked")."""
+    if not sys.stdin.isatty():
+        return "stdin is not a terminal"
+    if not sys.stdout.isatty():
+        return (
+            "stdout is not a terminal (redirected), so the plan and the question would not "
+            "be shown where the names are typed"
+        )
+    return None
+
+
 def plain_output(env: Mapping[str, str], stream_is_tty: bool) -> bool:
     """No colour: NO_COLOR is set (https://no-color.org) or the output is not a terminal."""
     return "NO_COLOR" in env or not stream_is_tty
@@ -290,10 +305,10 @@ def make(
     return UI(
         console=console,
         prompt=prompt or QuestionaryPrompt(),
-        interactive=sys.stdin.isatty() if interactive is None else interactive,
+        interactive=no_terminal() is None if interactive is None else interactive,
         redactor=redactor,
         consoles={} if out is None else {False: out},
-        terminal=sys.stdin.fileno() if prompt is None and sys.stdin.isatty() else None,
+        terminal=sys.stdin.fileno() if prompt is None and no_terminal() is None else None,
     )
 
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from safeterraform import argv, flows, launcher, policy, realbin, session
+from safeterraform import argv, flows, launcher, policy, realbin, session, ui
 from safeterraform.errors import Refused, block
 from safeterraform.flows import approve as flow
 
@@ -64,12 +63,13 @@ def run(
                 f"stop here and ask a person to run, in their own terminal: {command}",
             )
         )
-    if not (sys.stdin.isatty() if interactive is None else interactive):
+    no_terminal = ui.no_terminal()
+    if not (no_terminal is None if interactive is None else interactive):
         raise guarded.confirmer.refusal(
             block(
                 "refused: approve needs a terminal",
-                "stdin is not a terminal; approving is for a person who reviews the plan "
-                "and types the node names",
+                f"{no_terminal or 'stdin is not a terminal'}; approving is for a person "
+                "who reviews the plan and types the node names",
                 f"in a terminal, run: {command}",
             )
         )
