@@ -7,6 +7,7 @@ on its next line would. The state file's bytes and reset.log are the witnesses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -222,3 +223,102 @@ def test_names_typed_blind_do_not_confirm_a_plan_shown_to_nobody(
     written = log.read_text()
     assert "stdout is not a terminal (redirected)" in written
     assert "Type the names" not in written
+
+
+def test_names_typed_at_one_terminal_do_not_confirm_a_plan_shown_on_another(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """stdin is the operator's terminal, stdout another one (another window, a tmux pane
+    nobody looks at): the plan and the question would go there while the names are typed
+    blind here. Nobody is asked (found by an outside attack pass).
+
+    Mutation: `no_terminal` without the same-terminal check -> three resets."""
+    before = tfharness.state_bytes(incident)
+    controller, other = os.openpty()
+    shown = bytearray()
+
+    def read_other() -> None:  # a terminal nobody looks at
+        with contextlib.suppress(OSError):
+            while chunk := os.read(controller, 65536):
+                shown.extend(chunk)
+
+    threading.Thread(target=read_other, daemon=True).start()
+    try:
+        child = pexpect.spawn(
+            "/bin/sh",
+            ["-c", f'exec "{shim_bin}" apply > {os.ttyname(other)}'],
+            cwd=str(incident),
+            env={**env, "TERM": "dumb"},
+            encoding="utf-8",
+            timeout=120,
+            dimensions=(50, 200),
+        )
+        deadline = time.monotonic() + 60
+        while child.isalive() and b"Type the names" not in shown:
+            assert time.monotonic() < deadline, shown.decode(errors="replace")
+            time.sleep(0.1)
+        if child.isalive():  # the question is on the other terminal: answer it blind
+            time.sleep(0.3)
+            child.sendline("phoebe powder poison")
+        child.expect(pexpect.EOF)
+        said = child.before or ""  # stderr: this terminal
+        child.close()
+    finally:
+        os.close(other)
+    assert child.exitstatus == 3, said
+    assert reset_log(incident) == []
+    assert tfharness.state_bytes(incident) == before
+    assert "stdin and stdout are not the same terminal" in " ".join(said.split())
+
+
+def _fill_output(pid: int) -> None:
+    """The terminal stops reading the shim's output (a stalled ssh link): fill its queue."""
+    fd = os.open(os.readlink(f"/proc/{pid}/fd/1"), os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        # To the last byte (a short question would still fit), and again until the
+        # kernel, which moves a pty's output on in the background, has no room left.
+        wrote = True
+        while wrote:
+            wrote = False
+            for size in (1024, 1):
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        os.write(fd, b"." * size)
+                        wrote = True
+            time.sleep(0.1)
+    finally:
+        os.close(fd)
+
+
+def test_names_typed_while_the_question_waits_to_be_written_do_not_answer_it(
+    incident: Path, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """The shim flushes the terminal, then waits writing the question to a terminal that
+    does not read its output (a stalled ssh link); the name typed meanwhile, the question
+    not on the screen, does not answer it once the terminal reads again (found by an
+    outside attack pass). `state rm` builds its prompt ~0.1 s after its flush, so the
+    shim is surely stopped before the question.
+
+    Mutation: QuestionaryPrompt.text without `_drop_keys_at_first_draw` -> powder is
+    removed by a name typed before its question was shown."""
+    before = tfharness.state_bytes(incident)
+    child = spawn(shim_bin, ["state", "rm", POWDER], incident, env)
+    child.sendline("")  # an early Enter: dropped, and the shim says so
+    child.expect(DISCARDED)
+    os.kill(child.pid, signal.SIGSTOP)
+    try:
+        drawn = child.expect(["Type the names", pexpect.TIMEOUT], timeout=1)
+        _fill_output(child.pid)
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+    assert drawn == 1, "the question was drawn before the shim stopped: nothing tested"
+    time.sleep(1)  # the shim waits in a write of its prompt
+    os.write(child.child_fd, b"powder\r")  # the question is not on the screen
+    time.sleep(0.5)
+    child.expect("Type the names")  # the terminal reads again: the backlog, the question
+    index = child.expect(["Removed", "onfirmed", pexpect.TIMEOUT], 3)
+    assert index == 2, "powder was removed by a name typed before its question was shown"
+    assert tfharness.state_bytes(incident) == before
+    child.sendintr()
+    assert finish(child) == 130
+    assert tfharness.state_bytes(incident) == before

@@ -171,7 +171,31 @@ def no_terminal() -> str | None:
             "stdout is not a terminal (redirected), so the plan and the question would not "
             "be shown where the names are typed"
         )
+    typed, shown = _terminal(sys.stdin.fileno()), _terminal(sys.stdout.fileno())
+    if typed is None or typed != shown:
+        return (
+            "stdin and stdout are not the same terminal, so the plan and the question would "
+            "not be shown where the names are typed"
+        )
     return None
+
+
+def _terminal(fd: int) -> int | None:
+    """The device of the terminal `fd` is, with /dev/tty (which stands for the process's
+    controlling terminal) resolved; None when that cannot be told."""
+    try:
+        device = os.fstat(fd).st_rdev
+    except OSError:
+        return None
+    if (os.major(device), os.minor(device)) != (5, 0):  # Linux's /dev/tty
+        return device
+    try:  # proc(5): tty_nr, the 7th field; the command name in parentheses may hold spaces
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        number = int(fields[4])
+    except (OSError, IndexError, ValueError):
+        return None
+    return os.makedev((number >> 8) & 0xFFF, (number & 0xFF) | ((number >> 12) & 0xFFF00))
 
 
 def plain_output(env: Mapping[str, str], stream_is_tty: bool) -> bool:
