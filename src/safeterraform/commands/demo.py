@@ -31,7 +31,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
-from safeterraform import audit, embedded, launcher, policy
+from safeterraform import audit, embedded, launcher, policy, ui
 from safeterraform.confirm import CONFIRM_VAR
 from safeterraform.errors import (
     EXIT_INTERRUPTED,
@@ -545,7 +545,8 @@ def play(console: Console, terraform: Terraform, sandbox: Sandbox, interactive: 
 def run(keep: bool) -> int:
     console = Console(highlight=False)
     # Under a coding agent nobody is at this terminal to play the person's part.
-    interactive = sys.stdin.isatty() and not any(
+    # The demo's shim asks only at one terminal (stdin and stdout): the demo decides alike.
+    interactive = ui.no_terminal() is None and not any(
         os.environ.get(name) for name in policy.DEFAULT_AGENT_ENV
     )
     root = Path(tempfile.mkdtemp(prefix="safeterraform-demo-"))
