@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pexpect
@@ -130,6 +131,34 @@ def test_the_window_that_began_when_terraform_planned_ends_a_window_after_it() -
 DISCARDED = "were discarded: only what is typed after reading the plan counts"
 
 
+def before_the_question(child: pexpect.spawn, act: Callable[[], object]) -> None:
+    """Stop the shim once it says it dropped keys, before its question is drawn; `act`
+    (type, or stall the terminal) while it is stopped, then let it go on."""
+    child.expect(DISCARDED)
+    os.kill(child.pid, signal.SIGSTOP)
+    try:
+        drawn = child.expect(["Type the names", pexpect.TIMEOUT], timeout=1)
+        act()
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+    assert drawn == 1, "the question was drawn before the shim stopped: nothing tested"
+
+
+def spawn_shown_elsewhere(
+    shim_bin: Path, stdout: str, cwd: Path, env: dict[str, str]
+) -> pexpect.spawn:
+    """`terraform apply` in a pseudo-terminal with its stdout sent to `stdout`."""
+    return pexpect.spawn(
+        "/bin/sh",
+        ["-c", f'exec "{shim_bin}" apply > {stdout}'],
+        cwd=str(cwd),
+        env={**env, "TERM": "dumb"},
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(50, 200),
+    )
+
+
 def test_a_line_typed_after_the_flush_but_before_the_question_does_not_confirm_it(
     incident: Path, shim_bin: Path, env: dict[str, str]
 ) -> None:
@@ -141,14 +170,7 @@ def test_a_line_typed_after_the_flush_but_before_the_question_does_not_confirm_i
     before = tfharness.state_bytes(incident)
     child = spawn(shim_bin, ["apply"], incident, env)
     child.sendline("")  # an early Enter: dropped, and the shim says so
-    child.expect(DISCARDED)
-    os.kill(child.pid, signal.SIGSTOP)
-    try:
-        drawn = child.expect(["Type the names", pexpect.TIMEOUT], timeout=1)
-        child.send("phoebe powder poison\r")
-    finally:
-        os.kill(child.pid, signal.SIGCONT)
-    assert drawn == 1, "the question was drawn before the shim stopped: nothing tested"
+    before_the_question(child, lambda: child.send("phoebe powder poison\r"))
     child.expect("Type the names")
     index = child.expect(["Apply complete", "onfirmed", pexpect.TIMEOUT], 3)
     assert index == 2, child.before
@@ -171,14 +193,7 @@ def test_a_state_command_does_not_take_a_line_typed_while_its_prompt_is_loading(
     before = tfharness.state_bytes(incident)
     child = spawn(shim_bin, ["state", "rm", POWDER], incident, env)
     child.sendline("")
-    child.expect(DISCARDED)
-    os.kill(child.pid, signal.SIGSTOP)
-    try:
-        drawn = child.expect(["Type the names", pexpect.TIMEOUT], timeout=1)
-        child.send("powder\r")  # the question is not on the screen yet
-    finally:
-        os.kill(child.pid, signal.SIGCONT)
-    assert drawn == 1, "the question was drawn before the shim stopped: nothing tested"
+    before_the_question(child, lambda: child.send("powder\r"))  # no question on screen yet
     child.expect("Type the names")
     index = child.expect(["Removed", "onfirmed", pexpect.TIMEOUT], 3)
     assert index == 2, child.before
@@ -198,15 +213,7 @@ def test_names_typed_blind_do_not_confirm_a_plan_shown_to_nobody(
     Mutation: UI's `interactive` from stdin alone -> the names typed after the question
     went into the file reset the three nodes."""
     before = tfharness.state_bytes(incident)
-    child = pexpect.spawn(
-        "/bin/sh",
-        ["-c", f'exec "{shim_bin}" apply > apply.log 2>&1'],
-        cwd=str(incident),
-        env={**env, "TERM": "dumb"},
-        encoding="utf-8",
-        timeout=120,
-        dimensions=(50, 200),
-    )
+    child = spawn_shown_elsewhere(shim_bin, "apply.log 2>&1", incident, env)
     child.sendline("phoebe powder poison")  # typed blind, while it plans
     log = incident / "apply.log"
     deadline = time.monotonic() + 60
@@ -244,15 +251,7 @@ def test_names_typed_at_one_terminal_do_not_confirm_a_plan_shown_on_another(
 
     threading.Thread(target=read_other, daemon=True).start()
     try:
-        child = pexpect.spawn(
-            "/bin/sh",
-            ["-c", f'exec "{shim_bin}" apply > {os.ttyname(other)}'],
-            cwd=str(incident),
-            env={**env, "TERM": "dumb"},
-            encoding="utf-8",
-            timeout=120,
-            dimensions=(50, 200),
-        )
+        child = spawn_shown_elsewhere(shim_bin, os.ttyname(other), incident, env)
         deadline = time.monotonic() + 60
         while child.isalive() and b"Type the names" not in shown:
             assert time.monotonic() < deadline, shown.decode(errors="replace")
@@ -304,14 +303,7 @@ def test_names_typed_while_the_question_waits_to_be_written_do_not_answer_it(
     before = tfharness.state_bytes(incident)
     child = spawn(shim_bin, ["state", "rm", POWDER], incident, env)
     child.sendline("")  # an early Enter: dropped, and the shim says so
-    child.expect(DISCARDED)
-    os.kill(child.pid, signal.SIGSTOP)
-    try:
-        drawn = child.expect(["Type the names", pexpect.TIMEOUT], timeout=1)
-        _fill_output(child.pid)
-    finally:
-        os.kill(child.pid, signal.SIGCONT)
-    assert drawn == 1, "the question was drawn before the shim stopped: nothing tested"
+    before_the_question(child, lambda: _fill_output(child.pid))
     time.sleep(1)  # the shim waits in a write of its prompt
     os.write(child.child_fd, b"powder\r")  # the question is not on the screen
     time.sleep(0.5)

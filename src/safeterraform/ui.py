@@ -326,13 +326,14 @@ def make(
             color_system=None if plain else "auto",
         )
 
+    at_a_terminal = no_terminal() is None
     return UI(
         console=console,
         prompt=prompt or QuestionaryPrompt(),
-        interactive=no_terminal() is None if interactive is None else interactive,
+        interactive=at_a_terminal if interactive is None else interactive,
         redactor=redactor,
         consoles={} if out is None else {False: out},
-        terminal=sys.stdin.fileno() if prompt is None and no_terminal() is None else None,
+        terminal=sys.stdin.fileno() if prompt is None and at_a_terminal else None,
     )
 
 
