@@ -328,7 +328,7 @@ def database(workdir: Path, real: Runner, aws_env: dict[str, str], moto: str) ->
     """An RDS instance in prod state whose replacement is planned (a username change).
 
     Created in moto directly and imported: the provider's create waits 80 s for it."""
-    import boto3  # moto[server] brings it
+    import boto3  # moto brings it
 
     rds = boto3.client(
         "rds",
@@ -387,12 +387,21 @@ def _log_outputs(env: dict[str, str], workdir: Path) -> list[str]:
     return outputs
 
 
-def test_sensitive_password_from_the_environment_is_never_shown(
+def _kept_plans(workdir: Path) -> set[Path]:
+    return set((workdir / ".terraform" / "safeterraform" / "plans").glob("*.tfplan"))
+
+
+def test_sensitive_password_is_never_shown_however_it_is_given(
     database: Path, shim: Runner, shim_bin: Path, aws_env: dict[str, str], home: Path
 ) -> None:
-    """TF_VAR_db_password: the rendering, the prompt and the audit log never show it, and
-    with `[nodes] attributes` starting with the provider's sensitive `password` the node
-    is named by the next rule (tags.Name).
+    """The password as TF_VAR_db_password, `-var` on the command line and `-var` in
+    TF_CLI_ARGS: the rendering, the prompt, `safeterraform check` (every format) and the
+    audit log never show it, while the variable's name still is in the audit record. With
+    `[nodes] attributes` starting with the provider's sensitive `password`, the node is
+    named by the next rule (tags.Name). test_secrets.py runs all eight spellings with
+    terraform_data (the shim's redaction does not depend on the provider); this one is
+    about the provider's own sensitive attribute (each plan starts the provider four
+    times, ~2 s of CPU each).
 
     Mutations: resolve `self.*` in destroy-time commands without Terraform's sensitivity
     marks (`blast._evaluate` ignoring `before_sensitive`): the dump command shows it;
@@ -400,8 +409,8 @@ def test_sensitive_password_from_the_environment_is_never_shown(
     (database / ".safeterraform.toml").write_text(
         '[nodes]\nattributes = ["password", "tags.Name"]\n'
     )
-    aws_env["TF_VAR_db_password"] = SECRET
     outputs: list[str] = []
+    aws_env["TF_VAR_db_password"] = SECRET
     planned = shim("plan", "-input=false")
     assert planned.returncode == 0, planned.stderr
     assert "orders-db" in planned.stdout  # named by tags.Name
@@ -423,56 +432,33 @@ def test_sensitive_password_from_the_environment_is_never_shown(
     child.close()
     assert child.exitstatus == 4
     outputs.append(str(child.before))
-    outputs += _log_outputs(aws_env, database)
-    plans = sorted((database / ".terraform" / "safeterraform" / "plans").glob("*.tfplan"))
-    assert plans, "the production plans were kept for the operator to apply"
-    program = str(Path(sys.executable).parent / "safeterraform")
-    # The plans differ only in how the value was given: every format of the first, and the
-    # rawest (json) of the others (each check loads the provider's schema: seconds of CPU).
-    for index, plan in enumerate(plans):
-        for output_format in ("text", "json", "markdown") if index == 0 else ("json",):
-            checked = subprocess.run(
-                [program, "check", str(plan), "--format", output_format],
-                cwd=database, env=aws_env, capture_output=True, text=True, timeout=120,
-            )  # fmt: skip
-            assert checked.returncode in (0, 2), checked.stderr
-            outputs += [checked.stdout, checked.stderr]
-    audit_log = (home / ".local" / "state" / "safeterraform" / "audit.jsonl").read_text()
-    for where, text in [*enumerate(outputs), ("audit log", audit_log)]:
-        assert SECRET not in text, f"the password is shown in output {where}"
-
-
-# test_secrets.py runs all eight spellings with terraform_data (the shim's redaction does
-# not depend on the provider); here one on the command line and one through the
-# environment, against the provider's own sensitive attribute (each plan starts the
-# provider four times, ~2.5 s of CPU each).
-VAR_SPELLINGS = [
-    (["plan", "-input=false", "-var", f"db_password={SECRET}"], {}),
-    (["apply", "-input=false"], {"TF_CLI_ARGS": f"-var=db_password={SECRET}"}),
-]
-
-
-def test_sensitive_password_on_the_command_line_is_redacted_everywhere(
-    database: Path, shim: Runner, aws_env: dict[str, str], home: Path
-) -> None:
-    """Every -var spelling (and TF_CLI_ARGS*): the value is in no output and no audit
-    record, while the variable's name still is."""
-    outputs: list[str] = []
-    for args, extra in VAR_SPELLINGS:
-        aws_env.update(extra)
+    del aws_env["TF_VAR_db_password"]
+    # The plan is kept for the operator to apply; the applies (no approval needed) keep none.
+    (from_environment,) = _kept_plans(database)
+    # Each `check` loads the provider's schema (seconds of CPU): every format of one plan
+    # made with the value from the environment, the rawest (json) of the one with `-var`.
+    to_check = [(from_environment, ("text", "json", "markdown"))]
+    spelled = 0
+    for args, extra in [
+        (["plan", "-input=false", "-var", f"db_password={SECRET}"], {}),
+        (["apply", "-input=false"], {"TF_CLI_ARGS": f"-var=db_password={SECRET}"}),
+    ]:
+        before = _kept_plans(database)
+        aws_env.update(extra)  # the shim runner's environment
         result = shim(*args)
         for name in extra:
             del aws_env[name]
-        assert result.returncode in (0, 3), result.stderr
+        # the plan is shown; the apply is refused: no terminal to type the node names
+        assert result.returncode == (0 if args[0] == "plan" else 3), result.stderr
         outputs += [result.stdout, result.stderr]
+        made = _kept_plans(database) - before
+        assert len(made) == (args[0] == "plan")  # a production plan is kept to be applied
+        to_check += [(plan, ("json",)) for plan in made]
+        spelled += not extra
     outputs += _log_outputs(aws_env, database)
-    plans = sorted((database / ".terraform" / "safeterraform" / "plans").glob("*.tfplan"))
-    assert plans, "the production plans were kept for the operator to apply"
     program = str(Path(sys.executable).parent / "safeterraform")
-    # The plans differ only in how the value was given: every format of the first, and the
-    # rawest (json) of the others (each check loads the provider's schema: seconds of CPU).
-    for index, plan in enumerate(plans):
-        for output_format in ("text", "json", "markdown") if index == 0 else ("json",):
+    for plan, output_formats in to_check:
+        for output_format in output_formats:
             checked = subprocess.run(
                 [program, "check", str(plan), "--format", output_format],
                 cwd=database, env=aws_env, capture_output=True, text=True, timeout=120,
@@ -482,5 +468,4 @@ def test_sensitive_password_on_the_command_line_is_redacted_everywhere(
     audit_log = (home / ".local" / "state" / "safeterraform" / "audit.jsonl").read_text()
     for where, text in [*enumerate(outputs), ("audit log", audit_log)]:
         assert SECRET not in text, f"the password is shown in output {where}"
-    typed = [args for args, extra in VAR_SPELLINGS if not extra]
-    assert audit_log.count("db_password") >= len(typed)  # the name keeps the audit useful
+    assert audit_log.count("db_password") >= spelled  # the name keeps the audit useful

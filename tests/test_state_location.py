@@ -106,7 +106,7 @@ def _pg() -> Iterator[Remote]:
 
 
 def _s3(moto_url: str) -> Iterator[Remote]:
-    import boto3  # moto[server] brings it
+    import boto3  # moto brings it
 
     bucket = f"tfstate-{os.urandom(4).hex()}"  # moto lives for the session
     client = boto3.client(
