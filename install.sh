@@ -403,6 +403,11 @@ if [[ "$previous_source" != "$wanted" ]] || ! "$venv/bin/python" -c 'import safe
         die "pip install of $SOURCE_DIR$extras into $venv failed (log: $log)"
     fi
     rm -f -- "$log"
+    # python-hcl2 builds its grammar's parser tables on first use (~1.4 s of CPU) and keeps
+    # them in its package directory. Build them now, as the installer: in a system install
+    # no user can write there, and every command that reads HCL would build them again
+    # (README, "Decisions"). A failure only costs that time later.
+    "$venv/bin/python" -c 'from hcl2.parser import parser; parser()' >/dev/null 2>&1 || true
     if ((system)); then
         # Every user imports from here: readable by all, writable by root alone.
         chmod -R a+rX,go-w -- "$venv"

@@ -112,6 +112,29 @@ def test_install_writes_shim_link_and_summary(user_install: Installed, terraform
     assert f"{user_install.bin_dir} is not on PATH" in user_install.result.stderr
 
 
+def test_the_hcl_grammar_is_built_by_the_install(user_install: Installed) -> None:
+    """python-hcl2's parser tables are built by install.sh, before it writes the launcher,
+    not by the first command that reads HCL: in a system install, users could not write
+    them and every such command would build them again (README, "Decisions").
+
+    Mutation: drop the install.sh line that builds them."""
+    probe = subprocess.run(
+        [
+            str(user_install.venv / "bin" / "python"),
+            "-c",
+            "import hcl2.parser; print(hcl2.parser.PARSER_FILE)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tables = Path(probe.stdout.strip())
+    assert tables.is_relative_to(user_install.venv)
+    assert tables.exists(), "install.sh did not build the HCL grammar's parser tables"
+    launcher = user_install.bin_dir / "terraform"
+    assert tables.stat().st_mtime_ns <= launcher.stat().st_mtime_ns  # not built by a test
+
+
 def test_package_is_installed_from_source_not_editable(user_install: Installed) -> None:
     probe = subprocess.run(
         [
