@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -131,17 +132,39 @@ def test_the_window_that_began_when_terraform_planned_ends_a_window_after_it() -
 DISCARDED = "were discarded: only what is typed after reading the plan counts"
 
 
-def before_the_question(child: pexpect.spawn, act: Callable[[], object]) -> None:
-    """Stop the shim once it says it dropped keys, before its question is drawn; `act`
-    (type, or stall the terminal) while it is stopped, then let it go on."""
-    child.expect(DISCARDED)
-    os.kill(child.pid, signal.SIGSTOP)
-    try:
-        drawn = child.expect(["Type the names", pexpect.TIMEOUT], timeout=1)
-        act()
-    finally:
+def early_enter(child: pexpect.spawn) -> pexpect.spawn:
+    """An Enter sent at once: dropped before the question, and the shim says so."""
+    child.sendline("")
+    return child
+
+
+def before_the_question(
+    start: Callable[[], pexpect.spawn], act: Callable[[pexpect.spawn], object]
+) -> pexpect.spawn:
+    """Start the shim (`start` spawns it and sends an early Enter) and stop it once it says
+    it dropped keys, while its terminal is still in canonical mode: the prompt library
+    switches it to raw mode before the flush that precedes the question's first drawing,
+    so that flush has not run yet. `act` (type, or stall the terminal) while it is
+    stopped, then let it go on. On a loaded machine the stop can land later, with the
+    question drawn in the next moment: that shim is interrupted at its question (nothing
+    is applied without an answer) and a new one started, up to five times."""
+    for _ in range(5):
+        child = start()
+        child.expect(DISCARDED)
+        os.kill(child.pid, signal.SIGSTOP)
+        if termios.tcgetattr(child.child_fd)[3] & termios.ICANON:
+            try:
+                drawn = child.expect(["Type the names", pexpect.TIMEOUT], timeout=1)
+                act(child)
+            finally:
+                os.kill(child.pid, signal.SIGCONT)
+            assert drawn == 1, "the question was drawn before the shim stopped: nothing tested"
+            return child
         os.kill(child.pid, signal.SIGCONT)
-    assert drawn == 1, "the question was drawn before the shim stopped: nothing tested"
+        child.expect("Type the names")
+        child.sendintr()
+        assert finish(child) == 130
+    raise AssertionError("the shim never stopped before its prompt took the terminal")
 
 
 def spawn_shown_elsewhere(
@@ -168,9 +191,10 @@ def test_a_line_typed_after_the_flush_but_before_the_question_does_not_confirm_i
     Mutation: QuestionaryPrompt.text without `_drop_keys_at_first_draw` -> the line typed
     in the gap between the flush and the drawing answers the question, three resets."""
     before = tfharness.state_bytes(incident)
-    child = spawn(shim_bin, ["apply"], incident, env)
-    child.sendline("")  # an early Enter: dropped, and the shim says so
-    before_the_question(child, lambda: child.send("phoebe powder poison\r"))
+    child = before_the_question(
+        lambda: early_enter(spawn(shim_bin, ["apply"], incident, env)),
+        lambda child: child.send("phoebe powder poison\r"),
+    )
     child.expect("Type the names")
     index = child.expect(["Apply complete", "onfirmed", pexpect.TIMEOUT], 3)
     assert index == 2, child.before
@@ -191,9 +215,10 @@ def test_a_state_command_does_not_take_a_line_typed_while_its_prompt_is_loading(
 
     Mutation: as above; the state loses powder without a name typed after the question."""
     before = tfharness.state_bytes(incident)
-    child = spawn(shim_bin, ["state", "rm", POWDER], incident, env)
-    child.sendline("")
-    before_the_question(child, lambda: child.send("powder\r"))  # no question on screen yet
+    child = before_the_question(
+        lambda: early_enter(spawn(shim_bin, ["state", "rm", POWDER], incident, env)),
+        lambda child: child.send("powder\r"),  # no question on screen yet
+    )
     child.expect("Type the names")
     index = child.expect(["Removed", "onfirmed", pexpect.TIMEOUT], 3)
     assert index == 2, child.before
@@ -301,9 +326,10 @@ def test_names_typed_while_the_question_waits_to_be_written_do_not_answer_it(
     Mutation: QuestionaryPrompt.text without `_drop_keys_at_first_draw` -> powder is
     removed by a name typed before its question was shown."""
     before = tfharness.state_bytes(incident)
-    child = spawn(shim_bin, ["state", "rm", POWDER], incident, env)
-    child.sendline("")  # an early Enter: dropped, and the shim says so
-    before_the_question(child, lambda: _fill_output(child.pid))
+    child = before_the_question(
+        lambda: early_enter(spawn(shim_bin, ["state", "rm", POWDER], incident, env)),
+        lambda child: _fill_output(child.pid),
+    )
     time.sleep(1)  # the shim waits in a write of its prompt
     os.write(child.child_fd, b"powder\r")  # the question is not on the screen
     time.sleep(0.5)
