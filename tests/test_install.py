@@ -99,6 +99,17 @@ def same(a: subprocess.CompletedProcess[str], b: subprocess.CompletedProcess[str
     assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
 
 
+def printed_path(installed: Installed, code: str) -> Path:
+    """The path `code`, run by the installed virtualenv's Python, prints."""
+    probe = subprocess.run(
+        [str(installed.venv / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(probe.stdout.strip())
+
+
 def test_install_writes_shim_link_and_summary(user_install: Installed, terraform_bin: Path) -> None:
     launcher = (user_install.bin_dir / "terraform").read_text()
     assert "safeterraform-shim" in launcher
@@ -118,17 +129,7 @@ def test_the_hcl_grammar_is_built_by_the_install(user_install: Installed) -> Non
     them and every such command would build them again (README, "Decisions").
 
     Mutation: drop the install.sh line that builds them."""
-    probe = subprocess.run(
-        [
-            str(user_install.venv / "bin" / "python"),
-            "-c",
-            "import hcl2.parser; print(hcl2.parser.PARSER_FILE)",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    tables = Path(probe.stdout.strip())
+    tables = printed_path(user_install, "import hcl2.parser; print(hcl2.parser.PARSER_FILE)")
     assert tables.is_relative_to(user_install.venv)
     assert tables.exists(), "install.sh did not build the HCL grammar's parser tables"
     launcher = user_install.bin_dir / "terraform"
@@ -136,17 +137,9 @@ def test_the_hcl_grammar_is_built_by_the_install(user_install: Installed) -> Non
 
 
 def test_package_is_installed_from_source_not_editable(user_install: Installed) -> None:
-    probe = subprocess.run(
-        [
-            str(user_install.venv / "bin" / "python"),
-            "-c",
-            "import safeterraform, safeterraform.shim; print(safeterraform.shim.__file__)",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    installed = printed_path(
+        user_install, "import safeterraform, safeterraform.shim; print(safeterraform.shim.__file__)"
     )
-    installed = Path(probe.stdout.strip())
     assert installed.is_relative_to(user_install.venv)
     assert installed.read_bytes() == (REPO / "src" / "safeterraform" / "shim.py").read_bytes()
 
