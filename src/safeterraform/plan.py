@@ -153,6 +153,9 @@ class Plan:
     errored: bool
     variables: Mapping[str, Any] = field(default_factory=dict)  # root variables: name -> value
     configuration: Mapping[str, Any] = field(default_factory=dict)  # the `configuration` section
+    # False when read natively (planread): `configuration` holds only the root variables'
+    # sensitivity, and a lookup of anything else needs `terraform show -json`.
+    configuration_complete: bool = True
 
 
 def parse_module_address(module_address: str) -> tuple[ModuleStep, ...]:

@@ -1,8 +1,11 @@
-"""Read a saved plan as terraform will run it: `show -json` plus its configuration snapshot.
+"""Read a saved plan as terraform will run it: the plan file read natively when planread
+can read it exactly (docs/perf.md, "Reading the plan file natively"), else `show -json`,
+plus its configuration snapshot.
 
-Used by `safeterraform check` and the guarded apply. `terraform show -json` is started
-first and the snapshot's destroy-time provisioners are indexed while terraform decodes the
-plan (another process: no thread, no lock), so most of our own work hides behind terraform's.
+Used by `safeterraform check` and the guarded apply. When `terraform show -json` is needed,
+it is started first and the snapshot's destroy-time provisioners are indexed while
+terraform decodes the plan (another process: no thread, no lock), so most of our own work
+hides behind terraform's.
 """
 
 from __future__ import annotations
@@ -20,21 +23,31 @@ def analyze_plan_file(
     """(analysis, plan JSON) of a plan file; `plan_file` as terraform sees it (relative to
     its -chdir), `local_path` as this process reads it. Raises PlanError when unreadable."""
     snapshot = plan.read_snapshot(local_path)  # a corrupt zip fails here, before terraform
+    native = analyze_natively(local_path, snapshot, node_attributes)
+    if native is not None:
+        return native
     return analyze_shown(terraform.start_show_json(plan_file), snapshot, node_attributes)
 
 
-def analyze_started(
-    shown: ShowJson, local_path: str, node_attributes: Sequence[str]
-) -> tuple[blast.Analysis, dict[str, Any]]:
-    """As analyze_plan_file, with `show -json` already started on the plan file (the
-    guarded apply starts it before importing this module); terraform is stopped when the
-    snapshot cannot be read."""
+def analyze_natively(
+    local_path: str,
+    snapshot: dict[str, str],
+    node_attributes: Sequence[str],
+    terraform_version: str | None = None,
+) -> tuple[blast.Analysis, dict[str, Any]] | None:
+    """(analysis, plan JSON) of a plan file planread can read, without terraform; None when
+    it cannot, or when the causes need what only `show -json` carries. `terraform_version`
+    (None: a plan this process just had terraform make): a plan from another version is
+    left to `show -json`, which refuses it as `apply` would."""
+    from safeterraform import planread
+
+    plan_json = planread.read_file(local_path, snapshot, terraform_version)
+    if plan_json is None:
+        return None
     try:
-        snapshot = plan.read_snapshot(local_path)
-    except BaseException:
-        shown.cancel()
-        raise
-    return analyze_shown(shown, snapshot, node_attributes)
+        return blast.analyze(plan_json, snapshot, node_attributes, native=True), plan_json
+    except blast.ConfigurationNeeded:
+        return None
 
 
 def analyze_shown(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from safeterraform.blast.cause import Cause, Explainer, Link
+from safeterraform.blast.cause import Cause, ConfigurationNeeded, Explainer, Link
 from safeterraform.blast.interpolate import SENSITIVE, resolve
 from safeterraform.blast.nodes import (
     NodeName,
@@ -35,6 +35,7 @@ __all__ = [
     "Analysis",
     "Cause",
     "ConfigIndex",
+    "ConfigurationNeeded",
     "DestroyProvisioner",
     "DestructiveChange",
     "Link",
@@ -166,6 +167,8 @@ def analyze(
     snapshot: Mapping[str, str],
     node_attributes: Sequence[str],
     config: ConfigIndex | None = None,
+    *,
+    native: bool = False,
 ) -> Analysis:
     """Analyse `terraform show -json` output against the plan's configuration snapshot.
 

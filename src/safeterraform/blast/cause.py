@@ -212,6 +212,11 @@ class _Found:
     links: tuple[Link, ...]
 
 
+class ConfigurationNeeded(Exception):
+    """A cause chain needs the plan's `configuration` section, which a natively read plan
+    does not carry: read the plan again with `terraform show -json`."""
+
+
 class Explainer:
     """Cause chains for the destructive changes of one plan."""
 
@@ -624,7 +629,11 @@ class Explainer:
         references = expression.get("references") if isinstance(expression, dict) else None
         return None, _most_specific(references or ())
 
-    def _json_module(self, steps: tuple[ModuleStep, ...]) -> Mapping[str, Any]:
+    def _json_module(
+        self, steps: tuple[ModuleStep, ...], *, variables_only: bool = False
+    ) -> Mapping[str, Any]:
+        if not (variables_only or self.plan.configuration_complete):
+            raise ConfigurationNeeded
         module: Any = self.plan.configuration.get("root_module") or {}
         for step in steps:
             module = ((module.get("module_calls") or {}).get(step.name) or {}).get("module") or {}
@@ -643,7 +652,8 @@ class Explainer:
         return _most_specific(references or ())
 
     def _variable_sensitive(self, steps: tuple[ModuleStep, ...], name: str) -> bool:
-        variable = (self._json_module(steps).get("variables") or {}).get(name) or {}
+        module = self._json_module(steps, variables_only=not steps)
+        variable = (module.get("variables") or {}).get(name) or {}
         return isinstance(variable, dict) and variable.get("sensitive") is True
 
 

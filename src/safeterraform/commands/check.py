@@ -7,6 +7,7 @@ Exit 0: nothing destructive; 2: destructive changes; 1: the plan cannot be read 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import sys
 from pathlib import Path
@@ -73,14 +74,33 @@ def analyze(
         real = launcher.resolve("terraform", env, config.real_binaries.get("terraform"))
     except SafeTerraformError as error:
         raise SafeTerraformError(str(error)) from None  # check's errors all exit 1 (§9)
-    shown = Terraform(real.path, str(workdir), env).start_show_json(str(plan_path))
-    try:  # the analysis and its rendering are imported while terraform decodes the plan
-        from safeterraform import render, review  # noqa: F401
+    terraform = Terraform(real.path, str(workdir), env)
+    from safeterraform import review
+
+    # Read natively when the plan is this terraform's (one `version -json`, not a decoding
+    # of every object); else show -json, which also says why a plan cannot be read.
+    native = review.analyze_natively(
+        str(plan_path), snapshot, config.node_attributes, _version(terraform)
+    )
+    if native is not None:
+        return native[0]
+    shown = terraform.start_show_json(str(plan_path))
+    try:  # the rendering is imported while terraform decodes the plan
+        from safeterraform import render  # noqa: F401
     except BaseException:
         shown.cancel()
         raise
     analysis, _ = review.analyze_shown(shown, snapshot, config.node_attributes)
     return analysis
+
+
+def _version(terraform: Terraform) -> str:
+    """The real terraform's version; "" when it cannot say (then show -json reads the plan)."""
+    try:
+        version = json.loads(terraform.capture(["version", "-json"]))["terraform_version"]
+    except (SafeTerraformError, ValueError, KeyError, TypeError):
+        return ""
+    return version if isinstance(version, str) else ""
 
 
 def run(

@@ -155,14 +155,21 @@ def review_plan(
     destructive ones (README "What is enforced")."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
-    started = terraform.start_show_json(private.path)  # terraform is the long pole: first
     preload(session)
-    from safeterraform import blast, promotion, render, review
+    from safeterraform import blast, plan, promotion, render, review
 
     try:
-        analysis, plan_json = review.analyze_started(
-            started, private.path, session.config.node_attributes
-        )
+        # Read natively when planread can; else `show -json`, the snapshot indexed while
+        # it runs (review.analyze_shown).
+        snapshot = plan.read_snapshot(private.path)
+        reviewed = review.analyze_natively(private.path, snapshot, session.config.node_attributes)
+        if reviewed is None:
+            reviewed = review.analyze_shown(
+                terraform.start_show_json(private.path),
+                snapshot,
+                session.config.node_attributes,
+            )
+        analysis, plan_json = reviewed
     except SafeTerraformError as error:
         raise session.confirmer.refusal(
             f"{error}; nothing was applied", plan_sha256=private.sha256

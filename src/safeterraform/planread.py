@@ -1,0 +1,841 @@
+"""A saved plan read without terraform: the plan zip's `tfplan` (protobuf) and `tfstate`
+(JSON) turned into the parts of `terraform show -json` the review reads (docs/perf.md,
+"Reading the plan file natively").
+
+Only what can be read exactly is read here: the built-in `terraform_data` resource (its
+schema is Terraform's own, so its dynamic attributes and its lack of sensitive ones are
+known), a plan file of format 3 written by Terraform 1.x, every field in its canonical
+encoding. Anything else (another provider's resources, whose schemas only the provider
+knows; deferred changes; an errored plan; a field this reader does not know; a duplicate
+field; a value it cannot decode) is `Unsupported`, and the caller runs `terraform show
+-json` as before. A reader that guessed could show one plan and let terraform apply
+another; one that declines costs a terraform start.
+
+The decoders are written from the formats' public descriptions (protobuf wire format,
+MessagePack, go-cty's msgpack and JSON encodings, Terraform's planfile.proto and JSON
+output format), not from Terraform's code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+PLAN_FORMAT = 3
+JSON_FORMAT_VERSION = "1.2"
+BUILTIN = "terraform.io/builtin/terraform"
+BUILTIN_CONFIG = re.compile(r'(?:module\.[^"]*?\.)?provider\["terraform\.io/builtin/terraform"\]\Z')
+
+# terraform_data (Terraform's builtin provider): id is a string, the rest dynamic.
+DATA_TYPE = "terraform_data"
+DATA_ATTRIBUTES: Mapping[str, Any] = {
+    "id": "string",
+    "input": "dynamic",
+    "output": "dynamic",
+    "triggers_replace": "dynamic",
+}
+
+ACTIONS: Mapping[int, list[str]] = {
+    0: ["no-op"],
+    1: ["create"],
+    2: ["read"],
+    3: ["update"],
+    5: ["delete"],
+    6: ["delete", "create"],
+    7: ["create", "delete"],
+    8: ["forget"],
+    9: ["create", "forget"],
+}
+NOOP, CREATE, DELETE, FORGET = 0, 1, 5, 8
+
+ACTION_REASONS: Mapping[int, str] = {
+    1: "replace_because_tainted",
+    2: "replace_by_request",
+    3: "replace_because_cannot_update",
+    4: "delete_because_no_resource_config",
+    5: "delete_because_wrong_repetition",
+    6: "delete_because_count_index",
+    7: "delete_because_each_key",
+    8: "delete_because_no_module",
+    9: "replace_by_triggers",
+    10: "read_because_config_unknown",
+    11: "read_because_dependency_pending",
+    12: "delete_because_no_move_target",
+    13: "read_because_check_nested",
+}
+
+
+class Unsupported(Exception):
+    """This plan is read by `terraform show -json` instead."""
+
+
+# --- protobuf wire format ----------------------------------------------------------------
+
+VARINT, BYTES = 0, 2
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise Unsupported("truncated varint")
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, position
+        shift += 7
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
+    """(field number, wire type, int or bytes) of a message, in order."""
+    position = 0
+    while position < len(data):
+        key, position = _varint(data, position)
+        number, wire = key >> 3, key & 7
+        value: int | bytes
+        if wire == VARINT:
+            value, position = _varint(data, position)
+        elif wire == BYTES:
+            length, position = _varint(data, position)
+            if position + length > len(data):
+                raise Unsupported("truncated field")
+            value = data[position : position + length]
+            position += length
+        else:
+            raise Unsupported(f"wire type {wire}")
+        yield number, wire, value
+
+
+# Per message: field number -> (name, wire type, repeated). Fields named "" are known and
+# deliberately left unread (they do not change what the review shows); any other number is
+# Unsupported, as is a singular field given twice.
+Schema = Mapping[int, tuple[str, int, bool]]
+
+PLAN: Schema = {
+    1: ("version", VARINT, False),
+    2: ("variables", BYTES, True),
+    3: ("resource_changes", BYTES, True),
+    4: ("", BYTES, True),  # output_changes
+    5: ("", BYTES, True),  # target_addrs
+    9: ("", BYTES, True),  # force_replace_addrs
+    13: ("", BYTES, False),  # backend
+    14: ("terraform_version", BYTES, False),
+    15: ("", BYTES, True),  # relevant_attributes
+    17: ("ui_mode", VARINT, False),
+    18: ("", BYTES, True),  # resource_drift
+    19: ("", BYTES, False),  # check_results
+    20: ("errored", VARINT, False),
+    21: ("", BYTES, False),  # timestamp
+    22: ("", BYTES, True),  # apply_time_variables
+    25: ("applyable", VARINT, False),
+    26: ("complete", VARINT, False),
+    27: ("deferred_changes", BYTES, True),
+}
+VARIABLE_ENTRY: Schema = {1: ("key", BYTES, False), 2: ("value", BYTES, False)}
+RESOURCE_CHANGE: Schema = {
+    13: ("addr", BYTES, False),
+    14: ("prev_run_addr", BYTES, False),
+    7: ("deposed_key", BYTES, False),
+    8: ("provider", BYTES, False),
+    9: ("change", BYTES, False),
+    10: ("", BYTES, False),  # private
+    11: ("required_replace", BYTES, True),
+    12: ("action_reason", VARINT, False),
+}
+CHANGE: Schema = {
+    1: ("action", VARINT, False),
+    2: ("values", BYTES, True),
+    3: ("before_sensitive_paths", BYTES, True),
+    4: ("after_sensitive_paths", BYTES, True),
+    5: ("importing", BYTES, False),
+    6: ("generated_config", BYTES, False),
+}
+IMPORTING: Schema = {1: ("id", BYTES, False)}
+DYNAMIC_VALUE: Schema = {1: ("msgpack", BYTES, False)}
+PATH: Schema = {1: ("steps", BYTES, True)}
+STEP: Schema = {1: ("attribute_name", BYTES, False), 2: ("element_key", BYTES, False)}
+
+
+def _message(data: bytes, schema: Schema) -> dict[str, Any]:
+    message: dict[str, Any] = {}
+    for number, wire, value in _fields(data):
+        known = schema.get(number)
+        if known is None:
+            raise Unsupported(f"field {number}")
+        name, expected, repeated = known
+        if wire != expected:
+            raise Unsupported(f"field {number} has wire type {wire}")
+        if not name:
+            continue
+        if repeated:
+            message.setdefault(name, []).append(value)
+        elif name in message:
+            raise Unsupported(f"field {number} given twice")
+        else:
+            message[name] = value
+    return message
+
+
+def _text(value: Any) -> str:
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unsupported("a string is not UTF-8") from None
+
+
+# --- MessagePack, as go-cty writes it ----------------------------------------------------
+
+
+class Unknown:
+    """A value known only after apply (go-cty's msgpack extension 0, refined or not)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type_: Any) -> None:
+        self.type = type_
+
+
+def _unpack(data: bytes) -> Any:
+    """One msgpack value with go-cty's conventions: bin only for a dynamic value's type,
+    ext only for unknowns. Returns plain Python values; unknowns as Unknown(None), dynamic
+    pairs as ("dynamic", type JSON bytes, value) tuples."""
+    value, position = _unpack_at(data, 0)
+    if position != len(data):
+        raise Unsupported("trailing bytes after a value")
+    return value
+
+
+def _unpack_at(data: bytes, position: int) -> tuple[Any, int]:
+    if position >= len(data):
+        raise Unsupported("truncated value")
+    code = data[position]
+    position += 1
+    if code <= 0x7F:
+        return code, position
+    if code >= 0xE0:
+        return code - 0x100, position
+    if 0xA0 <= code <= 0xBF:
+        return _string(data, position, code & 0x1F)
+    if 0x90 <= code <= 0x9F:
+        return _array(data, position, code & 0x0F)
+    if 0x80 <= code <= 0x8F:
+        return _map(data, position, code & 0x0F)
+    if code == 0xC0:
+        return None, position
+    if code == 0xC2:
+        return False, position
+    if code == 0xC3:
+        return True, position
+    sizes = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+    if code in sizes:
+        size = sizes[code]
+        raw = _take(data, position, size)
+        return int.from_bytes(raw, "big", signed=code >= 0xD0), position + size
+    if code == 0xCA:
+        return float(struct.unpack(">f", _take(data, position, 4))[0]), position + 4
+    if code == 0xCB:
+        return float(struct.unpack(">d", _take(data, position, 8))[0]), position + 8
+    lengths = {0xD9: 1, 0xDA: 2, 0xDB: 4, 0xC4: 1, 0xC5: 2, 0xC6: 4, 0xDC: 2, 0xDD: 4}
+    lengths.update({0xDE: 2, 0xDF: 4, 0xC7: 1, 0xC8: 2, 0xC9: 4})
+    if code in lengths:
+        size = lengths[code]
+        length = int.from_bytes(_take(data, position, size), "big")
+        position += size
+        if code in (0xD9, 0xDA, 0xDB):
+            return _string(data, position, length)
+        if code in (0xC4, 0xC5, 0xC6):
+            return _Binary(_take(data, position, length)), position + length
+        if code in (0xDC, 0xDD):
+            return _array(data, position, length)
+        if code in (0xDE, 0xDF):
+            return _map(data, position, length)
+        _take(data, position, length + 1)
+        return _extension(data[position]), position + 1 + length
+    fixext = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
+    if code in fixext:
+        _take(data, position, fixext[code] + 1)
+        return _extension(data[position]), position + 1 + fixext[code]
+    raise Unsupported(f"msgpack code {code:#x}")
+
+
+class _Binary(bytes):
+    """msgpack bin: go-cty writes only a dynamic value's type JSON as bin."""
+
+
+def _take(data: bytes, position: int, size: int) -> bytes:
+    if position + size > len(data):
+        raise Unsupported("truncated value")
+    return data[position : position + size]
+
+
+def _string(data: bytes, position: int, length: int) -> tuple[str, int]:
+    return _text(_take(data, position, length)), position + length
+
+
+def _array(data: bytes, position: int, length: int) -> tuple[list[Any], int]:
+    items = []
+    for _ in range(length):
+        item, position = _unpack_at(data, position)
+        items.append(item)
+    return items, position
+
+
+def _map(data: bytes, position: int, length: int) -> tuple[dict[str, Any], int]:
+    items: dict[str, Any] = {}
+    for _ in range(length):
+        key, position = _unpack_at(data, position)
+        if not isinstance(key, str) or key in items:
+            raise Unsupported("a map key is not a unique string")
+        items[key], position = _unpack_at(data, position)
+    return items, position
+
+
+def _extension(kind: int) -> Unknown:
+    if kind not in (0x00, 0x0C):  # unknown; unknown with refinements
+        raise Unsupported(f"msgpack extension {kind}")
+    return Unknown(None)
+
+
+# --- cty values --------------------------------------------------------------------------
+
+
+def _typed(raw: Any, type_: Any) -> Any:
+    """A decoded msgpack value read as cty type `type_` (JSON type syntax): dynamic pairs
+    resolved, numbers written as strings parsed, unknowns given their type."""
+    if isinstance(raw, Unknown):
+        return Unknown(type_)
+    if raw is None:
+        return None
+    if type_ == "dynamic":
+        if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], _Binary)):
+            raise Unsupported("a dynamic value without its type")
+        try:
+            concrete = json.loads(bytes(raw[0]))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise Unsupported("a dynamic value's type is not JSON") from None
+        if concrete == "dynamic":
+            raise Unsupported("a dynamic value of dynamic type")
+        return _typed(raw[1], concrete)
+    if type_ == "string":
+        if not isinstance(raw, str):
+            raise Unsupported("not a string")
+        return raw
+    if type_ == "bool":
+        if not isinstance(raw, bool):
+            raise Unsupported("not a bool")
+        return raw
+    if type_ == "number":
+        return _number(raw)
+    if isinstance(type_, list) and len(type_) >= 2:
+        kind, inner = type_[0], type_[1]
+        if kind in ("list", "set") and isinstance(raw, list):
+            return [_typed(item, inner) for item in raw]
+        if kind == "map" and isinstance(raw, dict):
+            return {key: _typed(item, inner) for key, item in raw.items()}
+        if kind == "tuple" and isinstance(raw, list) and isinstance(inner, list):
+            if len(inner) != len(raw):
+                raise Unsupported("a tuple of the wrong length")
+            return [_typed(item, kind_) for item, kind_ in zip(raw, inner, strict=True)]
+        if kind == "object" and isinstance(raw, dict) and isinstance(inner, dict):
+            if set(raw) != set(inner):
+                raise Unsupported("an object with other attributes than its type")
+            return {key: _typed(item, inner[key]) for key, item in raw.items()}
+    raise Unsupported(f"a value of type {json.dumps(type_)}")
+
+
+def _number(raw: Any) -> int | float:
+    if isinstance(raw, bool):
+        raise Unsupported("not a number")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        if raw != raw or raw in (float("inf"), float("-inf")):
+            raise Unsupported("not a finite number")
+        return int(raw) if raw.is_integer() and abs(raw) < 2**53 else raw
+    if isinstance(raw, str):  # go-cty writes a number without an exact float64 as text
+        raise Unsupported("a number beyond float64")
+    raise Unsupported("not a number")
+
+
+def _object(raw: Any, attributes: Mapping[str, Any]) -> Any:
+    return _typed(raw, ["object", dict(attributes)])
+
+
+def _known(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return False
+    if isinstance(value, dict):
+        return all(_known(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_known(item) for item in value)
+    return True
+
+
+def _omit_unknowns(value: Any) -> Any:
+    """The planned value as show -json prints it: unknown attributes left out, unknown
+    sequence elements as null (their positions carry meaning)."""
+    if isinstance(value, dict):
+        return {
+            key: _omit_unknowns(item)
+            for key, item in value.items()
+            if not isinstance(item, Unknown)
+        }
+    if isinstance(value, list):
+        return [None if isinstance(item, Unknown) else _omit_unknowns(item) for item in value]
+    return value
+
+
+def _unknown_as_bool(value: Any) -> Any:
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, dict):
+        found = {key: _unknown_as_bool(item) for key, item in value.items()}
+        return {key: item for key, item in found.items() if item is not False}
+    if isinstance(value, list):
+        return [_unknown_as_bool(item) for item in value]
+    return False
+
+
+def _sensitive_as_bool(
+    value: Any, marked: frozenset[tuple[Any, ...]], path: tuple[Any, ...]
+) -> Any:
+    if path in marked:
+        return True
+    if value is None:
+        return False
+    if isinstance(value, Unknown):
+        kind = value.type[0] if isinstance(value.type, list) else value.type
+        if kind in ("list", "set", "tuple"):
+            return []
+        if kind in ("map", "object"):
+            return {}
+        return False
+    if isinstance(value, dict):
+        found = {key: _sensitive_as_bool(item, marked, (*path, key)) for key, item in value.items()}
+        return {key: item for key, item in found.items() if item is not False}
+    if isinstance(value, list):
+        return [
+            _sensitive_as_bool(item, marked, (*path, number)) for number, item in enumerate(value)
+        ]
+    return False
+
+
+def _paths(entries: list[bytes]) -> frozenset[tuple[Any, ...]]:
+    paths = []
+    for entry in entries:
+        steps: list[Any] = []
+        for raw_step in _message(entry, PATH).get("steps", []):
+            step = _message(raw_step, STEP)
+            if "attribute_name" in step and "element_key" not in step:
+                steps.append(_text(step["attribute_name"]))
+            elif "element_key" in step and "attribute_name" not in step:
+                key = _typed(_unpack(_dynamic_bytes(step["element_key"])), "dynamic")
+                if isinstance(key, bool) or not isinstance(key, (str, int)):
+                    raise Unsupported("a path step that is not a string or an integer")
+                steps.append(key)
+            else:
+                raise Unsupported("a path step with neither or both forms")
+        paths.append(tuple(steps))
+    return frozenset(paths)
+
+
+def _dynamic_bytes(data: bytes) -> bytes:
+    value = _message(data, DYNAMIC_VALUE).get("msgpack")
+    if value is None:
+        raise Unsupported("a value without msgpack")
+    return bytes(value)
+
+
+# --- addresses ---------------------------------------------------------------------------
+
+_INSTANCE = re.compile(
+    r'(?P<module>(?:module\.[A-Za-z_][\w-]*(?:\[(?:\d+|"[^"\\$%]*")\])?\.)*)'
+    r"(?P<data>data\.)?(?P<type>[A-Za-z_][\w-]*)\.(?P<name>[A-Za-z_][\w-]*)"
+    r'(?:\[(?P<index>\d+|"[^"\\$%]*")\])?\Z'
+)
+
+
+def _address(address: str) -> dict[str, Any]:
+    """The address's parts as show -json names them; keys needing escapes are Unsupported."""
+    match = _INSTANCE.match(address)
+    if match is None:
+        raise Unsupported(f"address {address!r}")
+    parts: dict[str, Any] = {"address": address}
+    if match["module"]:
+        parts["module_address"] = match["module"][:-1]
+    parts.update(
+        mode="data" if match["data"] else "managed", type=match["type"], name=match["name"]
+    )
+    if match["index"] is not None:
+        raw = match["index"]
+        parts["index"] = raw[1:-1] if raw.startswith('"') else int(raw)
+    return parts
+
+
+# --- the plan ----------------------------------------------------------------------------
+
+
+_MODULE_STEPS = re.compile(r'module\.([A-Za-z_][\w-]*)(?:\[(\d+|"[^"]*")\])?')
+
+
+def _key_order(key: Any) -> tuple[int, Any]:
+    """Instance keys as Terraform orders them: none, then numbers, then strings."""
+    if key is None:
+        return (0, 0)
+    return (1, key) if isinstance(key, int) else (2, key)
+
+
+def _order(change: Mapping[str, Any]) -> tuple[Any, ...]:
+    """resource_changes order in show -json: shallower modules first, then module steps,
+    type, name and key, each key in Terraform's order; the current object before deposed."""
+    steps = re.findall(
+        r'module\.([A-Za-z_][\w-]*)(?:\[(\d+|"[^"]*")\])?', change.get("module_address", "")
+    )
+    path = [
+        (name, _key_order(None if not key else key[1:-1] if key[0] == '"' else int(key)))
+        for name, key in steps
+    ]
+    return (
+        len(path),
+        path,
+        change["type"],
+        change["name"],
+        _key_order(change.get("index")),
+        change.get("deposed", ""),
+    )
+
+
+def read(tfplan: bytes, tfstate: bytes | None, snapshot: Mapping[str, str]) -> dict[str, Any]:
+    """The plan as `terraform show -json` prints the keys the review reads (format_version,
+    terraform_version, variables, resource_changes, prior_state, applyable, complete,
+    errored, and of `configuration` only the root module's variables' `sensitive`);
+    Unsupported otherwise."""
+    plan = _message(tfplan, PLAN)
+    if plan.get("version") != PLAN_FORMAT:
+        raise Unsupported(f"plan format {plan.get('version')}")
+    version = _text(plan.get("terraform_version", b""))
+    if not re.fullmatch(r"1\.\d+\.\d+(-[\w.]+)?", version):
+        raise Unsupported(f"terraform {version}")
+    if plan.get("errored") or plan.get("deferred_changes"):
+        raise Unsupported("an errored or deferred plan")
+    changes = [_resource_change(entry) for entry in plan.get("resource_changes", [])]
+    changes.sort(key=_order)
+    declared = root_variables(snapshot)
+    variables = {}
+    for entry in plan.get("variables", []):
+        pair = _message(entry, VARIABLE_ENTRY)
+        name = _text(pair.get("key", b""))
+        raw = _unpack(_dynamic_bytes(pair.get("value", b"")))
+        value = _typed(raw, "dynamic")
+        if not _known(value):
+            raise Unsupported("an unknown variable value")
+        variables[name] = {"value": value}
+    for name, (default, _) in declared.items():
+        if name not in variables and default is not _NO_DEFAULT:
+            variables[name] = {"value": default}
+    shown: dict[str, Any] = {
+        "format_version": JSON_FORMAT_VERSION,
+        "terraform_version": version,
+        "resource_changes": changes,
+        "applyable": bool(plan.get("applyable", 0)),
+        "complete": bool(plan.get("complete", 0)),
+        "errored": False,
+        "configuration": {
+            "root_module": {
+                "variables": {
+                    name: {"sensitive": True} for name, (_, secret) in declared.items() if secret
+                }
+            }
+        },
+    }
+    if variables:
+        shown["variables"] = variables
+    prior = _prior_state(tfstate, version) if tfstate else None
+    if prior is not None:
+        shown["prior_state"] = prior
+    return shown
+
+
+def _resource_change(data: bytes) -> dict[str, Any]:
+    entry = _message(data, RESOURCE_CHANGE)
+    address = _text(entry.get("addr", b""))
+    parts = _address(address)
+    if parts["mode"] != "managed" or parts["type"] != DATA_TYPE:
+        raise Unsupported(f"{address}: only terraform_data is read natively")
+    if not BUILTIN_CONFIG.match(_text(entry.get("provider", b""))):
+        raise Unsupported(f"{address}: not the builtin provider")
+    change = _message(entry.get("change", b""), CHANGE)
+    action = change.get("action", 0)
+    if action not in ACTIONS or "generated_config" in change:
+        raise Unsupported(f"{address}: action {action}")
+    values = [
+        _object(_unpack(_dynamic_bytes(raw)), DATA_ATTRIBUTES) for raw in change.get("values", [])
+    ]
+    if action == NOOP and len(values) == 1:
+        before = after = values[0]
+    elif action == CREATE and len(values) == 1:
+        before, after = None, values[0]
+    elif action in (DELETE, FORGET) and len(values) == 1:
+        before, after = values[0], None
+    elif len(values) == 2 and action not in (NOOP, CREATE, DELETE, FORGET):
+        before, after = values
+    else:
+        raise Unsupported(f"{address}: {len(values)} values for action {action}")
+    if not _known(before):
+        raise Unsupported(f"{address}: an unknown prior value")
+    before_marks = _paths(change.get("before_sensitive_paths", []))
+    after_marks = _paths(change.get("after_sensitive_paths", []))
+    shown: dict[str, Any] = {
+        "actions": list(ACTIONS[action]),
+        "before": before,
+        "after": _omit_unknowns(after),
+        "after_unknown": {} if _known(after) else _unknown_as_bool(after),
+        "before_sensitive": _sensitive_as_bool(before, before_marks, ()),
+        "after_sensitive": _sensitive_as_bool(after, after_marks, ()),
+    }
+    replace = [list(path) for path in sorted(_paths(entry.get("required_replace", [])), key=repr)]
+    if replace:
+        shown["replace_paths"] = replace
+    if "importing" in change:
+        importing = _message(change["importing"], IMPORTING)
+        if "id" not in importing:
+            raise Unsupported(f"{address}: an import without an id")
+        shown["importing"] = {"id": _text(importing["id"])}
+    result = {**parts, "provider_name": BUILTIN, "change": shown}
+    reason = entry.get("action_reason", 0)
+    if reason:
+        if reason not in ACTION_REASONS:
+            raise Unsupported(f"{address}: action reason {reason}")
+        result["action_reason"] = ACTION_REASONS[reason]
+    if "deposed_key" in entry:
+        result["deposed"] = _text(entry["deposed_key"])
+    previous = _text(entry.get("prev_run_addr", b"")) or address
+    if previous != address:
+        result["previous_address"] = previous
+    return result
+
+
+# --- the root module's variables ----------------------------------------------------------
+
+_NO_DEFAULT = object()
+_NUMBER = re.compile(r"-?\d+(\.\d+)?\Z")
+_PLAIN_STRING = re.compile(r'"[^"\\$%]*"\Z')
+
+
+def root_variables(snapshot: Mapping[str, str]) -> dict[str, tuple[Any, bool]]:
+    """name -> (default or _NO_DEFAULT, sensitive) of the root module's variable blocks:
+    show -json lists an unset variable with its default, and the review hides a sensitive
+    one. Only literal defaults of a matching primitive type are read; JSON or override
+    files in the root module are Unsupported (their merging is Terraform's)."""
+    from safeterraform.blast import hcl
+    from safeterraform.plan import snapshot_modules
+
+    root = snapshot_modules(snapshot).get("")
+    if root is None:
+        raise Unsupported("no root module in the snapshot")
+    found: dict[str, tuple[Any, bool]] = {}
+    for path in sorted(snapshot):
+        name = path[len(root) :]
+        if not path.startswith(root) or "/" in name:
+            continue
+        if name.endswith(".tf.json") or name.removesuffix(".tf").endswith("override"):
+            raise Unsupported(f"{name} in the root module")
+        if not name.endswith(".tf"):
+            continue
+        text = snapshot[path]
+        for block in hcl.blocks(text):
+            if block.type != "variable" or len(block.labels) != 1:
+                continue
+            attributes = hcl.attributes(block.text, block.body_start, block.body_end)
+            if "ephemeral" in attributes:
+                raise Unsupported("an ephemeral variable")
+            found[hcl.unquote(block.labels[0])] = (
+                _default(attributes.get("default"), attributes.get("type")),
+                _literal_bool(attributes.get("sensitive", "false")),
+            )
+    return found
+
+
+def _literal_bool(text: str) -> bool:
+    if text.strip() not in ("true", "false"):
+        raise Unsupported("a variable's sensitive is not a literal")
+    return text.strip() == "true"
+
+
+def _default(text: str | None, type_: str | None) -> Any:
+    if text is None:
+        return _NO_DEFAULT
+    text = text.strip()
+    constraint = (type_ or "any").strip()
+    if text in ("true", "false") and constraint in ("any", "bool"):
+        return text == "true"
+    if _NUMBER.match(text) and constraint in ("any", "number"):
+        return _number(float(text)) if "." in text else int(text)
+    if _PLAIN_STRING.match(text) and constraint in ("any", "string"):
+        return text[1:-1]
+    raise Unsupported("a variable default that is not a plain literal")
+
+
+# --- the prior state ---------------------------------------------------------------------
+
+
+def _prior_state(data: bytes, version: str) -> dict[str, Any] | None:
+    try:
+        state = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Unsupported("the prior state is not JSON") from None
+    if not isinstance(state, dict) or state.get("version") != 4:
+        raise Unsupported("prior state version")
+    modules: dict[str, list[dict[str, Any]]] = {}
+    if not state.get("resources"):
+        return None
+    for resource in _list(state.get("resources")):
+        for instance in _resource_instances(resource):
+            modules.setdefault(instance.pop("module_address", ""), []).append(instance)
+    root: dict[str, Any] = {}
+    children: dict[str, dict[str, Any]] = {}
+    for module_address, resources in modules.items():
+        resources.sort(key=lambda item: (item["address"], item.get("deposed_key", "")))
+        if module_address:
+            children[module_address] = {"resources": resources, "address": module_address}
+        else:
+            root["resources"] = resources
+    if children:
+        root["child_modules"] = _nest(children)
+    return {
+        "format_version": "1.0",
+        "terraform_version": state.get("terraform_version", version),
+        "values": {"root_module": root},
+    }
+
+
+def _nest(modules: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Module entries placed under their parents, as show -json nests them (a parent with
+    no resources of its own still appears)."""
+    everything = dict(modules)
+    for address in list(modules):
+        steps = re.findall(r'module\.[A-Za-z_][\w-]*(?:\[(?:\d+|"[^"]*")\])?', address)
+        for cut in range(1, len(steps)):
+            parent = ".".join(steps[:cut])
+            everything.setdefault(parent, {"address": parent})
+    top = []
+    for address in sorted(everything):
+        parent = address.rsplit(".module.", 1)[0] if ".module." in address else ""
+        if parent and parent in everything:
+            everything[parent].setdefault("child_modules", []).append(everything[address])
+        else:
+            top.append(everything[address])
+    return top
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise Unsupported("a state list is not a list")
+    return value
+
+
+def _resource_instances(resource: Any) -> Iterator[dict[str, Any]]:
+    if not isinstance(resource, dict):
+        raise Unsupported("a state resource is not an object")
+    mode, type_, name = resource.get("mode"), resource.get("type"), resource.get("name")
+    if mode != "managed" or type_ != DATA_TYPE or not isinstance(name, str):
+        raise Unsupported(f"state resource {type_}.{name}: only terraform_data is read natively")
+    if not BUILTIN_CONFIG.match(str(resource.get("provider", ""))):
+        raise Unsupported(f"state resource {type_}.{name}: not the builtin provider")
+    module = resource.get("module") or ""
+    for instance in _list(resource.get("instances")):
+        if not isinstance(instance, dict):
+            raise Unsupported("a state instance is not an object")
+        key = instance.get("index_key")
+        if key is None:
+            suffix = ""
+        elif isinstance(key, int) and not isinstance(key, bool):
+            suffix = f"[{key}]"
+        elif isinstance(key, str):
+            suffix = f'["{key}"]'
+        else:
+            raise Unsupported("an index key")
+        address = f"{module}.{type_}.{name}{suffix}" if module else f"{type_}.{name}{suffix}"
+        parts = _address(address)
+        values = _state_values(instance.get("attributes"))
+        marks = _state_paths(instance.get("sensitive_attributes"))
+        entry: dict[str, Any] = {
+            **parts,
+            "provider_name": BUILTIN,
+            "schema_version": instance.get("schema_version", 0),
+            "values": values,
+            "sensitive_values": _sensitive_as_bool(values, marks, ()),
+        }
+        if instance.get("dependencies"):
+            entry["depends_on"] = instance["dependencies"]
+        if instance.get("status") == "tainted":
+            entry["tainted"] = True
+        elif instance.get("status"):
+            raise Unsupported("an instance status")
+        if instance.get("deposed"):
+            entry["deposed_key"] = instance["deposed"]
+        yield entry
+
+
+def _state_values(attributes: Any) -> dict[str, Any]:
+    """terraform_data's attributes as stored (dynamic ones as {"value", "type"}) -> plain."""
+    if not isinstance(attributes, dict) or set(attributes) - set(DATA_ATTRIBUTES):
+        raise Unsupported("terraform_data attributes")
+    values: dict[str, Any] = {}
+    for name, type_ in DATA_ATTRIBUTES.items():
+        stored = attributes.get(name)
+        if type_ == "dynamic" and stored is not None:
+            if not isinstance(stored, dict) or set(stored) != {"value", "type"}:
+                raise Unsupported("a dynamic attribute without its type")
+            stored = stored["value"]
+        values[name] = stored
+    return values
+
+
+def _state_paths(entries: Any) -> frozenset[tuple[Any, ...]]:
+    if entries is None:
+        return frozenset()
+    paths = []
+    for entry in _list(entries):
+        steps: list[Any] = []
+        for step in _list(entry):
+            kind = step.get("type") if isinstance(step, dict) else None
+            value = step.get("value") if isinstance(step, dict) else None
+            if kind == "get_attr" and isinstance(value, str):
+                steps.append(value)
+            elif kind == "index" and isinstance(value, dict) and set(value) == {"value", "type"}:
+                key = value["value"]
+                if isinstance(key, bool) or not isinstance(key, (str, int)):
+                    raise Unsupported("a sensitive path key")
+                steps.append(key)
+            else:
+                raise Unsupported("a sensitive path step")
+        paths.append(tuple(steps))
+    return frozenset(paths)
+
+
+def read_file(
+    path: str, snapshot: Mapping[str, str], terraform_version: str | None = None
+) -> dict[str, Any] | None:
+    """The plan file at `path` read natively (its snapshot already read), or None: then
+    `terraform show -json` reads it. Any failure here is a None, never an answer: the
+    fallback is the reader terraform itself ships. `terraform_version`: the version of the
+    terraform that would apply it; a plan from another version is left to terraform, which
+    refuses it."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            tfplan = archive.read("tfplan")
+            tfstate = archive.read("tfstate") if "tfstate" in names else None
+        shown = read(tfplan, tfstate, snapshot)
+    except Exception:  # Unsupported, or a file this reader cannot take apart
+        return None
+    if terraform_version is not None and shown["terraform_version"] != terraform_version:
+        return None
+    return shown
