@@ -200,49 +200,51 @@ class Unknown:
 
 
 def _unpack(data: bytes) -> Any:
-    """One msgpack value with go-cty's conventions: bin only for a dynamic value's type,
-    ext only for unknowns. Returns plain Python values; unknowns as Unknown(None), dynamic
-    pairs as ("dynamic", type JSON bytes, value) tuples."""
-    value, position = _unpack_at(data, 0)
+    """One msgpack value with go-cty's conventions: bin only for a dynamic value's type
+    (returned as _Binary), ext only for unknowns (Unknown(None)); plain Python otherwise."""
+    try:
+        value, position = _unpack_at(data, 0)
+    except (IndexError, UnicodeDecodeError, struct.error):
+        raise Unsupported("a truncated or malformed value") from None
     if position != len(data):
         raise Unsupported("trailing bytes after a value")
     return value
 
 
+_INTEGERS = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+_LENGTHS = {0xD9: 1, 0xDA: 2, 0xDB: 4, 0xC4: 1, 0xC5: 2, 0xC6: 4, 0xDC: 2, 0xDD: 4}
+_LENGTHS.update({0xDE: 2, 0xDF: 4, 0xC7: 1, 0xC8: 2, 0xC9: 4})
+_FIXEXT = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
+_CONSTANTS = {0xC0: None, 0xC2: False, 0xC3: True}
+
+
 def _unpack_at(data: bytes, position: int) -> tuple[Any, int]:
-    if position >= len(data):
-        raise Unsupported("truncated value")
+    """The value at `position` and the position after it; IndexError when truncated
+    (a slice past the end is caught by its length check)."""
     code = data[position]
     position += 1
+    if 0xA0 <= code <= 0xBF:  # the most frequent first: short strings, maps, arrays
+        return _string(data, position, code & 0x1F)
+    if 0x80 <= code <= 0x8F:
+        return _map(data, position, code & 0x0F)
+    if 0x90 <= code <= 0x9F:
+        return _array(data, position, code & 0x0F)
     if code <= 0x7F:
         return code, position
     if code >= 0xE0:
         return code - 0x100, position
-    if 0xA0 <= code <= 0xBF:
-        return _string(data, position, code & 0x1F)
-    if 0x90 <= code <= 0x9F:
-        return _array(data, position, code & 0x0F)
-    if 0x80 <= code <= 0x8F:
-        return _map(data, position, code & 0x0F)
-    if code == 0xC0:
-        return None, position
-    if code == 0xC2:
-        return False, position
-    if code == 0xC3:
-        return True, position
-    sizes = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
-    if code in sizes:
-        size = sizes[code]
+    if code in _CONSTANTS:
+        return _CONSTANTS[code], position
+    if code in _INTEGERS:
+        size = _INTEGERS[code]
         raw = _take(data, position, size)
         return int.from_bytes(raw, "big", signed=code >= 0xD0), position + size
     if code == 0xCA:
         return float(struct.unpack(">f", _take(data, position, 4))[0]), position + 4
     if code == 0xCB:
         return float(struct.unpack(">d", _take(data, position, 8))[0]), position + 8
-    lengths = {0xD9: 1, 0xDA: 2, 0xDB: 4, 0xC4: 1, 0xC5: 2, 0xC6: 4, 0xDC: 2, 0xDD: 4}
-    lengths.update({0xDE: 2, 0xDF: 4, 0xC7: 1, 0xC8: 2, 0xC9: 4})
-    if code in lengths:
-        size = lengths[code]
+    if code in _LENGTHS:
+        size = _LENGTHS[code]
         length = int.from_bytes(_take(data, position, size), "big")
         position += size
         if code in (0xD9, 0xDA, 0xDB):
@@ -255,10 +257,9 @@ def _unpack_at(data: bytes, position: int) -> tuple[Any, int]:
             return _map(data, position, length)
         _take(data, position, length + 1)
         return _extension(data[position]), position + 1 + length
-    fixext = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
-    if code in fixext:
-        _take(data, position, fixext[code] + 1)
-        return _extension(data[position]), position + 1 + fixext[code]
+    if code in _FIXEXT:
+        _take(data, position, _FIXEXT[code] + 1)
+        return _extension(data[position]), position + 1 + _FIXEXT[code]
     raise Unsupported(f"msgpack code {code:#x}")
 
 
@@ -267,13 +268,17 @@ class _Binary(bytes):
 
 
 def _take(data: bytes, position: int, size: int) -> bytes:
-    if position + size > len(data):
+    end = position + size
+    if end > len(data):
         raise Unsupported("truncated value")
-    return data[position : position + size]
+    return data[position:end]
 
 
 def _string(data: bytes, position: int, length: int) -> tuple[str, int]:
-    return _text(_take(data, position, length)), position + length
+    end = position + length
+    if end > len(data):
+        raise Unsupported("truncated value")
+    return data[position:end].decode("utf-8"), end
 
 
 def _array(data: bytes, position: int, length: int) -> tuple[list[Any], int]:
@@ -288,7 +293,7 @@ def _map(data: bytes, position: int, length: int) -> tuple[dict[str, Any], int]:
     items: dict[str, Any] = {}
     for _ in range(length):
         key, position = _unpack_at(data, position)
-        if not isinstance(key, str) or key in items:
+        if key.__class__ is not str or key in items:
             raise Unsupported("a map key is not a unique string")
         items[key], position = _unpack_at(data, position)
     return items, position
@@ -313,10 +318,7 @@ def _typed(raw: Any, type_: Any) -> Any:
     if type_ == "dynamic":
         if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], _Binary)):
             raise Unsupported("a dynamic value without its type")
-        try:
-            concrete = json.loads(bytes(raw[0]))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise Unsupported("a dynamic value's type is not JSON") from None
+        concrete = _type_of(bytes(raw[0]))
         if concrete == "dynamic":
             raise Unsupported("a dynamic value of dynamic type")
         return _typed(raw[1], concrete)
@@ -345,6 +347,19 @@ def _typed(raw: Any, type_: Any) -> Any:
                 raise Unsupported("an object with other attributes than its type")
             return {key: _typed(item, inner[key]) for key, item in raw.items()}
     raise Unsupported(f"a value of type {json.dumps(type_)}")
+
+
+_TYPES: dict[bytes, Any] = {}
+
+
+def _type_of(text: bytes) -> Any:
+    """A dynamic value's type, parsed once per distinct text (most values share a few)."""
+    if text not in _TYPES:
+        try:
+            _TYPES[text] = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise Unsupported("a dynamic value's type is not JSON") from None
+    return _TYPES[text]
 
 
 def _number(raw: Any) -> int | float:
@@ -595,9 +610,15 @@ def _resource_change(data: bytes) -> dict[str, Any]:
         "after": _omit_unknowns(after),
         "after_unknown": {} if _known(after) else _unknown_as_bool(after),
         "before_sensitive": _sensitive_as_bool(before, before_marks, ()),
-        "after_sensitive": _sensitive_as_bool(after, after_marks, ()),
+        "after_sensitive": None,
     }
-    replace = [list(path) for path in sorted(_paths(entry.get("required_replace", [])), key=repr)]
+    same = after is before and after_marks == before_marks  # a no-op: computed once
+    shown["after_sensitive"] = (
+        shown["before_sensitive"] if same else _sensitive_as_bool(after, after_marks, ())
+    )
+    replace = [list(path) for path in _paths(entry.get("required_replace", []))]
+    if len(replace) > 1:  # show -json orders them by a hash of each path: terraform's to say
+        raise Unsupported(f"{address}: more than one replace path")
     if replace:
         shown["replace_paths"] = replace
     if "importing" in change:
