@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 PLAN_FORMAT = 3
@@ -840,13 +840,15 @@ def _state_paths(entries: Any) -> frozenset[tuple[Any, ...]]:
 
 
 def read_file(
-    path: str, snapshot: Mapping[str, str], terraform_version: str | None = None
+    path: str,
+    snapshot: Mapping[str, str],
+    same_terraform: Callable[[str], bool] | None = None,
 ) -> dict[str, Any] | None:
     """The plan file at `path` read natively (its snapshot already read), or None: then
     `terraform show -json` reads it. Any failure here is a None, never an answer: the
-    fallback is the reader terraform itself ships. `terraform_version`: the version of the
-    terraform that would apply it; a plan from another version is left to terraform, which
-    refuses it."""
+    fallback is the reader terraform itself ships. `same_terraform(version)`: whether the
+    terraform that would apply it is the plan's version; a plan from another version is left
+    to terraform, which refuses it."""
     import zipfile
 
     try:
@@ -857,6 +859,6 @@ def read_file(
         shown = read(tfplan, tfstate, snapshot)
     except Exception:  # Unsupported, or a file this reader cannot take apart
         return None
-    if terraform_version is not None and shown["terraform_version"] != terraform_version:
+    if same_terraform is not None and not same_terraform(shown["terraform_version"]):
         return None
     return shown

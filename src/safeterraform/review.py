@@ -10,7 +10,7 @@ hides behind terraform's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from safeterraform import blast, plan
@@ -33,15 +33,15 @@ def analyze_natively(
     local_path: str,
     snapshot: dict[str, str],
     node_attributes: Sequence[str],
-    terraform_version: str | None = None,
+    same_terraform: Callable[[str], bool] | None = None,
 ) -> tuple[blast.Analysis, dict[str, Any]] | None:
     """(analysis, plan JSON) of a plan file planread can read, without terraform; None when
-    it cannot, or when the causes need what only `show -json` carries. `terraform_version`
-    (None: a plan this process just had terraform make): a plan from another version is
-    left to `show -json`, which refuses it as `apply` would."""
+    it cannot, or when the causes need what only `show -json` carries. `same_terraform`
+    (None: a plan this process just had terraform make): a plan from another terraform
+    version is left to `show -json`, which refuses it as `apply` would."""
     from safeterraform import planread
 
-    plan_json = planread.read_file(local_path, snapshot, terraform_version)
+    plan_json = planread.read_file(local_path, snapshot, same_terraform)
     if plan_json is None:
         return None
     try:

@@ -10,6 +10,7 @@ import gc
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,10 +78,19 @@ def analyze(
     terraform = Terraform(real.path, str(workdir), env)
     from safeterraform import review
 
-    # Read natively when the plan is this terraform's (one `version -json`, not a decoding
-    # of every object); else show -json, which also says why a plan cannot be read.
+    # Read natively when the plan is this terraform's (one `version -json`, asked while the
+    # plan is read, instead of a decoding of every object); else show -json, which also
+    # says why a plan cannot be read.
+    versions: list[str] = []
+    asking = threading.Thread(target=lambda: versions.append(_version(terraform)), daemon=True)
+    asking.start()
+
+    def same_terraform(version: str) -> bool:
+        asking.join()
+        return versions == [version]
+
     native = review.analyze_natively(
-        str(plan_path), snapshot, config.node_attributes, _version(terraform)
+        str(plan_path), snapshot, config.node_attributes, same_terraform
     )
     if native is not None:
         return native[0]
