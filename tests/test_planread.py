@@ -98,12 +98,15 @@ def rewritten(name: str, tmp_path: Path, change: Any) -> tuple[str, dict[str, st
 def test_another_resource_type_is_declined(tmp_path: Path) -> None:
     """Only terraform_data's schema is known here; another type's sensitive or dynamic
     attributes are its provider's to say."""
-    path, snapshot = rewritten(
-        "incident",
-        tmp_path,
-        lambda name, data: data.replace(b"terraform_data", b"terraform_datb"),
-    )
-    assert planread.read_file(path, snapshot) is None
+    for member in ("tfplan", "tfstate"):  # a planned change, then a prior state object
+        path, snapshot = rewritten(
+            "incident",
+            tmp_path,
+            lambda name, data, member=member: (
+                data.replace(b"terraform_data", b"terraform_datb") if name == member else data
+            ),
+        )
+        assert planread.read_file(path, snapshot) is None, member
 
 
 def test_an_unknown_field_is_declined(tmp_path: Path) -> None:
