@@ -121,19 +121,21 @@ PLAN: Schema = {
     3: ("resource_changes", BYTES, True),
     4: ("", BYTES, True),  # output_changes
     5: ("", BYTES, True),  # target_addrs
-    9: ("", BYTES, True),  # force_replace_addrs
-    13: ("", BYTES, False),  # backend
+    13: ("backend", BYTES, False),
     14: ("terraform_version", BYTES, False),
     15: ("", BYTES, True),  # relevant_attributes
+    16: ("", BYTES, True),  # force_replace_addrs
     17: ("ui_mode", VARINT, False),
     18: ("", BYTES, True),  # resource_drift
-    19: ("", BYTES, False),  # check_results
+    19: ("", BYTES, True),  # check_results
     20: ("errored", VARINT, False),
     21: ("", BYTES, False),  # timestamp
-    22: ("", BYTES, True),  # apply_time_variables
+    22: ("", BYTES, True),  # function_results
     25: ("applyable", VARINT, False),
     26: ("complete", VARINT, False),
     27: ("deferred_changes", BYTES, True),
+    28: ("", BYTES, True),  # apply_time_variables
+    29: ("state_store", BYTES, False),
 }
 VARIABLE_ENTRY: Schema = {1: ("key", BYTES, False), 2: ("value", BYTES, False)}
 RESOURCE_CHANGE: Schema = {
@@ -535,6 +537,8 @@ def read(tfplan: bytes, tfstate: bytes | None, snapshot: Mapping[str, str]) -> d
     version = _text(plan.get("terraform_version", b""))
     if not re.fullmatch(r"1\.\d+\.\d+(-[\w.]+)?", version):
         raise Unsupported(f"terraform {version}")
+    if ("backend" in plan) == ("state_store" in plan):  # terraform refuses such a plan
+        raise Unsupported("neither or both of a backend and a state store")
     if plan.get("errored") or plan.get("deferred_changes"):
         raise Unsupported("an errored or deferred plan")
     changes = [_resource_change(entry) for entry in plan.get("resource_changes", [])]
