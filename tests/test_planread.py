@@ -162,3 +162,105 @@ def test_literal_defaults_and_sensitivity() -> None:
         planread.root_variables(
             {"m-/main.tf": 'variable "d" {\n  type = string\n  default = 3\n}\n'}
         )
+
+
+# --- what an attacker's review found (each read differently than terraform reads it) ---
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        '/* note */ variable "pw" {',
+        '/* a\n b */ variable "pw" {',
+        'variable /* note */ "pw" {',
+        'variable "p\\u0077" {',
+        '\ufeffvariable "pw" {',
+    ],
+)
+def test_a_sensitive_variable_the_lexer_might_miss_is_declined(header: str) -> None:
+    """A `sensitive = true` this project's lexer does not see would print the variable's
+    value in a cause; anything it does not read exactly goes to show -json."""
+    text = f"{header}\n  sensitive = true\n}}\n"
+    with pytest.raises(planread.Unsupported):
+        planread.root_variables({"m-/main.tf": text})
+
+
+def test_a_heredoc_in_the_root_module_is_declined() -> None:
+    text = 'variable "pw" {\n  description = <<EOT\nx\nEOT\v\n  sensitive = true\n}\n'
+    with pytest.raises(planread.Unsupported):
+        planread.root_variables({"m-/main.tf": text})
+
+
+def test_a_variable_declared_twice_is_declined() -> None:
+    text = 'variable "pw" {\n  sensitive = true\n}\nvariable "pw" {\n}\n'
+    with pytest.raises(planread.Unsupported):
+        planread.root_variables({"m-/main.tf": text, "m-/other.tf": ""})
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b'"status":"tainted","Status":"",',  # Go matches keys without case: last one wins
+        b'"Status":"tainted",',
+        b'"Index_Key":7,',
+        b'"schema_version":0,',  # given twice
+    ],
+)
+def test_state_keys_terraform_reads_otherwise_are_declined(tmp_path: Path, extra: bytes) -> None:
+    """Terraform applies against the plan's prior state as Go reads it: a key in another
+    case or given twice would make the review say tainted (provisioners skipped) where
+    terraform says not, or name another instance."""
+    path, snapshot = rewritten(
+        "incident",
+        tmp_path,
+        lambda name, data: (
+            data.replace(b'"schema_version"', extra + b'"schema_version"', 1)
+            if name == "tfstate"
+            else data
+        ),
+    )
+    assert planread.read_file(path, snapshot) is None
+
+
+def test_an_unknown_planning_mode_is_declined(tmp_path: Path) -> None:
+    path, snapshot = rewritten(
+        "incident",
+        tmp_path,
+        lambda name, data: data + b"\x88\x01\x07" if name == "tfplan" else data,
+    )
+    assert planread.read_file(path, snapshot) is None
+
+
+def test_a_plan_of_a_terraform_the_golden_tests_do_not_cover_is_declined(tmp_path: Path) -> None:
+    path, snapshot = rewritten(
+        "incident", tmp_path, lambda name, data: data.replace(b"1.15.5", b"1.11.4")
+    )
+    assert planread.read_file(path, snapshot) is None
+
+
+@pytest.mark.parametrize(
+    "address", ["module.node[02].terraform_data.x", "terraform_data.x[\u0661]", 'x.y["a\x07"]']
+)
+def test_keys_terraform_would_print_otherwise_are_declined(address: str) -> None:
+    with pytest.raises(planread.Unsupported):
+        planread._address(address)
+
+
+def test_strings_terraform_would_normalise_are_declined() -> None:
+    decomposed = "e\u0301".encode()
+    with pytest.raises(planread.Unsupported):
+        planread._unpack(bytes([0xA0 | len(decomposed)]) + decomposed)
+    with pytest.raises(planread.Unsupported):
+        planread._default('"e\u0301"', None)
+
+
+def test_a_stored_value_not_of_its_type_is_declined() -> None:
+    attributes = {"id": "x", "input": {"value": 5, "type": "string"}}
+    with pytest.raises(planread.Unsupported):
+        planread._state_values(attributes)
+    assert planread._state_values({"id": "x", "input": {"value": "5", "type": "string"}}) == {
+        "id": "x",
+        "input": "5",
+        "output": None,
+        "triggers_replace": None,
+    }
