@@ -141,13 +141,19 @@ def test_garbage_inside_the_zip(incident_plan: Path, env: dict[str, str]) -> Non
     assert_one_line_error(result, "cannot read plan", "bad.tfplan: parse error")
 
 
+@pytest.mark.parametrize("release", ["older", "same-minor"])
 def test_plan_from_another_terraform_version(
-    incident_plan: Path, real: Runner, env: dict[str, str]
+    incident_plan: Path, real: Runner, env: dict[str, str], release: str
 ) -> None:
+    """same-minor: a 1.15.x plan of another patch release, which the native reader could
+    read, must still go to show -json, which refuses it as apply would. Mutation: planread
+    ignoring `same_terraform`."""
     with zipfile.ZipFile(incident_plan) as archive:
         tfplan = archive.read("tfplan")
     current = json.loads(real("version", "-json").stdout)["terraform_version"].encode()
     other = b"1.0.0" + b"0" * (len(current) - len(b"1.0.0"))
+    if release == "same-minor":  # 1.15.5 -> 1.15.6
+        other = current[:-1] + str((int(current[-1:]) + 1) % 10).encode()
     assert current in tfplan and len(other) == len(current)
     rewrite_tfplan(
         incident_plan, incident_plan.parent / "old.tfplan", tfplan.replace(current, other)
