@@ -624,7 +624,8 @@ def _resource_change(data: bytes) -> dict[str, Any]:
         "actions": list(ACTIONS[action]),
         "before": before,
         "after": _omit_unknowns(after),
-        "after_unknown": {} if _known(after) else _unknown_as_bool(after),
+        # A no-op's planned object is its prior one, known (checked just above).
+        "after_unknown": {} if after is before or _known(after) else _unknown_as_bool(after),
         "before_sensitive": _sensitive_as_bool(before, before_marks, ()),
         "after_sensitive": None,
     }
