@@ -4,7 +4,9 @@ real Terraform; terminal behaviour in a real pseudo-terminal."""
 from __future__ import annotations
 
 import io
+import json
 import re
+import zipfile
 from pathlib import Path
 
 import pexpect
@@ -46,6 +48,34 @@ def test_a_stale_saved_plan_is_refused_before_anyone_is_asked(
     assert finish(child) == 3
     assert "Type the names" not in transcript.getvalue()
     assert "nothing was applied" in transcript.getvalue()
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []
+
+
+def test_a_saved_plan_of_another_terraform_release_is_refused_before_anyone_is_asked(
+    incident: Path, real: Runner, shim_bin: Path, env: dict[str, str]
+) -> None:
+    """A plan file given to `apply` may be read natively (planread takes any 1.15.x plan),
+    but `terraform show` of it comes before the question and refuses a plan of another
+    release, as apply would: nobody types names for a plan that cannot be applied.
+    Mutation: no `show_plan` for a saved plan -> the question comes."""
+    assert real("plan", "-input=false", "-out=made.tfplan").returncode == 0
+    current = json.loads(real("version", "-json").stdout)["terraform_version"].encode()
+    other = current[:-1] + str((int(current[-1:]) + 1) % 10).encode()  # 1.15.5 -> 1.15.6
+    with (
+        zipfile.ZipFile(incident / "made.tfplan") as source,
+        zipfile.ZipFile(incident / "other.tfplan", "w") as copy,
+    ):
+        for name in source.namelist():
+            data = source.read(name)
+            copy.writestr(name, data.replace(current, other) if name == "tfplan" else data)
+    before = tfharness.state_bytes(incident)
+    child = spawn(shim_bin, ["apply", "other.tfplan"], incident, env)
+    child.logfile_read = transcript = io.StringIO()
+    first = child.expect(["cannot be transferred", "Type the names", pexpect.EOF])
+    assert first == 0, f"asked for a plan terraform refuses: {transcript.getvalue()}"
+    assert finish(child) != 0
+    assert "Type the names" not in transcript.getvalue()
     assert tfharness.state_bytes(incident) == before
     assert reset_log(incident) == []
 

@@ -459,13 +459,18 @@ def _paths(entries: list[bytes]) -> frozenset[tuple[Any, ...]]:
                 steps.append(_text(step["attribute_name"]))
             elif "element_key" in step and "attribute_name" not in step:
                 key = _typed(_unpack(_dynamic_bytes(step["element_key"])), "dynamic")
-                if isinstance(key, bool) or not isinstance(key, (str, int)):
-                    raise Unsupported("a path step that is not a string or an integer")
-                steps.append(key)
+                steps.append(_step_key(key))
             else:
                 raise Unsupported("a path step with neither or both forms")
         paths.append(tuple(steps))
     return frozenset(paths)
+
+
+def _step_key(key: Any) -> str | int:
+    """A path step's key: a map key or a list index; anything else is Unsupported."""
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise Unsupported("a path step that is not a string or an integer")
+    return key
 
 
 def _dynamic_bytes(data: bytes) -> bytes:
@@ -942,10 +947,7 @@ def _state_paths(entries: Any) -> frozenset[tuple[Any, ...]]:
             if kind == "get_attr" and isinstance(value, str):
                 steps.append(value)
             elif kind == "index" and isinstance(value, dict) and set(value) == {"value", "type"}:
-                key = value["value"]
-                if isinstance(key, bool) or not isinstance(key, (str, int)):
-                    raise Unsupported("a sensitive path key")
-                steps.append(key)
+                steps.append(_step_key(value["value"]))
             else:
                 raise Unsupported("a sensitive path step")
         paths.append(tuple(steps))

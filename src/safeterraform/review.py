@@ -23,9 +23,9 @@ def analyze_plan_file(
     """(analysis, plan JSON) of a plan file; `plan_file` as terraform sees it (relative to
     its -chdir), `local_path` as this process reads it. Raises PlanError when unreadable."""
     snapshot = plan.read_snapshot(local_path)  # a corrupt zip fails here, before terraform
-    native = analyze_natively(local_path, snapshot, node_attributes)
-    if native is not None:
-        return native
+    reviewed = analyze_natively(local_path, snapshot, node_attributes)
+    if reviewed is not None:
+        return reviewed
     return analyze_shown(terraform.start_show_json(plan_file), snapshot, node_attributes)
 
 
@@ -37,8 +37,9 @@ def analyze_natively(
 ) -> tuple[blast.Analysis, dict[str, Any]] | None:
     """(analysis, plan JSON) of a plan file planread can read, without terraform; None when
     it cannot, or when the causes need what only `show -json` carries. `same_terraform`
-    (None: a plan this process just had terraform make): a plan from another terraform
-    version is left to `show -json`, which refuses it as `apply` would."""
+    (`check`): a plan from another terraform version is left to `show -json`, which
+    refuses it as `apply` would. The guarded apply passes None: a saved plan it is given
+    is shown by `terraform show` before anyone is asked, which refuses such a plan too."""
     from safeterraform import planread
 
     plan_json = planread.read_file(local_path, snapshot, same_terraform)

@@ -156,20 +156,14 @@ def review_plan(
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     preload(session)
-    from safeterraform import blast, plan, promotion, render, review
+    from safeterraform import blast, promotion, render, review
 
     try:
-        # Read natively when planread can; else `show -json`, the snapshot indexed while
-        # it runs (review.analyze_shown).
-        snapshot = plan.read_snapshot(private.path)
-        reviewed = review.analyze_natively(private.path, snapshot, session.config.node_attributes)
-        if reviewed is None:
-            reviewed = review.analyze_shown(
-                terraform.start_show_json(private.path),
-                snapshot,
-                session.config.node_attributes,
-            )
-        analysis, plan_json = reviewed
+        # Natively when planread can (review.analyze_natively), else `show -json`. A saved
+        # plan of another terraform release is refused by `show_plan` below, as apply would.
+        analysis, plan_json = review.analyze_plan_file(
+            terraform, private.path, private.path, session.config.node_attributes
+        )
     except SafeTerraformError as error:
         raise session.confirmer.refusal(
             f"{error}; nothing was applied", plan_sha256=private.sha256
