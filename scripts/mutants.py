@@ -122,6 +122,8 @@ def run_one(
             [str(copy / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        # One wheelhouse for every run that installs (tests/tfharness.py, made by the first).
+        env["SAFETERRAFORM_TEST_WHEELHOUSE"] = str(base / "wheelhouse")
         command = [
             sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
             "-p", "no:randomly", "-o", "addopts=", f"--basetemp={copy / '.tmp'}",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,26 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 # with the AWS provider ~25 % less, and nothing they do changes (docs/testing.md, "Suite
 # time"). Every test's environment inherits it; a GOGC already set is kept.
 os.environ.setdefault("GOGC", "400")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One wheelhouse for the run (tfharness.wheelhouse), made on first use: the variable is
+    set before xdist starts its workers, so they share it. Its name holds no random letters
+    (they could spell `prd`)."""
+    if tfharness.WHEELHOUSE_VAR not in os.environ:
+        path = os.path.join(tempfile.gettempdir(), f"safeterraform-wheelhouse-{os.getpid()}")
+        os.environ[tfharness.WHEELHOUSE_VAR] = path
+        config.stash[_MADE_WHEELHOUSE] = path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = config.stash.get(_MADE_WHEELHOUSE, None)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+        del os.environ[tfharness.WHEELHOUSE_VAR]
+
+
+_MADE_WHEELHOUSE = pytest.StashKey[str]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

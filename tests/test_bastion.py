@@ -25,7 +25,6 @@ import pexpect
 import pytest
 
 from tests import tfharness
-from tests.test_install import pip_settings
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALL = REPO / "install.sh"
@@ -207,7 +206,7 @@ class Bastion:
 
     def install(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = root_env()
-        env.update(pip_settings())
+        env.update(tfharness.pip_settings())
         return self.run(["bash", str(INSTALL), *args], env=env, cwd=str(REPO), timeout=900)
 
     def central_text(self) -> str:

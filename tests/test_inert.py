@@ -121,6 +121,23 @@ def test_terraforms_output_keeps_its_colours_and_loses_the_rest() -> None:
     assert shown == "\x1b[1m# a\x1b[0m evil\\x1b[1A\\x1b[2Km\n\x1b[32mok\x1b[0m\\rX\\x1b"
 
 
+def test_the_stream_shows_the_same_in_any_chunks() -> None:
+    """Plain runs are passed on whole (a plan prints 200 KB of them): however the output
+    is cut, what is shown is what one character at a time shows.
+    Mutation: a plain run that also takes \\r, DEL or C1 characters."""
+    text = (
+        "terraform_data.x[1]: Refreshing state... [id=ab]\n\t\x1b[1mbold\x1b[0m caf\u00e9 "
+        "\u202eevil\u202c \x07\x7f\x85 \x1b[2K\x1b[31\rX\x1b]0;title\x07 end\n"
+    ) * 3
+    one_by_one = inert.Stream()
+    expected = "".join(one_by_one.feed(char) for char in text) + one_by_one.end()
+    assert "\\x1b[2K" in expected and "\\r" in expected and "\\x7f" in expected
+    for size in (1, 2, 3, 7, 64, len(text)):
+        stream = inert.Stream()
+        shown = "".join(stream.feed(text[i : i + size]) for i in range(0, len(text), size))
+        assert shown + stream.end() == expected, size
+
+
 def test_renderings_of_a_hostile_value_hold_no_escape() -> None:
     """A value from state in a destroy-time command (the incident's IP, with ESC in it).
     Mutation: render._lines (or to_markdown) without inert -> raw ESC in the text."""

@@ -20,24 +20,9 @@ SYSTEM_DIRS = ("/usr/bin", "/bin")  # coreutils, find, awk for install.sh itself
 pytestmark = pytest.mark.slow  # each install is a venv and a pip install (~20 s of CPU)
 
 
-def pip_settings() -> dict[str, str]:
-    """This machine's pip configuration and cache, carried into a temp HOME."""
-    settings = {k: v for k, v in os.environ.items() if k.startswith("PIP_")}
-    home = Path.home()
-    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache")
-    if "PIP_CONFIG_FILE" not in settings:
-        for candidate in (config_home / "pip" / "pip.conf", home / ".pip" / "pip.conf"):
-            if candidate.is_file():
-                settings["PIP_CONFIG_FILE"] = str(candidate)
-                break
-    settings.setdefault("PIP_CACHE_DIR", str(cache_home / "pip"))
-    return settings
-
-
 def install_env(home: Path, path: list[Path | str]) -> dict[str, str]:
     env = tfharness.clean_env(home)
-    env.update(pip_settings())
+    env.update(tfharness.pip_settings())
     env["PYTHON"] = sys.executable
     env["PATH"] = os.pathsep.join([*map(str, path), *SYSTEM_DIRS])
     return env
@@ -276,6 +261,10 @@ def test_refuses_a_shim_as_the_real_terraform(user_install: Installed, tmp_path:
 
 
 def test_uninstall_removes_exactly_what_install_wrote(tmp_path: Path, terraform_bin: Path) -> None:
+    """Installed with no terraform anywhere (so with the demo's engine, issue 17 item 9: the
+    summary says what happens at run time, not `real: (none: found on PATH at run time)`),
+    the shim finds the terraform put on PATH later; uninstall then leaves exactly what was
+    there before. One install for both: each is a virtualenv and a pip install."""
     home = tmp_path / "home"
     home.mkdir()
     (home / "keep.txt").write_text("mine")
@@ -283,12 +272,18 @@ def test_uninstall_removes_exactly_what_install_wrote(tmp_path: Path, terraform_
     log.parent.mkdir(parents=True)
     log.write_text("{}\n")  # records from earlier use
     # Defaults under HOME: ~/.local/share/safeterraform/venv and ~/.local/bin.
-    env = install_env(home, [home / ".local" / "bin", terraform_bin.parent])
+    env = install_env(home, [home / ".local" / "bin"])
     before = everything_under(tmp_path)
-    installed = install(env, "--real-terraform", str(terraform_bin))
+    installed = install(env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (
+        "  real:      none found on PATH yet; the shim looks for terraform on PATH each time "
+        "it runs (or re-run with --real-terraform PATH); `safeterraform demo` needs none\n"
+    ) in installed.stdout
+    assert "[demo]" in installed.stdout
     shim = home / ".local" / "bin" / "terraform"
-    version = tfharness.run(shim, ["version"], tmp_path, env)
+    later = {**env, "PATH": os.pathsep.join([str(terraform_bin.parent), env["PATH"]])}
+    version = tfharness.run(shim, ["version"], tmp_path, later)
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith("Terraform v")
     removed = install(env, "--uninstall")
@@ -397,19 +392,3 @@ def test_shell_scripts_are_shellcheck_clean() -> None:
         [str(shellcheck), "--severity=style", *map(str, scripts)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_no_terraform_found_says_what_happens_at_run_time(tmp_path: Path) -> None:
-    """17 item 9: not `real: (none: found on PATH at run time) [none found on PATH]`."""
-    home = tmp_path / "home"
-    home.mkdir()
-    bin_dir = tmp_path / "bin"
-    result = install(
-        install_env(home, [bin_dir]), "--venv", str(tmp_path / "venv"), "--bin-dir", str(bin_dir)
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert (
-        "  real:      none found on PATH yet; the shim looks for terraform on PATH each time "
-        "it runs (or re-run with --real-terraform PATH); `safeterraform demo` needs none\n"
-    ) in result.stdout
-    assert "[demo]" in result.stdout

@@ -695,22 +695,25 @@ def test_hook_files_filter_is_what_lint_reads(name: str) -> None:
     assert bool(re.search(entry["files"], name)) == (lint.kind_by_name(name) is not None)
 
 
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
         cwd=cwd,
         check=True,
         capture_output=True,
+        text=True,
         timeout=60,
-    )
+    ).stdout
 
 
 @pytest.mark.slow
-def test_pre_commit_try_repo_fails_on_the_incident_and_passes_without_it(
+def test_pre_commit_hook_fails_on_the_incident_and_passes_without_it(
     tmp_path: Path, home: Path
 ) -> None:
-    """The real pre-commit installs this repository's hook (pip, from the package registry)
-    into its own environment and runs it on a sample repository."""
+    """The real pre-commit installs this repository's hook (pip, its dependencies from the
+    test run's wheelhouse) into its own environment and runs it on a sample repository that
+    names it in .pre-commit-config.yaml, as a user's repository does: the second run uses
+    the environment the first one made (`try-repo` would make a new one each time)."""
     hook_repo = tmp_path / "hook-repo"
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -727,22 +730,27 @@ def test_pre_commit_try_repo_fails_on_the_incident_and_passes_without_it(
     git(hook_repo, "init", "-q")
     git(hook_repo, "add", "-A")
     git(hook_repo, "commit", "-q", "-m", "the working tree")
+    revision = git(hook_repo, "rev-parse", "HEAD").strip()
 
     sample = tmp_path / "sample"
     sample.mkdir()
     git(sample, "init", "-q")
     (sample / "main.tf").write_text(tfharness.incident_config(tfharness.INCIDENT_NODES))
+    (sample / ".pre-commit-config.yaml").write_text(
+        f"repos:\n- repo: {hook_repo}\n  rev: {revision}\n  hooks:\n  - id: safeterraform-lint\n"
+    )
     git(sample, "add", "-A")
     env = {
         **tfharness.clean_env(home),
         "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-cache"),
         "SAFETERRAFORM_SYSTEM_CONFIG": str(tmp_path / "absent.toml"),
+        **tfharness.pip_settings(),
     }
 
-    def try_repo() -> tuple[subprocess.CompletedProcess[str], float]:
+    def run_hook() -> tuple[subprocess.CompletedProcess[str], float]:
         started = time.monotonic()
         result = subprocess.run(
-            [str(PRE_COMMIT), "try-repo", str(hook_repo), "safeterraform-lint", "--all-files"],
+            [str(PRE_COMMIT), "run", "safeterraform-lint", "--all-files"],
             cwd=sample,
             env=env,
             capture_output=True,
@@ -751,7 +759,7 @@ def test_pre_commit_try_repo_fails_on_the_incident_and_passes_without_it(
         )
         return result, time.monotonic() - started
 
-    failing, first = try_repo()
+    failing, first = run_hook()
     assert failing.returncode == 1, failing.stdout + failing.stderr
     provisioner = line_of(tfharness.incident_config(tfharness.INCIDENT_NODES), "provisioner")
     assert f"main.tf:{provisioner}: error [destroy-provisioner]" in failing.stdout
@@ -766,10 +774,10 @@ def test_pre_commit_try_repo_fails_on_the_incident_and_passes_without_it(
     assert "provisioner" not in without
     (sample / "main.tf").write_text(without)
     git(sample, "add", "-A")
-    passing, second = try_repo()
+    passing, second = run_hook()
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "safeterraform lint" in passing.stdout and "Passed" in passing.stdout
-    print(f"pre-commit try-repo: {first:.1f} s failing, {second:.1f} s passing")
+    print(f"pre-commit run: {first:.1f} s failing, {second:.1f} s passing")
 
 
 # --- doctor ----------------------------------------------------------------------------

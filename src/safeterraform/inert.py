@@ -10,6 +10,8 @@ outside code spans. Standard library only: log, render and confirm all import it
 
 from __future__ import annotations
 
+import re
+
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Unicode format characters that reorder or hide text (bidi overrides and isolates, zero
 # width joiners and marks): shown as escapes too (the "Trojan Source" characters).
@@ -75,6 +77,9 @@ def markdown(text: str) -> str:
 # passes it through `Stream`, which keeps terraform's colours (SGR: ESC [ digits ; m) and
 # its newlines and tabs, and shows every other control character as `inert` does.
 _SGR_BODY = frozenset("0123456789;")
+# Printable ASCII, newlines and tabs: what `feed` passes on as it is, a run at a time
+# (docs/perf.md: 200 KB of a 2,000-resource plan, 34 ms one character at a time, 6 ms so).
+_PLAIN_RUN = re.compile(r"[\x20-\x7e\n\t]+")
 
 
 class Stream:
@@ -90,6 +95,11 @@ class Stream:
         out = []
         index = 0
         while index < len(text):
+            plain = _PLAIN_RUN.match(text, index)
+            if plain is not None:  # most of a plan: a run of printable ASCII, copied whole
+                out.append(plain.group())
+                index = plain.end()
+                continue
             char = text[index]
             if char == "\x1b":
                 end = index + 2

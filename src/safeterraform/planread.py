@@ -428,6 +428,8 @@ def _unknown_as_bool(value: Any) -> Any:
 def _sensitive_as_bool(
     value: Any, marked: frozenset[tuple[Any, ...]], path: tuple[Any, ...]
 ) -> Any:
+    if not marked:
+        return _unmarked(value)
     if path in marked:
         return True
     if value is None:
@@ -446,6 +448,27 @@ def _sensitive_as_bool(
         return [
             _sensitive_as_bool(item, marked, (*path, number)) for number, item in enumerate(value)
         ]
+    return False
+
+
+def _unmarked(value: Any) -> Any:
+    """_sensitive_as_bool of a value with no sensitive paths (most of them): its shape
+    alone, without a path built for every element."""
+    if isinstance(value, dict):
+        found = {}
+        for key, item in value.items():
+            shape = _unmarked(item)
+            if shape is not False:
+                found[key] = shape
+        return found
+    if isinstance(value, list):
+        return [_unmarked(item) for item in value]
+    if isinstance(value, Unknown):
+        kind = value.type[0] if isinstance(value.type, list) else value.type
+        if kind in ("list", "set", "tuple"):
+            return []
+        if kind in ("map", "object"):
+            return {}
     return False
 
 
@@ -628,7 +651,7 @@ def _resource_change(data: bytes) -> dict[str, Any]:
     shown: dict[str, Any] = {
         "actions": list(ACTIONS[action]),
         "before": before,
-        "after": _omit_unknowns(after),
+        "after": after if after is before else _omit_unknowns(after),  # a no-op: known
         # A no-op's planned object is its prior one, known (checked just above).
         "after_unknown": {} if after is before or _known(after) else _unknown_as_bool(after),
         "before_sensitive": _sensitive_as_bool(before, before_marks, ()),
