@@ -6,7 +6,8 @@ The list is scripts/mutations.toml. For each mutation: copy the repository's fil
 ls-files: tracked and untracked, not ignored), replace `original` (found exactly once) by
 `replacement` in `file`, and run pytest on its `tests` with the copy's `src` first on
 PYTHONPATH (the launcher the tests write bakes in the package path it was imported from).
-A mutation is caught when pytest reports a failed test (exit 1).
+A mutation is caught when pytest reports a failed test (exit 1). The runs are children
+forked from this process once it has imported pytest and its plugins (not the package).
 
 Exit 0 when every mutation is caught; 1 when one survives (its tests pass, or skip), its
 `original` is missing or ambiguous (a refactor moved the guard: update the list), or its
@@ -18,14 +19,16 @@ Usage: .venv/bin/python scripts/mutants.py [-j JOBS] [-k SUBSTRING] [--timeout S
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,10 +105,19 @@ def check_original(mutation: Mutation) -> str | None:
     return None
 
 
-def run_one(
-    index: int, mutation: Mutation, files: list[str], base: Path, timeout: float
-) -> Outcome:
-    started = time.monotonic()
+@dataclass
+class Run:
+    """A mutation's pytest under way, in a child forked from this process."""
+
+    index: int
+    mutation: Mutation
+    copy: Path
+    pid: int
+    started: float
+
+
+def prepare(index: int, mutation: Mutation, files: list[str], base: Path) -> Path | Outcome:
+    """The mutated copy to run the tests in, or the outcome when it cannot be made."""
     problem = check_original(mutation)
     if problem is not None:
         return Outcome(mutation, "STALE", detail=problem)
@@ -113,51 +125,124 @@ def run_one(
         return Outcome(mutation, "not applied", detail="its tests need root")
     copy = base / f"m{index:02d}"  # no random letters: they could spell `prd`
     copy.mkdir()
-    try:
-        copy_repository(files, copy)
-        target = copy / mutation.file
-        target.write_text(target.read_text().replace(mutation.original, mutation.replacement))
-        env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(copy / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
-        )
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        # One wheelhouse for every run that installs (tests/tfharness.py, made by the first).
-        env["SAFETERRAFORM_TEST_WHEELHOUSE"] = str(base / "wheelhouse")
-        command = [
-            sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-            "-p", "no:randomly", "-o", "addopts=", f"--basetemp={copy / '.tmp'}",
-            "-rs", *mutation.tests,
-        ]  # fmt: skip
+    copy_repository(files, copy)
+    target = copy / mutation.file
+    target.write_text(target.read_text().replace(mutation.original, mutation.replacement))
+    return copy
+
+
+def start(index: int, mutation: Mutation, copy: Path, base: Path) -> Run:
+    """Fork a child that runs pytest on the mutation's tests in `copy`, as
+    `python -m pytest` started there with the copy's `src` first on PYTHONPATH would.
+    pytest and its plugins are imported here once, before the first fork (warm_up), not
+    by every run: ~0.5 s of CPU each (docs/testing.md, "Suite time"). Nothing of this
+    repository is imported here, so the child imports the copy's."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(copy / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # One wheelhouse for every run that installs (tests/tfharness.py, made by the first).
+    env["SAFETERRAFORM_TEST_WHEELHOUSE"] = str(base / "wheelhouse")
+    arguments = [
+        "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
+        # The plugins were imported before pytest could register them for rewriting.
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
+        f"--basetemp={copy / '.tmp'}", "-rs", *mutation.tests,
+    ]  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 70
         try:
-            result = subprocess.run(
-                command,
-                cwd=copy,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return Outcome(
-                mutation,
-                "BROKEN",
-                time.monotonic() - started,
+            import pytest
+
+            os.chdir(copy)
+            os.environ.clear()
+            os.environ.update(env)
+            sys.path[:0] = [str(copy), str(copy / "src")]  # `-m`: the directory, then PYTHONPATH
+            sys.dont_write_bytecode = True
+            log = os.open(copy / "pytest.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            code = int(pytest.main(arguments))
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    return Run(index, mutation, copy, pid, time.monotonic())
+
+
+def warm_up() -> None:
+    """Import pytest and the plugins it loads (their entry points) before forking."""
+    from importlib.metadata import entry_points
+
+    import pytest  # noqa: F401
+
+    for entry in entry_points(group="pytest11"):
+        with contextlib.suppress(Exception):
+            entry.load()
+
+
+def verdict(run: Run, status: int) -> Outcome:
+    seconds = time.monotonic() - run.started
+    mutation = run.mutation
+    log = run.copy / "pytest.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    tail = text.strip().splitlines()[-15:]
+    if os.WIFSIGNALED(status):
+        return Outcome(
+            mutation, "BROKEN", seconds, f"pytest died of signal {os.WTERMSIG(status)}", tail
+        )
+    returncode = os.WEXITSTATUS(status)
+    if returncode == 1:
+        failed = [line for line in tail if line.startswith("FAILED")]
+        return Outcome(mutation, "caught", seconds, failed[0] if failed else "", tail)
+    if returncode == 0:
+        skipped = any(" skipped" in line for line in tail[-1:])
+        why = "its tests pass" + (" (some skipped)" if skipped else "")
+        return Outcome(mutation, "SURVIVED", seconds, why, tail)
+    return Outcome(mutation, "BROKEN", seconds, f"pytest exited {returncode}", tail)
+
+
+def run_all(
+    mutations: list[Mutation], files: list[str], base: Path, jobs: int, timeout: float
+) -> Iterator[Outcome]:
+    """Every mutation's outcome as its run ends, `jobs` runs at a time."""
+    waiting = list(enumerate(mutations))
+    running: dict[int, Run] = {}
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            index, mutation = waiting.pop(0)
+            prepared = prepare(index, mutation, files, base)
+            if isinstance(prepared, Outcome):
+                yield prepared
+                continue
+            run = start(index, mutation, prepared, base)
+            running[run.pid] = run
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            for run in running.values():
+                if time.monotonic() - run.started > timeout:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(run.pid, signal.SIGKILL)
+                    run.started = -float("inf")  # reported as the timeout below
+            time.sleep(0.02)
+            continue
+        run = running.pop(pid)
+        if run.started == -float("inf"):
+            outcome = Outcome(
+                run.mutation, "BROKEN", timeout,
                 f"its tests ran longer than {timeout:.0f} s: a guard lost must fail fast",
-            )
-        seconds = time.monotonic() - started
-        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
-        if result.returncode == 1:
-            failed = [line for line in tail if line.startswith("FAILED")]
-            return Outcome(mutation, "caught", seconds, failed[0] if failed else "", tail)
-        if result.returncode == 0:
-            skipped = any(" skipped" in line for line in tail[-1:])
-            why = "its tests pass" + (" (some skipped)" if skipped else "")
-            return Outcome(mutation, "SURVIVED", seconds, why, tail)
-        return Outcome(mutation, "BROKEN", seconds, f"pytest exited {result.returncode}", tail)
-    finally:
-        shutil.rmtree(copy, ignore_errors=True)
+            )  # fmt: skip
+        else:
+            outcome = verdict(run, status)
+        shutil.rmtree(run.copy, ignore_errors=True)
+        yield outcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,20 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir()
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-            futures = [
-                pool.submit(run_one, index, mutation, files, base, options.timeout)
-                for index, mutation in enumerate(mutations)
-            ]
-            for future in concurrent.futures.as_completed(futures):
-                outcome = future.result()
-                outcomes.append(outcome)
-                print(
-                    f"mutants: {outcome.verdict:<11} {outcome.seconds:5.1f} s  "
-                    f"{outcome.mutation.name}"
-                    + (f"  -- {outcome.detail}" if outcome.detail else ""),
-                    flush=True,
-                )
+        warm_up()
+        for outcome in run_all(mutations, files, base, max(1, options.jobs), options.timeout):
+            outcomes.append(outcome)
+            print(
+                f"mutants: {outcome.verdict:<11} {outcome.seconds:5.1f} s  "
+                f"{outcome.mutation.name}" + (f"  -- {outcome.detail}" if outcome.detail else ""),
+                flush=True,
+            )
     finally:
         shutil.rmtree(base, ignore_errors=True)
     bad = [o for o in outcomes if o.verdict not in ("caught", "not applied")]
