@@ -34,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST = ROOT / "scripts" / "mutations.toml"
+# Test files whose tests install the package with install.sh (~10 s a run).
+SLOW_FILES = ("tests/test_install.py", "tests/test_bastion.py")
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,9 @@ def start(index: int, mutation: Mutation, copy: Path, base: Path) -> Run:
         [str(copy / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    # One wheelhouse for every run that installs (tests/tfharness.py, made by the first).
-    env["SAFETERRAFORM_TEST_WHEELHOUSE"] = str(base / "wheelhouse")
+    # One wheelhouse for every run that installs (tests/tfharness.py, made by the first),
+    # or the one scripts/test.sh gave pytest before.
+    env.setdefault("SAFETERRAFORM_TEST_WHEELHOUSE", str(base / "wheelhouse"))
     arguments = [
         "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
         # The plugins were imported before pytest could register them for rewriting.
@@ -209,11 +212,17 @@ def verdict(run: Run, status: int) -> Outcome:
     return Outcome(mutation, "BROKEN", seconds, f"pytest exited {returncode}", tail)
 
 
+def _installs(mutation: Mutation) -> bool:
+    return any(test.startswith(SLOW_FILES) for test in mutation.tests)
+
+
 def run_all(
     mutations: list[Mutation], files: list[str], base: Path, jobs: int, timeout: float
 ) -> Iterator[Outcome]:
     """Every mutation's outcome as its run ends, `jobs` runs at a time."""
-    waiting = list(enumerate(mutations))
+    # The runs that install (a virtualenv and pip: ~10 s) first, so that none of them
+    # starts last and runs alone.
+    waiting = sorted(enumerate(mutations), key=lambda item: not _installs(item[1]))
     running: dict[int, Run] = {}
     while waiting or running:
         while waiting and len(running) < jobs:

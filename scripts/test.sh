@@ -24,6 +24,12 @@ fi
 "$venv/bin/ruff" format --check src tests bench scripts
 "$venv/bin/mypy"
 "$venv/bin/shellcheck" install.sh scripts/*.sh .ci/run
+# One wheelhouse for the install tests of pytest and of the mutants (tests/tfharness.py).
+if [ -z "${SAFETERRAFORM_TEST_WHEELHOUSE:-}" ]; then
+  SAFETERRAFORM_TEST_WHEELHOUSE="${TMPDIR:-/tmp}/safeterraform-wheelhouse-$$"
+  export SAFETERRAFORM_TEST_WHEELHOUSE
+  trap 'rm -rf -- "$SAFETERRAFORM_TEST_WHEELHOUSE"' EXIT
+fi
 set +e
 "$venv/bin/python" -m pytest -n "${SAFETERRAFORM_TEST_WORKERS:-4}" --dist load "$@"
 status=$?
