@@ -264,3 +264,32 @@ def test_a_stored_value_not_of_its_type_is_declined() -> None:
         "output": None,
         "triggers_replace": None,
     }
+
+
+def _tfstate(plan_file: Path) -> bytes:
+    with zipfile.ZipFile(plan_file) as archive:
+        return archive.read("tfstate")
+
+
+def test_a_state_read_ahead_is_used_only_for_those_very_bytes() -> None:
+    """The state as the plan began, read while terraform planned, stands for the plan's
+    prior state only when the plan holds the same bytes. Primed with another state (an
+    instance tainted), the plan's own is read: the review is what show -json gives.
+    Mutation: take the primed reading without comparing the bytes."""
+    shown, snapshot, plan_file = fixture("incident")
+    own = _tfstate(plan_file)
+    other = own.replace(b'"schema_version"', b'"status": "tainted", "schema_version"', 1)
+    assert other != own
+    planread.prime_prior_state(other)
+    native = planread.read_file(str(plan_file), snapshot)
+    assert native is not None
+    assert native["prior_state"] == planread.read_file(str(plan_file), snapshot)["prior_state"]
+    assert native["prior_state"]["values"] == shown["prior_state"]["values"]
+    assert "tainted" not in json.dumps(native["prior_state"])
+
+    planread.prime_prior_state(own)
+    primed = planread.read_file(str(plan_file), snapshot)
+    assert primed is not None and primed["prior_state"] == native["prior_state"]
+    assert primed["prior_state"]["terraform_version"] == shown["prior_state"]["terraform_version"]
+    again = planread.read_file(str(plan_file), snapshot)  # used once: read afresh
+    assert again is not None and again["prior_state"] is not primed["prior_state"]

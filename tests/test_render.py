@@ -138,3 +138,46 @@ def test_no_change_words() -> None:
     analysis = analysis_of("no_change")
     assert render.headline(analysis).startswith("Nothing destructive")
     assert "destructive plan" not in render.to_markdown(analysis)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_plain_console_shows_the_plain_text(name: str) -> None:
+    """Where stdout shows no colour, the review is written as render.to_text without rich
+    (ui.UI.review): that text is what rich's plain console prints, at any width."""
+    analysis = analysis_of(name)
+    for width in (20, 300):
+        buffer = io.StringIO()
+        console = Console(
+            file=buffer, no_color=True, highlight=False, color_system=None, width=width
+        )
+        render.to_console(analysis, console)
+        assert buffer.getvalue() == render.to_text(analysis)
+
+
+def test_a_review_to_a_pipe_does_not_import_rich(tmp_path: Path) -> None:
+    """A guarded command whose stdout is a pipe (CI, a runbook) writes its review and notes
+    as text: rich is not imported (~30 ms of CPU), and a `:name:` stays text as it does at a
+    terminal. Mutation: UI.review printing through the console always."""
+    import subprocess
+    import sys
+
+    fixture = FIXTURES / "incident.json"
+    program = f"""
+import json, sys
+from safeterraform import blast, ui
+from safeterraform.redact import Redactor
+data = json.loads(open({str(fixture)!r}).read())
+analysis = blast.analyze(data["plan"], data["snapshot"], {ATTRIBUTES!r})
+shown = ui.make({{}}, Redactor())
+assert shown.plain and shown.modules(asks=False) == ()
+shown.review(analysis)
+shown.note("node :fire: kept")
+print(sorted(m for m in sys.modules if m.split(".")[0] == "rich"), file=sys.stderr)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "[]"
+    expected = render.to_text(analysis_of("incident"))
+    assert result.stdout == expected + "node :fire: kept\n"

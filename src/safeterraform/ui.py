@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from prompt_toolkit.input import Input
     from rich.console import Console, RenderableType
 
+    from safeterraform.blast import Analysis
+
 
 class Prompt(Protocol):
     def text(self, message: str, *, fresh: bool = False) -> str:
@@ -215,6 +217,9 @@ class UI:
     interactive: bool  # a person can answer on stdin
     redactor: Redactor = field(default_factory=Redactor)
     consoles: dict[bool, Console] = field(default_factory=dict)
+    # stdout shows no colour (plain_output): its lines are written as they are, without
+    # rich (~30 ms of a guarded command's CPU in a pipeline or a runbook, docs/perf.md).
+    plain: bool = False
 
     @property
     def out(self) -> Console:
@@ -234,7 +239,15 @@ class UI:
         (docs/perf.md)."""
         if asks and self.interactive and isinstance(self.prompt, QuestionaryPrompt):
             return ("rich.console", "questionary")
-        return ("rich.console",)
+        return () if self._plain_out else ("rich.console",)
+
+    @property
+    def _plain_out(self) -> bool:
+        return self.plain and False not in self.consoles
+
+    def _write(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
     terminal: int | None = None  # the descriptor the real prompt reads (typeahead is dropped)
     # When terraform finished planning, if the next question follows that plan: its
@@ -257,10 +270,24 @@ class UI:
             print(inert(self.redactor.scrub(line), newlines=True), file=sys.stderr, flush=True)
 
     def note(self, line: str) -> None:
-        """One plain line on stdout, never wrapped."""
+        """One plain line on stdout, never wrapped (`:name:` stays text, not an emoji)."""
         with contextlib.suppress(OSError):
             shown = inert(self.redactor.scrub(line), newlines=True)
-            self.out.print(shown, markup=False, highlight=False, soft_wrap=True)
+            if self._plain_out:
+                self._write(shown + "\n")
+            else:
+                self.out.print(shown, markup=False, highlight=False, soft_wrap=True, emoji=False)
+
+    def review(self, analysis: Analysis) -> None:
+        """The destructive diff on stdout (render.py): rich's lines at a terminal, the same
+        text written as it is otherwise (render.to_text is what a plain console shows)."""
+        from safeterraform import render
+
+        if self._plain_out:
+            with contextlib.suppress(OSError):
+                self._write(render.to_text(analysis))
+        else:
+            self.show(render.renderable(analysis))
 
     def show(self, renderable: RenderableType) -> None:
         """A rendering (the destructive diff) on stdout; its text was built from the plan,
@@ -333,8 +360,16 @@ def make(
         interactive=at_a_terminal if interactive is None else interactive,
         redactor=redactor,
         consoles={} if out is None else {False: out},
+        plain=plain_output(env, _isatty(sys.stdout)),
         terminal=sys.stdin.fileno() if prompt is None and at_a_terminal else None,
     )
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 # Keys that arrive this soon before a question is drawn were not typed in answer to it:

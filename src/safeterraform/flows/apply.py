@@ -8,7 +8,7 @@ import contextlib
 import importlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from safeterraform import planfiles
@@ -27,20 +27,27 @@ if TYPE_CHECKING:
 REVIEW_MODULES = ("safeterraform.review", "safeterraform.render", "safeterraform.promotion")
 
 
-def preload(session: Session, asks: bool = True) -> None:
+def preload(session: Session, asks: bool = True, state: Callable[[], bytes] | None = None) -> None:
     """Start importing what the review needs (analysis, rendering, the prompt's library)
     in a thread, while terraform plans and shows the plan: ~0.2 s of imports, several
     times that on a busy machine, no longer stand between the plan and the prompt
-    (docs/perf.md). Nothing waits for the thread: a module the flow imports first is
-    imported by the flow (or waited for, when the thread is importing it)."""
+    (docs/perf.md). Then, given the `state` the plan starts from, read it as the plan's
+    prior state (planread.prime_prior_state: used only when the plan holds those very
+    bytes). Nothing waits for the thread: a module the flow imports first is imported by
+    the flow (or waited for, when the thread is importing it)."""
     modules = (*REVIEW_MODULES, *session.ui.modules(asks))
-    threading.Thread(target=_import_all, args=(modules,), daemon=True).start()
+    threading.Thread(target=_import_all, args=(modules, state), daemon=True).start()
 
 
-def _import_all(modules: tuple[str, ...]) -> None:
+def _import_all(modules: tuple[str, ...], state: Callable[[], bytes] | None = None) -> None:
     for name in modules:
         with contextlib.suppress(Exception):  # the flow's own import says what is wrong
             importlib.import_module(name)
+    if state is not None:
+        with contextlib.suppress(Exception):  # the pull's own join says what is wrong
+            from safeterraform import planread
+
+            planread.prime_prior_state(state())
 
 
 def run(session: Session) -> int:
@@ -66,8 +73,8 @@ def run(session: Session) -> int:
         # check and the snapshot, and our own imports. A state that changes after this pull
         # and before the plan reads it makes the plan look stale: refused, never applied.
         def meanwhile() -> None:
-            session.snapshotter.pull_in_background(session.workspace)
-            preload(session)
+            pulled = session.snapshotter.pull_in_background(session.workspace)
+            preload(session, state=pulled)
 
         code = session.terraform.plan_for_the_shim(plan_flags, source, meanwhile)
         session.ui.plan_shown()
@@ -156,7 +163,7 @@ def review_plan(
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     preload(session)
-    from safeterraform import blast, promotion, render, review
+    from safeterraform import blast, promotion, review
 
     try:
         # Natively when planread can (review.analyze_natively), else `show -json`. A saved
@@ -206,7 +213,7 @@ def review_plan(
     promotion.require(session, private)  # [promotion] after: applied in a lower env first?
     if not shown:
         show_plan(session, private)
-    session.ui.show(render.renderable(analysis))
+    session.ui.review(analysis)
     nodes = list(analysis.affected_nodes)
     broken = limits_broken(analysis, session.config)
     if broken:

@@ -41,7 +41,7 @@ def run(session: Session) -> int:
     if code != 0 and not (detailed and code == 2):
         return code
     local = session.workdir_path(plan_path)
-    from safeterraform import render, review
+    from safeterraform import review
 
     try:
         analysis, _ = review.analyze_plan_file(
@@ -49,7 +49,7 @@ def run(session: Session) -> int:
         )
     except SafeTerraformError as error:
         raise Refused(f"{error}; the plan cannot be reviewed") from None
-    session.ui.show(render.renderable(analysis))
+    session.ui.review(analysis)
     nodes = list(analysis.affected_nodes)
     if session.confirmer.needs_approval(nodes):
         who = (

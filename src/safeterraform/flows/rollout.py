@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from safeterraform import blast, promotion, render, review
+from safeterraform import blast, promotion, review
 from safeterraform.argv import CommandLineError, flag_values, split_apply_flags
 from safeterraform.confirm import CONFIRM_VAR
 from safeterraform.errors import (
@@ -237,7 +237,7 @@ class Rollout:
                 "affected again by this plan: rolled out again."
             )
             self.done = [n for n in self.done if n not in again]
-        session.ui.show(render.renderable(analysis))
+        session.ui.review(analysis)
         promotion.require(session, full)
         steps = ", ".join(f"{i}. {blast.display_name(n)}" for i, n in enumerate(self.order, 1))
         session.ui.note(
