@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${SAFETERRAFORM_TEST_VENV:-.venv}
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+  PIP_NO_COMPILE=1 python3 -m venv "$venv"  # its pip, uncompiled like the rest (below)
 fi
 # One wheelhouse for the install tests of pytest and of the mutants (tests/tfharness.py),
 # downloaded while pip installs the suite's own dependencies (both mostly wait on the
