@@ -55,13 +55,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Tests that share an expensive fixture, run one after another on one worker so that it is
 # made once rather than once on every worker that takes one of them (docs/testing.md,
 # "Suite time"): the user install (install.sh into a fresh virtualenv), the bastion and
-# its system install, the AWS cluster (three EC2 instances, applied once for both tests;
-# the second one replaces them).
+# its system install.
 TOGETHER = {
     "tests/test_install.py": "install",
     "tests/test_bastion.py": "bastion",
-    "tests/test_aws.py::test_ami_change_lists_instances_by_tag_with_resolved_reset_commands": "aws",
-    "tests/test_aws.py::test_guarded_apply_end_to_end_in_a_terminal": "aws",
 }
 
 
