@@ -293,3 +293,26 @@ def test_a_state_read_ahead_is_used_only_for_those_very_bytes() -> None:
     assert primed["prior_state"]["terraform_version"] == shown["prior_state"]["terraform_version"]
     again = planread.read_file(str(plan_file), snapshot)  # used once: read afresh
     assert again is not None and again["prior_state"] is not primed["prior_state"]
+
+
+def test_a_state_read_ahead_gives_what_reading_the_plan_gives_whatever_came_between() -> None:
+    """A priming that fails (not a state) keeps the one before; a state without its own
+    terraform_version takes the version of the plan that uses it, as the plan's own reading
+    does (the second read below is not primed)."""
+    _, snapshot, plan_file = fixture("incident")
+    own = _tfstate(plan_file)
+    reference = planread.read_file(str(plan_file), snapshot)
+    assert reference is not None
+    planread.prime_prior_state(own)
+    planread.prime_prior_state(b"not a state")
+    assert planread.read_file(str(plan_file), snapshot) == reference
+    state = json.loads(own)
+    del state["terraform_version"]
+    unversioned = json.dumps(state).encode()
+    planread.prime_prior_state(unversioned)
+    with zipfile.ZipFile(plan_file) as archive:
+        tfplan = archive.read("tfplan")
+    read_primed = planread.read(tfplan, unversioned, snapshot)
+    read_own = planread.read(tfplan, unversioned, snapshot)
+    assert read_primed["prior_state"] == read_own["prior_state"]
+    assert read_primed["prior_state"]["terraform_version"] == reference["terraform_version"]

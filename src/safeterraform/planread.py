@@ -766,7 +766,8 @@ def _default(text: str | None, type_: str | None) -> Any:
 
 # A state read while terraform planned (prime_prior_state): the plan's prior state is
 # usually those very bytes (a refresh that changed nothing), and then its reading is taken
-# as it is: the same bytes give the same reading (docs/perf.md). Used once.
+# as it is: the same bytes give the same reading (docs/perf.md). The next read of a plan
+# with a prior state takes it, whether or not it matches; a priming that fails leaves it.
 _PRIMED: dict[str, Any] = {}
 _PRIMED_LOCK = threading.Lock()
 
