@@ -436,12 +436,7 @@ def _sensitive_as_bool(
     if value is None:
         return False
     if isinstance(value, Unknown):
-        kind = value.type[0] if isinstance(value.type, list) else value.type
-        if kind in ("list", "set", "tuple"):
-            return []
-        if kind in ("map", "object"):
-            return {}
-        return False
+        return _unknown_shape(value)
     if isinstance(value, dict):
         found = {key: _sensitive_as_bool(item, marked, (*path, key)) for key, item in value.items()}
         return {key: item for key, item in found.items() if item is not False}
@@ -465,11 +460,18 @@ def _unmarked(value: Any) -> Any:
     if isinstance(value, list):
         return [_unmarked(item) for item in value]
     if isinstance(value, Unknown):
-        kind = value.type[0] if isinstance(value.type, list) else value.type
-        if kind in ("list", "set", "tuple"):
-            return []
-        if kind in ("map", "object"):
-            return {}
+        return _unknown_shape(value)
+    return False
+
+
+def _unknown_shape(value: Unknown) -> Any:
+    """An unknown value's sensitivity shape, as show -json prints it: empty for a
+    collection or structure, false otherwise."""
+    kind = value.type[0] if isinstance(value.type, list) else value.type
+    if kind in ("list", "set", "tuple"):
+        return []
+    if kind in ("map", "object"):
+        return {}
     return False
 
 
