@@ -7,15 +7,18 @@ same, byte for byte. What the reader cannot read exactly, it declines (None): th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
+import threading
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from safeterraform import blast, plan, planread, render, review
+from safeterraform import blast, plan, planfiles, planread, render, review
 from safeterraform.policy import DEFAULT_NODE_ATTRIBUTES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plans"
@@ -316,3 +319,111 @@ def test_a_state_read_ahead_gives_what_reading_the_plan_gives_whatever_came_betw
     read_own = planread.read(tfplan, unversioned, snapshot)
     assert read_primed["prior_state"] == read_own["prior_state"]
     assert read_primed["prior_state"]["terraform_version"] == reference["terraform_version"]
+
+
+# --- the plan file read ahead (planfiles.ReadAhead, flows/apply.py) ------------------------
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _watch(ahead: planfiles.ReadAhead[bytes], calls: list[bytes]) -> threading.Thread:
+    def read(data: bytes) -> bytes:
+        calls.append(data)
+        return data
+
+    thread = threading.Thread(target=ahead.watch, args=(read, 0.005))
+    thread.start()
+    return thread
+
+
+def test_a_plan_read_ahead_is_taken_only_for_the_very_bytes_reviewed(tmp_path: Path) -> None:
+    """What was read ahead stands for the private copy only when that copy holds the same
+    bytes: a plan file changed between terraform writing it and the copy is read again.
+    Mutation: `take` without comparing the SHA-256."""
+    _, _, plan_file = fixture("incident")
+    written = plan_file.read_bytes()
+    target = tmp_path / "p.tfplan"
+    target.write_bytes(written)
+    calls: list[bytes] = []
+    ahead: planfiles.ReadAhead[bytes] = planfiles.ReadAhead(str(target))
+    _watch(ahead, calls).join(timeout=10)
+    assert calls == [written]
+    swapped = written.replace(b"tfplan", b"tfplaN", 1)
+    assert ahead.take(_sha256(swapped)) is None
+
+    again: planfiles.ReadAhead[bytes] = planfiles.ReadAhead(str(target))
+    _watch(again, []).join(timeout=10)
+    assert again.take(_sha256(written)) == written
+    assert again.take(_sha256(written)) is None  # once
+
+
+def test_a_plan_file_being_written_is_read_only_once_whole(tmp_path: Path) -> None:
+    """terraform writes the zip over tens of milliseconds, its central directory last:
+    the part written so far is never read as a plan."""
+    _, _, plan_file = fixture("incident")
+    written = plan_file.read_bytes()
+    target = tmp_path / "p.tfplan"
+    target.write_bytes(written[: len(written) - 30])
+    calls: list[bytes] = []
+    ahead: planfiles.ReadAhead[bytes] = planfiles.ReadAhead(str(target))
+    thread = _watch(ahead, calls)
+    time.sleep(0.1)
+    assert calls == [] and thread.is_alive()
+    with target.open("ab") as rest:
+        rest.write(written[len(written) - 30 :])
+    thread.join(timeout=10)
+    assert calls == [written]
+    assert ahead.take(_sha256(written)) == written
+
+
+def test_nothing_is_read_ahead_once_terraform_has_exited(tmp_path: Path) -> None:
+    """No plan file (terraform failed) or none whole when terraform exits: the watch ends
+    without reading, and the flow reads the file itself."""
+    target = tmp_path / "p.tfplan"
+    calls: list[bytes] = []
+    ahead: planfiles.ReadAhead[bytes] = planfiles.ReadAhead(str(target))
+    thread = _watch(ahead, calls)
+    ahead.end()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    _, _, plan_file = fixture("incident")
+    target.write_bytes(plan_file.read_bytes())
+    assert calls == [] and ahead.take(_sha256(plan_file.read_bytes())) is None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_flows_reading_ahead_is_its_reading_of_the_private_copy(name: str) -> None:
+    """flows/apply.py's reading of a plan file's bytes (in the preload thread) is what the
+    review makes of the file itself (nothing when it is left to show -json), with the
+    plan's prior state as it is."""
+    from safeterraform.flows import apply
+
+    _, _, plan_file = fixture(name)
+    reading = apply._analyze_bytes(DEFAULT_NODE_ATTRIBUTES, plan_file.read_bytes())
+    snapshot = plan.read_snapshot(plan_file)
+    expected = review.analyze_natively(str(plan_file), snapshot, DEFAULT_NODE_ATTRIBUTES)
+    if expected is None:
+        assert reading is None
+        return
+    assert reading is not None
+    assert (reading.analysis, reading.plan_json) == expected
+    with zipfile.ZipFile(plan_file) as archive:
+        has_state = "tfstate" in archive.namelist()
+    assert reading.prior_state == (_tfstate(plan_file) if has_state else None)
+
+
+def test_a_plan_is_stale_unless_its_prior_state_is_the_state_now() -> None:
+    """The plan's own prior state, when read ahead, decides without parsing only when it is
+    byte for byte the state now; any other state is compared as terraform compares them.
+    Mutation: a prior state read ahead taken as fresh whatever the state now."""
+    _, _, plan_file = fixture("incident")
+    own = _tfstate(plan_file)
+    state = json.loads(own)
+    state["serial"] += 1
+    changed = json.dumps(state).encode()
+    for read_ahead in (None, own):
+        assert planfiles.staleness_of(str(plan_file), own, read_ahead) is None
+        stale = planfiles.staleness_of(str(plan_file), changed, read_ahead)
+        assert stale is not None and "Saved plan is stale" in stale

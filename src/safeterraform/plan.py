@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from safeterraform.errors import PlanError
 
@@ -352,7 +352,7 @@ def load_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_snapshot(plan_file: Path | str) -> dict[str, str]:
+def read_snapshot(plan_file: Path | str | IO[bytes]) -> dict[str, str]:
     """The configuration snapshot in a plan file: path inside tfconfig/ -> file text."""
     try:
         with zipfile.ZipFile(plan_file) as archive:

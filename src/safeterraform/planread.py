@@ -24,7 +24,7 @@ import struct
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 PLAN_FORMAT = 3
 JSON_FORMAT_VERSION = "1.2"
@@ -1015,7 +1015,7 @@ def _state_paths(entries: Any) -> frozenset[tuple[Any, ...]]:
 
 
 def read_file(
-    path: str,
+    path: str | IO[bytes],
     snapshot: Mapping[str, str],
     same_terraform: Callable[[str], bool] | None = None,
 ) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ hides behind terraform's.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 from safeterraform import blast, plan
 from safeterraform.terraform import ShowJson, Terraform
@@ -30,7 +30,7 @@ def analyze_plan_file(
 
 
 def analyze_natively(
-    local_path: str,
+    local_path: str | IO[bytes],
     snapshot: dict[str, str],
     node_attributes: Sequence[str],
     same_terraform: Callable[[str], bool] | None = None,

@@ -5,11 +5,13 @@ destroys and why, confirm, then apply exactly the reviewed bytes (docs/design.md
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import io
 import os
 import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from safeterraform import planfiles
 from safeterraform.approvals import PlanRef
@@ -27,19 +29,43 @@ if TYPE_CHECKING:
 REVIEW_MODULES = ("safeterraform.review", "safeterraform.render", "safeterraform.promotion")
 
 
-def preload(session: Session, asks: bool = True, state: Callable[[], bytes] | None = None) -> None:
+class Reading(NamedTuple):
+    """A plan file read ahead (preload): what the review makes of it, and its prior state's
+    bytes (None: it has none)."""
+
+    analysis: blast.Analysis
+    plan_json: dict[str, Any]
+    prior_state: bytes | None
+
+
+def preload(
+    session: Session,
+    asks: bool = True,
+    state: Callable[[], bytes] | None = None,
+    ahead: planfiles.ReadAhead[Reading] | None = None,
+) -> None:
     """Start importing what the review needs (analysis, rendering, the prompt's library)
     in a thread, while terraform plans and shows the plan: ~0.2 s of imports, several
     times that on a busy machine, no longer stand between the plan and the prompt
     (docs/perf.md). Then, given the `state` the plan starts from, read it as the plan's
     prior state (planread.prime_prior_state: used only when the plan holds those very
-    bytes). Nothing waits for the thread: a module the flow imports first is imported by
-    the flow (or waited for, when the thread is importing it)."""
+    bytes), and given the plan file terraform is writing, read it as soon as it is whole
+    (`ahead`: used only for the very bytes reviewed). Nothing waits for the thread: a
+    module the flow imports first is imported by the flow (or waited for, when the thread
+    is importing it)."""
     modules = (*REVIEW_MODULES, *session.ui.modules(asks))
-    threading.Thread(target=_import_all, args=(modules, state), daemon=True).start()
+    attributes = session.config.node_attributes
+    threading.Thread(
+        target=_import_all, args=(modules, state, ahead, attributes), daemon=True
+    ).start()
 
 
-def _import_all(modules: tuple[str, ...], state: Callable[[], bytes] | None = None) -> None:
+def _import_all(
+    modules: tuple[str, ...],
+    state: Callable[[], bytes] | None = None,
+    ahead: planfiles.ReadAhead[Reading] | None = None,
+    node_attributes: Sequence[str] = (),
+) -> None:
     for name in modules:
         with contextlib.suppress(Exception):  # the flow's own import says what is wrong
             importlib.import_module(name)
@@ -48,12 +74,30 @@ def _import_all(modules: tuple[str, ...], state: Callable[[], bytes] | None = No
             from safeterraform import planread
 
             planread.prime_prior_state(state())
+    if ahead is not None:
+        ahead.watch(functools.partial(_analyze_bytes, node_attributes))
+
+
+def _analyze_bytes(node_attributes: Sequence[str], data: bytes) -> Reading | None:
+    """What review.analyze_natively makes of a plan file's bytes (None: not natively)."""
+    import zipfile
+
+    from safeterraform import plan, review
+
+    snapshot = plan.read_snapshot(io.BytesIO(data))
+    reviewed = review.analyze_natively(io.BytesIO(data), snapshot, node_attributes)
+    if reviewed is None:
+        return None
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        prior_state = archive.read("tfstate") if "tfstate" in archive.namelist() else None
+    return Reading(*reviewed, prior_state)
 
 
 def run(session: Session) -> int:
     invocation = session.invocation
     if session.refuse_remote_run("review the plan"):
         return _as_typed(session)
+    ahead: planfiles.ReadAhead[Reading] | None = None
     if invocation.plan_file is not None:
         source = session.workdir_path(invocation.plan_file)
         args = list(invocation.command_args)
@@ -68,15 +112,17 @@ def run(session: Session) -> int:
         if invocation.command == "destroy":
             plan_flags.append("-destroy")
         source = session.plans.new_hidden()
+        ahead = planfiles.ReadAhead(source)
 
         # Independent of the plan (docs/perf.md): the state as it is now, for the staleness
         # check and the snapshot, and our own imports. A state that changes after this pull
         # and before the plan reads it makes the plan look stale: refused, never applied.
         def meanwhile() -> None:
             pulled = session.snapshotter.pull_in_background(session.workspace)
-            preload(session, state=pulled)
+            preload(session, state=pulled, ahead=ahead)
 
         code = session.terraform.plan_for_the_shim(plan_flags, source, meanwhile)
+        ahead.end()
         session.ui.plan_shown()
         if code != 0:
             with contextlib.suppress(SafeTerraformError):
@@ -84,7 +130,7 @@ def run(session: Session) -> int:
             return code
         created = True
     private = read_plan(session, source)
-    return review_and_apply(session, private, apply_flags, created, shown=created)
+    return review_and_apply(session, private, apply_flags, created, shown=created, ahead=ahead)
 
 
 def read_plan(session: Session, source: str) -> PrivatePlan:
@@ -152,6 +198,7 @@ def review_plan(
     recalled: Mapping[str, blast.Cause] | None = None,
     *,
     shown: bool = False,
+    ahead: planfiles.ReadAhead[Reading] | None = None,
 ) -> blast.Analysis | None:
     """Read the private copy, refuse it when stale or not promoted, render it and check
     `[limits]`, as the guarded apply, a rollout's step and `safeterraform approve` all do;
@@ -159,7 +206,9 @@ def review_plan(
     affect, exactly; `recalled`: the causes the rollout's first plan traced. `shown`:
     terraform's own plan output is already on the screen (the shim ran the plan); otherwise
     `terraform show` of the private copy comes first, so every change is seen, not only the
-    destructive ones (README "What is enforced")."""
+    destructive ones (README "What is enforced"). `ahead`: the plan file as the shim's own
+    plan wrote it, read while terraform was still printing it; taken only when the private
+    copy holds the very bytes read."""
     terraform = session.terraform.with_fds(private.fd)
     join_state = session.snapshotter.pull_in_background(session.workspace)
     preload(session)
@@ -168,8 +217,13 @@ def review_plan(
     try:
         # Natively when planread can (review.analyze_natively), else `show -json`. A saved
         # plan of another terraform release is refused by `show_plan` below, as apply would.
-        analysis, plan_json = review.analyze_plan_file(
-            terraform, private.path, private.path, session.config.node_attributes
+        reading = ahead.take(private.sha256) if ahead is not None else None
+        analysis, plan_json = (
+            (reading.analysis, reading.plan_json)
+            if reading is not None
+            else review.analyze_plan_file(
+                terraform, private.path, private.path, session.config.node_attributes
+            )
         )
     except SafeTerraformError as error:
         raise session.confirmer.refusal(
@@ -194,13 +248,14 @@ def review_plan(
         )
         return None
     try:
-        current = planfiles.state_meta(join_state())
+        current = join_state()
     except SafeTerraformError as error:
         raise session.confirmer.refusal(
             f"safeterraform: refused: cannot read the current state ({error}); nothing was applied",
             plan_sha256=private.sha256,
         ) from None
-    stale = planfiles.staleness(planfiles.prior_state_meta(private.path), current)
+    prior_state = reading.prior_state if reading is not None else None
+    stale = planfiles.staleness_of(private.path, current, prior_state)
     if stale is not None:
         raise session.confirmer.refusal(
             block(
@@ -260,10 +315,11 @@ def review_and_apply(
     recalled: Mapping[str, blast.Cause] | None = None,
     *,
     shown: bool = False,
+    ahead: planfiles.ReadAhead[Reading] | None = None,
 ) -> int:
     """Render the private copy, confirm, snapshot, apply it; every step recorded.
-    `shown`: terraform's plan output is already on the screen (see review_plan)."""
-    analysis = review_plan(session, private, only_nodes, recalled, shown=shown)
+    `shown`, `ahead`: see review_plan."""
+    analysis = review_plan(session, private, only_nodes, recalled, shown=shown, ahead=ahead)
     if analysis is None:
         return 0
     nodes = list(analysis.affected_nodes)
