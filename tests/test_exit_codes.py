@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,36 @@ def refused_unreadable_plan(incident: Path, env: dict[str, str], home: Path) -> 
     return ["apply", "garbage.tfplan"]
 
 
+def _saved_plan(incident: Path, env: dict[str, str]) -> bytes:
+    terraform = Path(env["PATH"].split(":")[1]) / "terraform"
+    assert tfharness.run(terraform, ["plan", "-out=p.tfplan"], incident, env).returncode == 0
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    return (incident / "p.tfplan").read_bytes()
+
+
+def refused_unknown_zip_version(incident: Path, env: dict[str, str], home: Path) -> list[str]:
+    """A member needing a zip version Python does not read (NotImplementedError): the
+    shim's readers, which take a plan file apart before terraform does, say so in one line
+    (it was a traceback: found by an outside attack pass)."""
+    plan = _saved_plan(incident, env)
+    central = plan.index(b"PK\x01\x02")
+    (incident / "p.tfplan").write_bytes(plan[: central + 6] + b"\xff\x00" + plan[central + 8 :])
+    return ["apply", "p.tfplan"]
+
+
+def refused_corrupt_member(incident: Path, env: dict[str, str], home: Path) -> list[str]:
+    """The tfplan member's compressed bytes damaged (a zlib error, not BadZipFile)."""
+    plan = _saved_plan(incident, env)
+    with zipfile.ZipFile(incident / "p.tfplan") as archive:
+        member = archive.getinfo("tfplan")
+    assert member.compress_type == zipfile.ZIP_DEFLATED
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    damaged = bytearray(plan)
+    damaged[start : start + 8] = b"\xff" * 8
+    (incident / "p.tfplan").write_bytes(bytes(damaged))
+    return ["apply", "p.tfplan"]
+
+
 def refused_missing_plan(incident: Path, env: dict[str, str], home: Path) -> list[str]:
     return ["apply", "gone.tfplan"]
 
@@ -89,6 +120,8 @@ REFUSED: dict[str, Setup] = {
     "unreadable config": refused_unreadable_config,
     "unreadable plan": refused_unreadable_plan,
     "missing (used) plan": refused_missing_plan,
+    "plan of an unknown zip version": refused_unknown_zip_version,
+    "plan with a damaged member": refused_corrupt_member,
     "stale plan": refused_stale_plan,
     "audit log not writable": refused_audit_log,
     "limits": refused_limits,

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import threading
 import time
 import zipfile
@@ -427,3 +428,50 @@ def test_a_plan_is_stale_unless_its_prior_state_is_the_state_now() -> None:
         assert planfiles.staleness_of(str(plan_file), own, read_ahead) is None
         stale = planfiles.staleness_of(str(plan_file), changed, read_ahead)
         assert stale is not None and "Saved plan is stale" in stale
+
+
+def test_the_read_ahead_reads_only_a_regular_file_of_its_own_path(tmp_path: Path) -> None:
+    """Another process may put anything at the hidden plan's path while terraform plans;
+    the read ahead, which nothing stops once it reads, takes none of it (an outside attack
+    pass: a link to the shim's own terminal swallowed the operator's typed names; a link to
+    /dev/zero grew the shim by gigabytes; an archive of an unknown zip version raised a
+    traceback into terraform's output). The keys typed on the terminal stay there."""
+    _, _, plan_file = fixture("incident")
+    whole = plan_file.read_bytes()
+    target = tmp_path / "p.tfplan"
+
+    leader, follower = os.openpty()
+    try:
+        os.write(leader, b"node-a node-b\r")
+        target.symlink_to(os.ttyname(follower))
+        assert planfiles._whole_zip(str(target)) is None
+        time.sleep(0.05)
+        assert os.read(follower, 100) == b"node-a node-b\n"
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+    for hostile in ("/dev/zero", str(plan_file)):  # a device; a whole plan, through a link
+        target.unlink()
+        target.symlink_to(hostile)
+        assert planfiles._whole_zip(str(target)) is None
+
+    target.unlink()
+    os.mkfifo(target)  # no writer: a plain open would wait for one
+    assert planfiles._whole_zip(str(target)) is None
+
+    target.unlink()
+    with target.open("wb") as sparse:
+        sparse.truncate(planfiles.AHEAD_LIMIT + 1)
+    assert planfiles._whole_zip(str(target)) is None
+
+    target.unlink()
+    central = whole.index(b"PK\x01\x02")
+    target.write_bytes(whole[: central + 6] + b"\xff\x00" + whole[central + 8 :])
+    with pytest.raises(NotImplementedError):
+        zipfile.ZipFile(target)
+    assert planfiles._whole_zip(str(target)) is None
+
+    target.unlink()
+    target.write_bytes(whole)
+    assert planfiles._whole_zip(str(target)) == whole

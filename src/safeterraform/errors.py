@@ -45,6 +45,17 @@ class PlanError(SafeTerraformError):
     exit_code = 1
 
 
+def damaged_zip(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """What Python's zipfile raises for a damaged archive besides OSError (not a zip, a
+    member of a zip version or compression method it does not read, a truncated or corrupt
+    compressed stream), and `also`. A plan file that raises any of them is unreadable: one
+    line, never a traceback (tests/test_exit_codes.py)."""
+    import zipfile
+    import zlib
+
+    return (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, *also)
+
+
 def block(what: str, why: str = "", then: str = "") -> str:
     """A message for 3 a.m. (docs/design.md#messages): the first line says what happened,
     the second why, the third what to do next. Each part stays one line."""

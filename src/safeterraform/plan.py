@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from safeterraform.errors import PlanError
+from safeterraform.errors import PlanError, damaged_zip
 
 SNAPSHOT_PREFIX = "tfconfig/"
 MODULES_MANIFEST = "modules.json"
@@ -366,7 +366,7 @@ def read_snapshot(plan_file: Path | str | IO[bytes]) -> dict[str, str]:
                 for name in names
                 if name.startswith(SNAPSHOT_PREFIX) and not name.endswith("/")
             }
-    except zipfile.BadZipFile:
+    except damaged_zip():
         raise PlanError(
             f"safeterraform: {plan_file} is not a Terraform plan file (corrupt or not a zip)"
         ) from None

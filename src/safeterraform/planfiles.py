@@ -24,10 +24,11 @@ from types import FrameType
 from typing import Generic, TypeVar
 
 from safeterraform.audit import process_alive
-from safeterraform.errors import Interrupted, PlanError
+from safeterraform.errors import Interrupted, PlanError, damaged_zip
 
 CLOUD_PLAN_KEY = "remote_plan_format"
 KEPT = ".kept"  # beside a hidden plan kept on purpose (for `approve`, or `apply PLANFILE`)
+JSON_SPACE = b" \t\n\r"  # the whitespace JSON allows around a value
 
 
 @dataclass(frozen=True)
@@ -205,18 +206,37 @@ class ReadAhead(Generic[T]):
         return result
 
 
+# The largest plan file read ahead; a larger one is left to the flow (a 2,000-resource plan
+# is 0.3 MB).
+AHEAD_LIMIT = 64 << 20
+
+
 def _whole_zip(path: str) -> bytes | None:
     """The file's bytes when they are a whole zip archive (its central directory, written
-    last, read), else None."""
+    last, read), else None. Only a regular file, not through a symbolic link, and at most
+    AHEAD_LIMIT bytes: whatever another process puts at the path (a link to a terminal or
+    to /dev/zero, a FIFO, a huge file) is not read here, where nothing would stop the
+    reading; the flow's own reading after terraform exits says what is wrong with it."""
     import io
+    import stat
     import zipfile
 
     try:
-        with open(path, "rb") as source:
-            data = source.read()
-        zipfile.ZipFile(io.BytesIO(data)).close()
-    except (OSError, zipfile.BadZipFile, ValueError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > AHEAD_LIMIT:
+            return None
+        data = os.read(fd, info.st_size + 1)  # a regular file: one read, to its end
+        if len(data) > info.st_size:
+            return None  # still growing
+        zipfile.ZipFile(io.BytesIO(data)).close()
+    except Exception:  # OSError, BadZipFile, NotImplementedError...: not (yet) a plan
+        return None
+    finally:
+        os.close(fd)
     return data
 
 
@@ -284,7 +304,7 @@ def prior_state_meta(path: str) -> tuple[str, int] | None:
     try:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("tfstate"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    except damaged_zip(OSError, KeyError, ValueError):
         return None
     if not isinstance(data, dict):
         return None
@@ -307,9 +327,10 @@ def state_meta(state: bytes) -> tuple[str, int] | None:
 def staleness_of(path: str, current: bytes, prior_state: bytes | None = None) -> str | None:
     """`staleness` of the plan file at `path` against the state `current` (its bytes).
     `prior_state`: the plan's own `tfstate`, when already read (the plan read ahead): the
-    same bytes as the state now are not stale, and then neither is parsed (~0.02 s for a
-    2 MB state)."""
-    if prior_state is not None and prior_state == current:
+    same JSON text as the state now (but for the whitespace around it: `state pull` of a
+    remote backend ends with a newline the plan's copy has not) is not stale, and then
+    neither is parsed (~0.02 s for a 2 MB state)."""
+    if prior_state is not None and prior_state.strip(JSON_SPACE) == current.strip(JSON_SPACE):
         return None
     return staleness(prior_state_meta(path), state_meta(current))
 
@@ -475,7 +496,7 @@ def recorded_backend(path: str) -> tuple[str, dict[str, object], str] | None:
             if duplicates:
                 raise MalformedPlan(f"the zip member {duplicates[0]!r} appears twice")
             data = archive.read("tfplan")
-    except (KeyError, zipfile.BadZipFile) as error:
+    except damaged_zip(KeyError) as error:
         raise ValueError(f"not a plan file ({error})") from None
     except OSError as error:
         raise ValueError(error.strerror or str(error)) from None

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from safeterraform.argv import Invocation, bool_flag, flag_values
-from safeterraform.errors import PlanError
+from safeterraform.errors import PlanError, damaged_zip
 from safeterraform.policy import data_dir, lower_environment
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def plan_digest(plan_file: str) -> str:
                 and name != SNAPSHOT_MANIFEST
                 and not name.endswith("/")
             )
-    except (OSError, zipfile.BadZipFile) as error:
+    except damaged_zip(OSError) as error:
         raise PlanError(
             f"safeterraform: cannot read the configuration of {plan_file}: {error}"
         ) from None

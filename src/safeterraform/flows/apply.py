@@ -54,18 +54,13 @@ def preload(
     module the flow imports first is imported by the flow (or waited for, when the thread
     is importing it)."""
     modules = (*REVIEW_MODULES, *session.ui.modules(asks))
-    attributes = session.config.node_attributes
-    threading.Thread(
-        target=_import_all, args=(modules, state, ahead, attributes), daemon=True
-    ).start()
+    threading.Thread(target=_import_all, args=(modules, state), daemon=True).start()
+    if ahead is not None:  # its own thread: a slow state pull does not hold it back
+        read = functools.partial(_analyze_bytes, session.config.node_attributes)
+        threading.Thread(target=ahead.watch, args=(read,), daemon=True).start()
 
 
-def _import_all(
-    modules: tuple[str, ...],
-    state: Callable[[], bytes] | None = None,
-    ahead: planfiles.ReadAhead[Reading] | None = None,
-    node_attributes: Sequence[str] = (),
-) -> None:
+def _import_all(modules: tuple[str, ...], state: Callable[[], bytes] | None = None) -> None:
     for name in modules:
         with contextlib.suppress(Exception):  # the flow's own import says what is wrong
             importlib.import_module(name)
@@ -74,8 +69,6 @@ def _import_all(
             from safeterraform import planread
 
             planread.prime_prior_state(state())
-    if ahead is not None:
-        ahead.watch(functools.partial(_analyze_bytes, node_attributes))
 
 
 def _analyze_bytes(node_attributes: Sequence[str], data: bytes) -> Reading | None:
