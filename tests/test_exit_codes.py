@@ -7,6 +7,7 @@ run (exit 3) is exercised in tests/test_backends.py, which has the TFE server it
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -18,7 +19,15 @@ import pytest
 
 from tests import tfharness
 from tests.conftest import Runner
-from tests.test_guard import finish, incident, incident_template, reset_log, spawn
+from tests.test_guard import (
+    finish,
+    incident,
+    incident_template,
+    leftover_plans,
+    reset_log,
+    spawn,
+)
+from tests.test_state_location import audit_lines
 
 __all__ = ["incident", "incident_template"]
 
@@ -177,6 +186,38 @@ def test_130_interrupted_at_the_prompt(incident: Path, shim_bin: Path, env: dict
     child.sendcontrol("c")
     assert finish(child) == 130
     assert tfharness.state_bytes(incident) == before
+
+
+@pytest.mark.parametrize(
+    "args", [["apply", "-input=false"], ["plan", "-out=p.tfplan"]], ids=["apply", "plan -out"]
+)
+def test_130_a_signal_while_the_plan_is_read_is_an_interruption(
+    args: list[str], incident: Path, shim: Runner, env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    """SIGTERM reaching the shim while it reads its plan (here while `terraform show -json`
+    runs: a block comment in the configuration leaves the plan to terraform's reader) is
+    an interruption, recorded as one, not a refusal "nothing was applied; nothing was
+    applied" with exit 3 (found by an outside attack pass). The signal is sent by the
+    terraform the shim runs, as it starts showing the plan."""
+    with (incident / "main.tf").open("a") as config:
+        config.write("/* the native reader leaves a block comment to terraform */\n")
+    real = Path(env["PATH"].split(":")[1]) / "terraform"
+    wrapper = tmp_path / "terraform"
+    wrapper.write_text(
+        f'#!/bin/sh\ncase " $* " in *" show "*) kill -TERM "$PPID" ;; esac\nexec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env["SAFETERRAFORM_REAL_TERRAFORM"] = str(wrapper)
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    before = tfharness.state_bytes(incident)
+    result = shim(*args)
+    assert result.returncode == 130, result.stderr
+    assert "SIGTERM" in result.stderr
+    assert "nothing was applied; nothing was applied" not in result.stderr
+    verdicts = [json.loads(line)["verdict"] for line in audit_lines(home)]
+    assert verdicts[-1] == "interrupted", verdicts
+    assert tfharness.state_bytes(incident) == before
+    assert leftover_plans(incident) == []
 
 
 def test_terraforms_own_code_passed_through_and_applied(

@@ -352,6 +352,7 @@ def test_a_plan_read_ahead_is_taken_only_for_the_very_bytes_reviewed(tmp_path: P
     _watch(ahead, calls).join(timeout=10)
     assert calls == [written]
     swapped = written.replace(b"tfplan", b"tfplaN", 1)
+    assert ahead.read_other(_sha256(swapped)) and not ahead.read_other(_sha256(written))
     assert ahead.take(_sha256(swapped)) is None
 
     again: planfiles.ReadAhead[bytes] = planfiles.ReadAhead(str(target))
@@ -392,6 +393,7 @@ def test_nothing_is_read_ahead_once_terraform_has_exited(tmp_path: Path) -> None
     _, _, plan_file = fixture("incident")
     target.write_bytes(plan_file.read_bytes())
     assert calls == [] and ahead.take(_sha256(plan_file.read_bytes())) is None
+    assert not ahead.read_other(_sha256(b"anything"))  # nothing read: nothing to compare
 
 
 @pytest.mark.parametrize("name", NAMES)

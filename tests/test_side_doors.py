@@ -500,3 +500,39 @@ def test_the_incident_is_stopped_and_then_confirmed_by_name(
         f"{RESET} {ip}" for ip in tfharness.INCIDENT_NODES.values()
     )
     _ = pexpect  # the prompt is a real terminal
+
+
+def test_a_plan_rewritten_after_terraform_printed_it_is_shown_before_the_question(
+    incident: Path, real: Runner, shim: Runner, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Another process rewrites the shim's hidden plan after terraform wrote and printed
+    it, with a plan that also creates `terraform_data.extra`: terraform's output on the
+    screen is not the plan under review, so `terraform show` of the reviewed bytes comes
+    before anyone is asked, as for a saved plan (found by the outside attack pass on the
+    read ahead: the rewritten plan's other changes were never shown). Here the rewriter
+    is the terraform the shim runs, once its real plan has exited. Mutation: the read
+    ahead's other bytes ignored (`shown` stays True) -> `extra` is applied unseen."""
+    config = incident / "main.tf"
+    original = config.read_text()
+    config.write_text(original + '\nresource "terraform_data" "extra" {\n  input = "b"\n}\n')
+    other = tmp_path / "other.tfplan"
+    assert real("plan", "-input=false", f"-out={other}").returncode == 0
+    config.write_text(original)
+    real_terraform = Path(env["PATH"].split(":")[1]) / "terraform"
+    wrapper = tmp_path / "terraform"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'"{real_terraform}" "$@" || exit $?\n'
+        'for arg in "$@"; do case $arg in -out=*) out=${arg#-out=} ;; esac; done\n'
+        f'if [ -n "$out" ]; then sleep 1; cp "{other}" "$out"; fi\n'
+    )
+    wrapper.chmod(0o755)
+    env["SAFETERRAFORM_REAL_TERRAFORM"] = str(wrapper)
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    result = shim("apply", "-input=false")
+    assert result.returncode == 0, result.stdout + result.stderr
+    before_question = result.stdout.split("plan that would be applied follows", 1)
+    assert len(before_question) == 2, result.stdout
+    assert "terraform_data.extra" not in before_question[0]  # terraform printed the first plan
+    assert "terraform_data.extra will be created" in before_question[1]
+    assert b'"name": "extra"' in tfharness.state_bytes(incident)  # the reviewed plan applied

@@ -195,6 +195,12 @@ class ReadAhead(Generic[T]):
         with self._lock:
             self._ended = True
 
+    def read_other(self, sha256: str) -> bool:
+        """Whether the file was read whole with other bytes than these: it changed after
+        terraform wrote it, so what terraform printed is not the plan these bytes hold."""
+        self.end()
+        return self._claimed is not None and self._claimed != sha256
+
     def take(self, sha256: str) -> T | None:
         """The reading of the bytes whose SHA-256 is `sha256` (waiting for it when it is
         under way), once; None when those bytes were not read ahead."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from safeterraform import planfiles
 from safeterraform.approvals import PlanRef
 from safeterraform.argv import CommandLineError, split_apply_flags
-from safeterraform.errors import PlanError, Refused, SafeTerraformError, block
+from safeterraform.errors import Interrupted, PlanError, Refused, SafeTerraformError, block
 from safeterraform.planfiles import PrivatePlan
 from safeterraform.policy import Config
 from safeterraform.session import Session
@@ -123,7 +123,13 @@ def run(session: Session) -> int:
             return code
         created = True
     private = read_plan(session, source)
-    return review_and_apply(session, private, apply_flags, created, shown=created, ahead=ahead)
+    shown = created
+    if ahead is not None and ahead.read_other(private.sha256):
+        # Another process rewrote the hidden plan after terraform printed it: the plan to
+        # review is shown by `terraform show` before anyone is asked, as a saved plan is.
+        session.ui.note(PLAN_CHANGED)
+        shown = False
+    return review_and_apply(session, private, apply_flags, created, shown=shown, ahead=ahead)
 
 
 def read_plan(session: Session, source: str) -> PrivatePlan:
@@ -157,6 +163,10 @@ def _as_typed(session: Session) -> int:
 
 # A rollout step's cause, when its own plan no longer shows the upstream change (docs/rollout.md).
 RECALLED = "as the rollout's first plan traced it: an earlier step applied the upstream change"
+PLAN_CHANGED = (
+    "safeterraform: the plan file changed after terraform printed it (another process wrote "
+    "it); the plan that would be applied follows"
+)
 # Terraform has just printed "No changes." itself: say only what the shim does (issue 27).
 NOTHING_TO_APPLY = "safeterraform: nothing to apply."
 
@@ -218,6 +228,8 @@ def review_plan(
                 terraform, private.path, private.path, session.config.node_attributes
             )
         )
+    except Interrupted:
+        raise  # a signal while reading: flows.execute records the interruption
     except SafeTerraformError as error:
         raise session.confirmer.refusal(
             f"{error}; nothing was applied", plan_sha256=private.sha256
@@ -242,6 +254,8 @@ def review_plan(
         return None
     try:
         current = join_state()
+    except Interrupted:
+        raise
     except SafeTerraformError as error:
         raise session.confirmer.refusal(
             f"safeterraform: refused: cannot read the current state ({error}); nothing was applied",

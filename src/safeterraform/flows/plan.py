@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from safeterraform.argv import bool_flag, flag_values
 from safeterraform.confirm import display_names
-from safeterraform.errors import Refused, SafeTerraformError
+from safeterraform.errors import Interrupted, Refused, SafeTerraformError
 from safeterraform.planfiles import sha256_of
 from safeterraform.session import Session
 
@@ -47,6 +47,8 @@ def run(session: Session) -> int:
         analysis, _ = review.analyze_plan_file(
             session.terraform, plan_path, local, session.config.node_attributes
         )
+    except Interrupted:
+        raise  # a signal while reading: flows.execute records the interruption
     except SafeTerraformError as error:
         raise Refused(f"{error}; the plan cannot be reviewed") from None
     session.ui.review(analysis)
