@@ -170,7 +170,7 @@ class ReadAhead(Generic[T]):
         self._result: T | None = None
         self._done = threading.Event()
 
-    def watch(self, read: Callable[[bytes], T | None], interval: float = 0.01) -> None:
+    def watch(self, read: Callable[[bytes], T | None], interval: float = 0.02) -> None:
         """Wait (polling) until the file is a whole zip archive, then `read` its bytes;
         give up once terraform has exited (`end`). Any failure leaves the reading to the
         flow."""
