@@ -95,6 +95,26 @@ def refused_corrupt_member(incident: Path, env: dict[str, str], home: Path) -> l
     return ["apply", "p.tfplan"]
 
 
+def refused_undecodable_lzma(incident: Path, env: dict[str, str], home: Path) -> list[str]:
+    """A configuration member LZMA-compressed with properties LZMA cannot decode
+    (lzma.LZMAError, found by the second attack pass; terraform reads neither)."""
+    plan = _saved_plan(incident, env)
+    with zipfile.ZipFile(incident / "p.tfplan") as archive:
+        members = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(incident / "p.tfplan", "w") as archive:
+        for name, data in members:
+            method = zipfile.ZIP_LZMA if name.startswith("tfconfig/") else zipfile.ZIP_DEFLATED
+            archive.writestr(name, data, compress_type=method)
+    rewritten = bytearray((incident / "p.tfplan").read_bytes())
+    with zipfile.ZipFile(incident / "p.tfplan") as archive:
+        member = next(i for i in archive.infolist() if i.compress_type == zipfile.ZIP_LZMA)
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    rewritten[start + 4 : start + 9] = b"\xff" * 5  # the LZMA properties after their header
+    (incident / "p.tfplan").write_bytes(bytes(rewritten))
+    assert plan != bytes(rewritten)
+    return ["apply", "p.tfplan"]
+
+
 def refused_missing_plan(incident: Path, env: dict[str, str], home: Path) -> list[str]:
     return ["apply", "gone.tfplan"]
 
@@ -131,6 +151,7 @@ REFUSED: dict[str, Setup] = {
     "missing (used) plan": refused_missing_plan,
     "plan of an unknown zip version": refused_unknown_zip_version,
     "plan with a damaged member": refused_corrupt_member,
+    "plan with undecodable LZMA options": refused_undecodable_lzma,
     "stale plan": refused_stale_plan,
     "audit log not writable": refused_audit_log,
     "limits": refused_limits,

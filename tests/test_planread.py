@@ -477,3 +477,20 @@ def test_the_read_ahead_reads_only_a_regular_file_of_its_own_path(tmp_path: Path
     target.unlink()
     target.write_bytes(whole)
     assert planfiles._whole_zip(str(target)) == whole
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bzip2", "lzma"])
+def test_a_member_compressed_as_terraform_cannot_read_is_left_to_terraform(
+    method: int, tmp_path: Path
+) -> None:
+    """Python reads bzip2 and LZMA members, Go's archive/zip does not: terraform refuses
+    such a plan, so the native reader must not review it (show -json then refuses it too;
+    found by the second attack pass). Mutation: no check of the members' compression."""
+    _, snapshot, plan_file = fixture("incident")
+    assert planread.read_file(str(plan_file), snapshot) is not None
+    crafted = tmp_path / "p.tfplan"
+    with zipfile.ZipFile(plan_file) as source, zipfile.ZipFile(crafted, "w") as copy:
+        for info in source.infolist():
+            kind = method if info.filename == "tfplan" else zipfile.ZIP_DEFLATED
+            copy.writestr(info.filename, source.read(info), compress_type=kind)
+    assert planread.read_file(str(crafted), snapshot) is None

@@ -536,3 +536,53 @@ def test_a_plan_rewritten_after_terraform_printed_it_is_shown_before_the_questio
     assert "terraform_data.extra" not in before_question[0]  # terraform printed the first plan
     assert "terraform_data.extra will be created" in before_question[1]
     assert b'"name": "extra"' in tfharness.state_bytes(incident)  # the reviewed plan applied
+
+
+SWAPS = {
+    # another plan renamed over the hidden one as soon as terraform has written it: too
+    # fast for the read ahead to see the first one (the second attack pass: applied unseen)
+    "renamed over": 'cp "{other}" "$out.new" && mv "$out.new" "$out"',
+    # a link put at the name before terraform writes: terraform fills its target, which
+    # is then swapped; or the link leads to /dev/zero and the reading never ends
+    "link to a file": 'rm "$out" && ln -s "$out.target" "$out"',
+    "link to /dev/zero": 'rm "$out" && ln -s /dev/zero "$out"',
+}
+
+
+@pytest.mark.parametrize("swap", sorted(SWAPS))
+def test_a_hidden_plan_replaced_by_another_file_is_refused(
+    swap: str, incident: Path, real: Runner, shim: Runner, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Whatever takes the hidden plan's place (a file renamed over it, a link put at its
+    name), the shim reads only the very file it created, not through a link: refused,
+    exit 3, nothing applied, no traceback, no hang. The same-user rewriter here is the
+    terraform the shim runs (before its real plan for the links, after it for the rename).
+    Mutation: private_copy without the inode and no-follow checks -> another plan
+    applied, or a MemoryError."""
+    config = incident / "main.tf"
+    original = config.read_text()
+    config.write_text(original + '\nresource "terraform_data" "unseen" {\n  input = "b"\n}\n')
+    other = tmp_path / "other.tfplan"
+    assert real("plan", "-input=false", f"-out={other}").returncode == 0
+    config.write_text(original)
+    real_terraform = Path(env["PATH"].split(":")[1]) / "terraform"
+    action = SWAPS[swap].format(other=other)
+    before_plan, after_plan = ("", action) if swap == "renamed over" else (action, "")
+    wrapper = tmp_path / "terraform"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for arg in "$@"; do case $arg in -out=*) out=${arg#-out=} ;; esac; done\n'
+        f'if [ -n "$out" ]; then {before_plan or ":"}; fi\n'
+        f'"{real_terraform}" "$@" || exit $?\n'
+        f'if [ -n "$out" ]; then {after_plan or ":"}; fi\n'
+        'if [ -n "$out" ] && [ -e "$out.target" ]; then cp "' + str(other) + '" "$out.target"; fi\n'
+    )
+    wrapper.chmod(0o755)
+    env["SAFETERRAFORM_REAL_TERRAFORM"] = str(wrapper)
+    env["SAFETERRAFORM_CONFIRM_NODES"] = "powder poison phoebe"
+    before = tfharness.state_bytes(incident)
+    result = shim("apply", "-input=false", timeout=120)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert tfharness.state_bytes(incident) == before
+    assert reset_log(incident) == []

@@ -48,12 +48,13 @@ class PlanError(SafeTerraformError):
 def damaged_zip(*also: type[Exception]) -> tuple[type[Exception], ...]:
     """What Python's zipfile raises for a damaged archive besides OSError (not a zip, a
     member of a zip version or compression method it does not read, a truncated or corrupt
-    compressed stream), and `also`. A plan file that raises any of them is unreadable: one
-    line, never a traceback (tests/test_exit_codes.py)."""
+    compressed stream, LZMA options it cannot decode), and `also`. A plan file that raises
+    any of them is unreadable: one line, never a traceback (tests/test_exit_codes.py)."""
+    import lzma
     import zipfile
     import zlib
 
-    return (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, *also)
+    return (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, lzma.LZMAError, *also)
 
 
 def block(what: str, why: str = "", then: str = "") -> str:

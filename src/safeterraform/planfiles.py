@@ -54,14 +54,31 @@ class PlanFiles:
     now: Callable[[], datetime.datetime]
     hidden: list[str] = field(default_factory=list)
     private: list[PrivatePlan] = field(default_factory=list)
+    # (device, inode) of each hidden plan this process created: terraform writes into that
+    # very file; a file renamed over it, or a link put in its place, is not our plan.
+    created: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def new_hidden(self) -> str:
-        """A new, empty mode-0600 plan file named for the workspace and time."""
+        """A new, empty mode-0600 plan file named for the workspace and time, created
+        here (never an existing file or a link someone put at the name)."""
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         stamp = self.now().strftime("%Y%m%dT%H%M%SZ")
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.workspace)
-        path = os.path.join(self.directory, f"{safe}-{stamp}-{os.getpid()}.tfplan")
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        for attempt in range(100):  # a rollout plans several times a second
+            suffix = f".{attempt}" if attempt else ""
+            path = os.path.join(self.directory, f"{safe}-{stamp}{suffix}-{os.getpid()}.tfplan")
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise PlanError(f"safeterraform: cannot create a new plan file in {self.directory}")
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self.created[path] = (info.st_dev, info.st_ino)
         self.hidden.append(path)
         return path
 
@@ -98,12 +115,33 @@ class PlanFiles:
         return removed
 
     def private_copy(self, path: str) -> PrivatePlan:
-        """Copy `path` into an anonymous file and hash the bytes copied."""
+        """Copy `path` into an anonymous file and hash the bytes copied. Only a regular
+        file (a link to a terminal or a device would be read without end); a hidden plan
+        of ours only as the very file created for it, not through a link."""
+        import stat
+
+        ours = self.created.get(path)
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+        flags |= os.O_NOFOLLOW if ours else 0
         try:
-            with open(path, "rb") as source:
+            fd = os.open(path, flags)
+        except OSError as error:
+            raise PlanError(f"safeterraform: cannot read plan {path}: {error.strerror}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise PlanError(f"safeterraform: plan {path} is not a regular file")
+            if ours is not None and ours != (info.st_dev, info.st_ino):
+                raise PlanError(
+                    f"safeterraform: plan {path} was replaced by another file after terraform "
+                    "wrote it"
+                )
+            with os.fdopen(os.dup(fd), "rb") as source:
                 data = source.read()
         except OSError as error:
             raise PlanError(f"safeterraform: cannot read plan {path}: {error.strerror}") from None
+        finally:
+            os.close(fd)
         fd = _anonymous_file(self.directory if os.path.isdir(self.directory) else None)
         view = memoryview(data)
         while view:

@@ -1017,6 +1017,12 @@ def _state_paths(entries: Any) -> frozenset[tuple[Any, ...]]:
     return frozenset(paths)
 
 
+# What Go's archive/zip reads (stored, deflated): a plan file with a member compressed
+# otherwise (bzip2, LZMA: Python reads them) is refused by terraform, so it is left to
+# `show -json`, which refuses it too.
+GO_ZIP_METHODS = (0, 8)
+
+
 def read_file(
     path: str | IO[bytes],
     snapshot: Mapping[str, str],
@@ -1032,6 +1038,8 @@ def read_file(
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
+            if any(m.compress_type not in GO_ZIP_METHODS for m in archive.infolist()):
+                raise Unsupported("a zip member compressed in a way terraform does not read")
             tfplan = archive.read("tfplan")
             tfstate = archive.read("tfstate") if "tfstate" in names else None
         shown = read(tfplan, tfstate, snapshot)
