@@ -502,6 +502,17 @@ def test_the_incident_is_stopped_and_then_confirmed_by_name(
     _ = pexpect  # the prompt is a real terminal
 
 
+def _plan_with_one_more(incident: Path, real: Runner, out: Path, name: str) -> Path:
+    """A plan of the incident's change that also creates `terraform_data.NAME`, made from
+    the same state (so not stale); the configuration is left as it was."""
+    config = incident / "main.tf"
+    original = config.read_text()
+    config.write_text(original + f'\nresource "terraform_data" "{name}" {{\n  input = "b"\n}}\n')
+    assert real("plan", "-input=false", f"-out={out}").returncode == 0
+    config.write_text(original)
+    return out
+
+
 def test_a_plan_rewritten_after_terraform_printed_it_is_shown_before_the_question(
     incident: Path, real: Runner, shim: Runner, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -512,12 +523,7 @@ def test_a_plan_rewritten_after_terraform_printed_it_is_shown_before_the_questio
     read ahead: the rewritten plan's other changes were never shown). Here the rewriter
     is the terraform the shim runs, once its real plan has exited. Mutation: the read
     ahead's other bytes ignored (`shown` stays True) -> `extra` is applied unseen."""
-    config = incident / "main.tf"
-    original = config.read_text()
-    config.write_text(original + '\nresource "terraform_data" "extra" {\n  input = "b"\n}\n')
-    other = tmp_path / "other.tfplan"
-    assert real("plan", "-input=false", f"-out={other}").returncode == 0
-    config.write_text(original)
+    other = _plan_with_one_more(incident, real, tmp_path / "other.tfplan", "extra")
     real_terraform = Path(env["PATH"].split(":")[1]) / "terraform"
     wrapper = tmp_path / "terraform"
     wrapper.write_text(
@@ -559,12 +565,7 @@ def test_a_hidden_plan_replaced_by_another_file_is_refused(
     terraform the shim runs (before its real plan for the links, after it for the rename).
     Mutation: private_copy without the inode and no-follow checks -> another plan
     applied, or a MemoryError."""
-    config = incident / "main.tf"
-    original = config.read_text()
-    config.write_text(original + '\nresource "terraform_data" "unseen" {\n  input = "b"\n}\n')
-    other = tmp_path / "other.tfplan"
-    assert real("plan", "-input=false", f"-out={other}").returncode == 0
-    config.write_text(original)
+    other = _plan_with_one_more(incident, real, tmp_path / "other.tfplan", "unseen")
     real_terraform = Path(env["PATH"].split(":")[1]) / "terraform"
     action = SWAPS[swap].format(other=other)
     before_plan, after_plan = ("", action) if swap == "renamed over" else (action, "")
